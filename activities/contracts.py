@@ -1,0 +1,46 @@
+"""What a journey hands an activity and what it gets back.
+
+This module is imported by workflow code, so it holds plain dataclasses and names
+only: no I/O library may be imported here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+SEND_EMAIL = "send_email"
+SEND_PUSH = "send_push"
+RECORD_CONVERSION = "record_conversion"
+
+
+@dataclass
+class Send:
+    """One send of one journey step. `key` is stable across activity retries and
+    worker restarts (workflow id, first run id, step), and the ledger is keyed by it."""
+
+    key: str
+    customer_id: str
+    journey: str
+    workflow_id: str
+    step: str
+    template: str
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class SendResult:
+    status: str  # sent | skipped | failed
+    detail: str = ""
+    already_done: bool = False  # True when the ledger already had this key as done
+
+
+@dataclass
+class ConversionRecord:
+    journey: str
+    workflow_id: str
+    customer_id: str
+    goal_event: str
+    event_message_id: str
+    entered_at: str  # ISO-8601, workflow time
+    converted_at: str

@@ -1,0 +1,69 @@
+"""Email through SMTP (aiosmtplib): multipart HTML and text from a template."""
+
+from __future__ import annotations
+
+import hashlib
+from email.message import EmailMessage
+from email.utils import formataddr
+
+import aiosmtplib
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio import activity
+
+from activities.contracts import SEND_EMAIL, Send, SendResult
+from activities.customers import load_customer, template_context
+from activities.ledger import Ledger
+from activities.rendering import Templates
+from sojourn.settings import Settings
+
+
+def message_id(key: str) -> str:
+    # Derived from the idempotency key, so the rare re-send after a crash between
+    # the SMTP reply and the ledger write carries the same Message-ID and mail
+    # systems can collapse the two.
+    return f"<{hashlib.sha256(key.encode()).hexdigest()[:40]}@sojourn>"
+
+
+class EmailActivities:
+    def __init__(self, settings: Settings, sessions: async_sessionmaker[AsyncSession], templates: Templates) -> None:
+        self.settings = settings
+        self.sessions = sessions
+        self.ledger = Ledger(sessions)
+        self.templates = templates
+
+    @activity.defn(name=SEND_EMAIL)
+    async def send_email(self, send: Send) -> SendResult:
+        done = await self.ledger.claim(send, "email")
+        if done is not None:
+            activity.logger.info("%s already %s; not sending again", send.key, done.status)
+            return done
+        customer = await load_customer(self.sessions, send.customer_id)
+        if customer is None or not customer.email:
+            await self.ledger.record(send.key, "skipped", "no email address")
+            return SendResult(status="skipped", detail="no email address")
+
+        rendered = self.templates.email(send.template, template_context(self.settings, customer, send))
+        msg = EmailMessage()
+        msg["From"] = self.settings.email_from
+        msg["To"] = formataddr((customer.first_name or "", customer.email))
+        msg["Subject"] = rendered.subject
+        msg["Message-ID"] = message_id(send.key)
+        msg["X-Sojourn-Journey"] = send.journey
+        msg["X-Sojourn-Step"] = send.step
+        msg.set_content(rendered.text)
+        msg.add_alternative(rendered.html, subtype="html")
+
+        host, port = self.settings.smtp_target
+        errors, reply = await aiosmtplib.send(
+            msg,
+            hostname=host,
+            port=port,
+            username=self.settings.smtp_username,
+            password=self.settings.smtp_password,
+            use_tls=self.settings.smtp_security == "tls",
+            start_tls=True if self.settings.smtp_security == "starttls" else False,
+            timeout=self.settings.smtp_timeout_seconds,
+        )
+        # aiosmtplib raises on a refused message; anything returned was accepted.
+        await self.ledger.record(send.key, "sent", reply, recipient=customer.email)
+        return SendResult(status="sent", detail=f"to {customer.email}")

@@ -1,0 +1,66 @@
+"""Annotated dependencies shared by the routers."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request, status
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from api.ingest import Ingestor
+from sojourn.settings import Settings
+from sojourn.vapid import VapidKeys, load_vapid_keys
+
+
+def get_settings_dep(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+def get_sessions(request: Request) -> async_sessionmaker[AsyncSession]:
+    return request.app.state.sessions
+
+
+def get_ingestor(request: Request) -> Ingestor:
+    return request.app.state.ingestor
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
+SessionsDep = Annotated[async_sessionmaker[AsyncSession], Depends(get_sessions)]
+IngestorDep = Annotated[Ingestor, Depends(get_ingestor)]
+
+
+def _unauthorized(detail: str) -> HTTPException:
+    return HTTPException(
+        status.HTTP_401_UNAUTHORIZED, detail=detail, headers={"WWW-Authenticate": 'Basic realm="sojourn"'}
+    )
+
+
+def require_write_key(request: Request, settings: SettingsDep) -> str:
+    """Segment-style auth: HTTP Basic with the source's write key as the username."""
+    header = request.headers.get("authorization", "")
+    scheme, _, credentials = header.partition(" ")
+    if scheme.lower() != "basic" or not credentials:
+        raise _unauthorized("missing write key: use HTTP Basic auth with the write key as the username")
+    try:
+        username = base64.b64decode(credentials, validate=True).decode().partition(":")[0]
+    except (binascii.Error, UnicodeDecodeError):
+        raise _unauthorized("malformed Basic credentials") from None
+    # Compare against every key in constant time so timing doesn't reveal prefixes.
+    if not any(hmac.compare_digest(username.encode(), key.encode()) for key in settings.write_keys):
+        raise _unauthorized("invalid write key")
+    return username
+
+
+WriteKey = Annotated[str, Depends(require_write_key)]
+
+
+async def get_vapid_keys(request: Request) -> VapidKeys:
+    if getattr(request.app.state, "vapid_keys", None) is None:
+        request.app.state.vapid_keys = await load_vapid_keys(request.app.state.sessions, request.app.state.settings)
+    return request.app.state.vapid_keys
+
+
+VapidDep = Annotated[VapidKeys, Depends(get_vapid_keys)]

@@ -1,0 +1,10 @@
+"""Every router, aggregated in one place."""
+
+from fastapi import APIRouter
+
+from api.routes import customers, push, tracking
+
+api_router = APIRouter()
+api_router.include_router(tracking.router)
+api_router.include_router(customers.router)
+api_router.include_router(push.router)

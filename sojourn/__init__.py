@@ -1,0 +1,1 @@
+"""Sojourn's shared pieces: settings, database models, VAPID keys, the CLI and the dev stack."""

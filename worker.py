@@ -1,0 +1,63 @@
+"""The Sojourn worker: runs every registered journey and the activities that send.
+
+    python worker.py        (or `sojourn worker`)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Sequence
+from typing import Any
+
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from activities.conversions import ConversionActivities
+from activities.email import EmailActivities
+from activities.push import PushActivities
+from activities.rendering import Templates
+from sojourn.db import make_engine, make_sessionmaker
+from sojourn.settings import Settings, get_settings
+from sojourn.temporal import connect, ensure_search_attributes
+from workflows.registry import JOURNEYS
+
+
+def activities_for(settings: Settings, sessions: Any) -> Sequence[Any]:
+    templates = Templates(settings.templates_dir)
+    email = EmailActivities(settings, sessions, templates)
+    push = PushActivities(settings, sessions, templates)
+    conversions = ConversionActivities(sessions)
+    return [email.send_email, push.send_push, conversions.record_conversion]
+
+
+def build_worker(client: Client, settings: Settings, sessions: Any, task_queue: str | None = None) -> Worker:
+    return Worker(
+        client,
+        task_queue=task_queue or settings.task_queue,
+        workflows=list(JOURNEYS),
+        activities=activities_for(settings, sessions),
+    )
+
+
+async def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s worker %(levelname)s %(message)s")
+    settings = get_settings()
+    engine = make_engine(settings.database_url)
+    client = await connect(settings)
+    await ensure_search_attributes(client)
+    worker = build_worker(client, settings, make_sessionmaker(engine))
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    logging.info("polling task queue %s on %s", settings.task_queue, settings.temporal_address)
+    async with worker:
+        await stop.wait()
+    await engine.dispose()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,43 @@
+"""Cart abandonment, as the founding guide tells it.
+
+Lisa adds a lipstick to her cart and leaves. An hour later she gets a web push. A day
+after she entered, an email reminds her of what is in her cart. If she orders at any
+point the journey stops at once, and an order within 7 days of entry is a conversion.
+"""
+
+from datetime import timedelta
+from typing import Any
+
+from temporalio import workflow
+
+from workflows.journey import Goal, Journey, JourneyResult, JourneyStart, journey
+
+
+@journey(
+    name="cart_abandonment",
+    enters_on="Product Added",
+    exits_on="Order Completed",  # at any moment, even mid-wait
+    goal=Goal("Order Completed", within=timedelta(days=7)),
+)
+class CartAbandonment(Journey):
+    @workflow.run
+    async def run(self, start: JourneyStart) -> JourneyResult:
+        return await self.play(start)
+
+    async def story(self) -> None:
+        await self.delay(timedelta(hours=1), "an hour after she left her cart")
+        await self.send_push("push_1h", template="cart_abandonment", data=self.cart())
+
+        await self.delay_until(self.after_entry(timedelta(days=1)), "a day after she entered")
+        await self.send_email("email_24h", template="cart_abandonment", data=self.cart())
+
+    def cart(self) -> dict[str, Any]:
+        """What is in her cart now: every "Product Added" so far, one line per product."""
+        items: dict[str, dict[str, Any]] = {}
+        for event in self.events:
+            if event.name == "Product Added":
+                p = event.properties
+                key = str(p.get("product_id") or p.get("sku") or p.get("name"))
+                line = items.setdefault(key, {**p, "quantity": 0})
+                line["quantity"] += int(p.get("quantity") or 1)
+        return {"items": list(items.values()), "cart_id": (self.entry.properties if self.entry else {}).get("cart_id")}
