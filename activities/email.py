@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from email.message import EmailMessage
-from email.utils import formataddr
+from email.utils import formataddr, formatdate
 
 import aiosmtplib
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -47,6 +47,7 @@ class EmailActivities:
         msg["From"] = self.settings.email_from
         msg["To"] = formataddr((customer.first_name or "", customer.email))
         msg["Subject"] = rendered.subject
+        msg["Date"] = formatdate(localtime=False)
         msg["Message-ID"] = message_id(send.key)
         msg["X-Sojourn-Journey"] = send.journey
         msg["X-Sojourn-Step"] = send.step

@@ -13,11 +13,10 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from temporalio.client import Client
-from temporalio.service import RPCError
 
 from api.ingest import Ingestor
 from api.routes import api_router
-from api.routing import Router
+from api.routing import JourneysUnavailable, Router
 from api.segment import BadRequest
 from sojourn.db import make_engine, make_sessionmaker
 from sojourn.settings import Settings, get_settings
@@ -33,7 +32,8 @@ def create_app(settings: Settings | None = None, temporal: Client | None = None)
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         conf = settings or get_settings()
         engine = make_engine(conf.database_url)
-        client = temporal or await connect(conf)
+        # Lazy: the API starts (and stores events) even before Temporal is reachable.
+        client = temporal or await connect(conf, lazy=True)
         app.state.settings = conf
         app.state.sessions = make_sessionmaker(engine)
         app.state.ingestor = Ingestor(app.state.sessions, Router(client, conf))
@@ -56,8 +56,8 @@ def create_app(settings: Settings | None = None, temporal: Client | None = None)
         where = ".".join(str(p) for p in first["loc"] if p != "body")
         return JSONResponse({"success": False, "error": f"{where}: {first['msg']}"}, status_code=400)
 
-    @app.exception_handler(RPCError)
-    async def temporal_down(_: Request, exc: RPCError) -> JSONResponse:
+    @app.exception_handler(JourneysUnavailable)
+    async def temporal_down(_: Request, exc: JourneysUnavailable) -> JSONResponse:
         # The messages are stored; a retry with the same messageIds routes them once.
         log.error("routing to Temporal failed: %s", exc)
         return JSONResponse(

@@ -23,6 +23,10 @@ from workflows.registry import JOURNEYS
 ROUTED_TYPES = ("track", "page", "screen")
 
 
+class JourneysUnavailable(Exception):
+    """Temporal could not be reached. The events are stored; a retry routes them."""
+
+
 def journey_event(message: Message) -> JourneyEvent | None:
     if message.type not in ROUTED_TYPES or not message.name:
         return None
@@ -52,7 +56,10 @@ class Router:
             for event in batch:
                 await self.route_one(event)
 
-        await asyncio.gather(*(one_customer(batch) for batch in per_customer.values()))
+        try:
+            await asyncio.gather(*(one_customer(batch) for batch in per_customer.values()))
+        except (RPCError, RuntimeError) as exc:  # RuntimeError: the client could not connect
+            raise JourneysUnavailable(str(exc)) from exc
 
     async def route_one(self, event: JourneyEvent) -> None:
         for journey in self.journeys:

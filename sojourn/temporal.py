@@ -14,8 +14,8 @@ SEARCH_ATTRIBUTES = {
 }
 
 
-async def connect(settings: Settings) -> Client:
-    return await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace)
+async def connect(settings: Settings, *, lazy: bool = False) -> Client:
+    return await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace, lazy=lazy)
 
 
 async def ensure_search_attributes(client: Client) -> None:

@@ -10,6 +10,7 @@ import shutil
 import sys
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -77,21 +78,27 @@ async def _drop_postgres_database(name: str) -> None:
     await admin.close()
 
 
-@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
-async def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str]:
-    """A database built by the migrations, as production builds it."""
-    if request.param == "sqlite":
-        url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('db') / 'sojourn.db'}"
-        await asyncio.to_thread(upgrade, url)
-        yield url
+@asynccontextmanager
+async def new_database(kind: str, directory: Path) -> AsyncIterator[str]:
+    """An empty database of `kind`, dropped afterwards; skips if PostgreSQL is unreachable."""
+    if kind == "sqlite":
+        yield f"sqlite+aiosqlite:///{directory / f'sojourn-{uuid.uuid4().hex[:8]}.db'}"
         return
     name = await _postgres_database()
     if name is None:
         pytest.skip(f"PostgreSQL is not reachable at {PG_ADMIN_DSN}")
-    url = f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
-    await asyncio.to_thread(upgrade, url)
-    yield url
-    await _drop_postgres_database(name)
+    try:
+        yield f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
+    finally:
+        await _drop_postgres_database(name)
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+async def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str]:
+    """A database built by the migrations, as production builds it."""
+    async with new_database(request.param, tmp_path_factory.mktemp("db")) as url:
+        await asyncio.to_thread(upgrade, url)
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -106,7 +106,7 @@ class PushReceiver:
             body, private_key=browser.private_key, auth_secret=browser.auth_secret, version="aes128gcm"
         )
         self.deliveries.append(
-            Delivery(name, json.loads(plaintext), dict(request.headers), claims, key)
+            Delivery(name, json.loads(plaintext), {k.lower(): v for k, v in request.headers.items()}, claims, key)
         )
         status = self.answer.get(name, 201)
         return web.Response(status=status)

@@ -1,0 +1,53 @@
+"""`sojourn` command: migrate, api, worker, smtp-catcher, dev."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+
+from sojourn.settings import get_settings
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="sojourn", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("migrate", help="apply database migrations (alembic upgrade head)")
+    sub.add_parser("api", help="run the HTTP API (uvicorn)")
+    sub.add_parser("worker", help="run the Temporal worker")
+    catcher = sub.add_parser("smtp-catcher", help="run the local SMTP catcher (mail saved as .eml)")
+    catcher.add_argument("--port", type=int, default=None)
+    sub.add_parser("dev", help="run the whole stack locally; Ctrl-C stops it")
+    args = parser.parse_args(argv)
+    settings = get_settings()
+
+    if args.command == "migrate":
+        from sojourn.migrate import upgrade
+
+        upgrade()
+        print(f"database at head: {settings.database_url}")
+    elif args.command == "api":
+        import uvicorn
+
+        uvicorn.run("api.main:app", host=settings.api_host, port=settings.api_port, log_level="info")
+    elif args.command == "worker":
+        import worker
+
+        asyncio.run(worker.main())
+    elif args.command == "smtp-catcher":
+        from sojourn.mailcatcher import serve
+
+        # aiosmtpd logs every connection at INFO; keep only what was saved.
+        logging.basicConfig(level=logging.WARNING, format="%(asctime)s mail %(message)s")
+        logging.getLogger("sojourn.mailcatcher").setLevel(logging.INFO)
+        asyncio.run(serve("127.0.0.1", args.port or settings.smtp_port, settings.var_dir / "mail"))
+    elif args.command == "dev":
+        from sojourn.devstack import run
+
+        return run()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

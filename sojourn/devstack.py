@@ -1,0 +1,118 @@
+"""`make dev`: the whole stack on embedded defaults, in one terminal.
+
+Temporal dev server (SQLite file under var/, UI on :8233), the SMTP catcher (unless
+SOJOURN_SMTP_HOST is set), the worker and the API. Ctrl-C stops all of it; so does
+any one of them dying.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from sojourn import migrate
+from sojourn.settings import get_settings
+
+DEV_WRITE_KEY = "dev-write-key"
+
+
+def _wait_for_port(host: str, port: int, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"{proc.args[0]} exited with {proc.returncode} while starting")
+        with socket.socket() as s:
+            s.settimeout(0.5)
+            if s.connect_ex((host, port)) == 0:
+                return
+        time.sleep(0.2)
+    raise SystemExit(f"nothing listens on {host}:{port} after {timeout:.0f}s")
+
+
+def temporal_cli() -> str:
+    beside = Path(sys.executable).parent / "temporal"
+    return str(beside) if beside.exists() else "temporal"
+
+
+def run() -> int:
+    env = dict(os.environ)
+    if not env.get("SOJOURN_WRITE_KEYS"):
+        env["SOJOURN_WRITE_KEYS"] = DEV_WRITE_KEY
+    os.environ.update(env)
+    get_settings.cache_clear()
+    settings = get_settings()
+    var = settings.var_dir
+    var.mkdir(parents=True, exist_ok=True)
+    migrate.upgrade()
+
+    host, port = settings.temporal_address.rsplit(":", 1)
+    procs: list[subprocess.Popen[bytes]] = []
+
+    def start(*cmd: str) -> subprocess.Popen[bytes]:
+        # Own process group, so the terminal's Ctrl-C reaches us first and we stop
+        # the children in order.
+        proc = subprocess.Popen(cmd, env=env, start_new_session=True)
+        procs.append(proc)
+        return proc
+
+    def stop_all(*_: object) -> None:
+        for proc in reversed(procs):
+            if proc.poll() is None:
+                proc.terminate()
+        deadline = time.monotonic() + 15
+        for proc in reversed(procs):
+            try:
+                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+    stopping = False
+
+    def on_signal(signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    try:
+        temporal = start(
+            temporal_cli(), "server", "start-dev",
+            "--ip", host if host not in ("localhost",) else "127.0.0.1",
+            "--port", port,
+            "--ui-port", str(settings.temporal_ui_port),
+            "--db-filename", str(var / "temporal.db"),
+            "--search-attribute", "CustomerId=Keyword",
+            "--search-attribute", "JourneyName=Keyword",
+            "--log-level", "error",
+        )
+        _wait_for_port("127.0.0.1", int(port), temporal)
+        if not settings.smtp_host:
+            catcher = start(sys.executable, "-m", "sojourn.cli", "smtp-catcher")
+            _wait_for_port("127.0.0.1", settings.smtp_port, catcher)
+        start(sys.executable, "-m", "sojourn.cli", "worker")
+        api = start(sys.executable, "-m", "sojourn.cli", "api")
+        _wait_for_port(settings.api_host, settings.api_port, api)
+        print(
+            f"\nSojourn is up.\n"
+            f"  API          http://{settings.api_host}:{settings.api_port}  (write key: {settings.write_keys[0]})\n"
+            f"  Temporal UI  http://localhost:{settings.temporal_ui_port}\n"
+            f"  Mail         {'saved under ' + str(var / 'mail') if not settings.smtp_host else settings.smtp_host}\n"
+            f"  Time scale   x{settings.time_scale:g}\n"
+            f"Ctrl-C stops everything.\n",
+            flush=True,
+        )
+        while not stopping:
+            if any(p.poll() is not None for p in procs):
+                dead = next(p for p in procs if p.poll() is not None)
+                print(f"{dead.args[0]} {' '.join(map(str, dead.args[1:3]))} exited ({dead.returncode}); stopping", flush=True)
+                return 1
+            time.sleep(0.3)
+        return 0
+    finally:
+        stop_all()
+        print("Sojourn stopped.", flush=True)

@@ -1,0 +1,112 @@
+"""The send activities against a real SMTP server and a real push receiver, with the ledger."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+from temporalio.testing import ActivityEnvironment
+
+from activities.contracts import Send
+from activities.email import EmailActivities
+from activities.push import PushActivities
+from activities.rendering import Templates
+from sojourn.models import Message, PushSubscription
+from sojourn.settings import Settings
+from tests.conftest import Api
+from tests.support.push_receiver import PushReceiver
+from tests.support.smtp import Inbox
+
+
+def a_send(customer_id: str, step: str = "email_24h") -> Send:
+    return Send(key=f"cart_abandonment:{customer_id}/run-1/{step}", customer_id=customer_id,
+                journey="cart_abandonment", workflow_id=f"cart_abandonment:{customer_id}", step=step,
+                template="cart_abandonment", data={"items": [{"name": "Velvet Lipstick", "quantity": 1, "price": 24}],
+                                                   "cart_id": "c-1"})
+
+
+async def test_a_retried_email_send_is_not_sent_twice(api: Api, settings: Settings, sessions: Any,
+                                                      inbox: Inbox, customer_id: str) -> None:
+    await api.post("/v1/identify", {"userId": customer_id, "traits": {"email": f"{customer_id}@mail.test"}})
+    email = EmailActivities(settings, sessions, Templates(settings.templates_dir))
+    first = await ActivityEnvironment().run(email.send_email, a_send(customer_id))
+    retry = await ActivityEnvironment().run(email.send_email, a_send(customer_id))
+    assert (first.status, first.already_done) == ("sent", False)
+    assert (retry.status, retry.already_done) == ("sent", True)
+    [mail] = inbox.to(customer_id)
+    assert mail["Message-ID"].endswith("@sojourn>") and mail["Date"]
+    async with sessions() as session:
+        row = await session.scalar(select(Message).where(Message.customer_id == customer_id))
+    assert (row.status, row.attempts, row.recipient, row.channel) == ("sent", 1, f"{customer_id}@mail.test", "email")
+
+
+async def test_an_email_to_a_customer_without_address_is_skipped(settings: Settings, sessions: Any,
+                                                                 inbox: Inbox, customer_id: str) -> None:
+    email = EmailActivities(settings, sessions, Templates(settings.templates_dir))
+    result = await ActivityEnvironment().run(email.send_email, a_send(customer_id))
+    assert (result.status, result.detail) == ("skipped", "no email address")
+    assert inbox.to(customer_id) == []
+
+
+async def test_a_refused_smtp_connection_fails_the_attempt_for_a_retry(settings: Settings, sessions: Any,
+                                                                        api: Api, customer_id: str) -> None:
+    await api.post("/v1/identify", {"userId": customer_id, "traits": {"email": f"{customer_id}@mail.test"}})
+    down = settings.model_copy(update={"smtp_port": 1, "smtp_timeout_seconds": 2})
+    email = EmailActivities(down, sessions, Templates(settings.templates_dir))
+    with pytest.raises(Exception):
+        await ActivityEnvironment().run(email.send_email, a_send(customer_id))
+    async with sessions() as session:
+        row = await session.scalar(select(Message).where(Message.customer_id == customer_id))
+    assert row.status == "sending", "not marked sent, so the activity's retry sends it"
+
+
+async def test_push_fans_out_once_per_browser_and_forgets_gone_ones(
+    api: Api, settings: Settings, sessions: Any, push_service: PushReceiver, customer_id: str
+) -> None:
+    laptop, phone = push_service.browser(f"{customer_id}-laptop"), push_service.browser(f"{customer_id}-phone")
+    for browser in (laptop, phone):
+        response = await api.post(f"/v1/customers/{customer_id}/push-subscriptions",
+                                  browser.subscription(push_service.base_url))
+        assert response.status_code == 201
+    push_service.answer[phone.name] = 410  # the phone unsubscribed
+    push = PushActivities(settings, sessions, Templates(settings.templates_dir))
+    result = await ActivityEnvironment().run(push.send_push, a_send(customer_id, "push_1h"))
+    assert (result.status, result.detail) == ("sent", "1/2 subscriptions")
+    [delivery] = push_service.to(laptop.name)
+    assert delivery.payload["body"] == "Your Velvet Lipstick is waiting in your cart."
+    assert delivery.payload["tag"] == "cart-c-1"
+    assert int(delivery.headers["ttl"]) == settings.push_ttl_seconds
+    async with sessions() as session:
+        endpoints = (await session.scalars(select(PushSubscription.endpoint).where(
+            PushSubscription.customer_id == customer_id))).all()
+    assert endpoints == [laptop.subscription(push_service.base_url)["endpoint"]]
+
+    again = await ActivityEnvironment().run(push.send_push, a_send(customer_id, "push_1h"))
+    assert again.status == "sent" and len(push_service.to(laptop.name)) == 1, "a retry does not push again"
+
+
+async def test_push_never_posts_outside_the_allow_list(api: Api, settings: Settings, sessions: Any,
+                                                       push_service: PushReceiver, customer_id: str) -> None:
+    browser = push_service.browser(f"{customer_id}-b")
+    await api.post(f"/v1/customers/{customer_id}/push-subscriptions", browser.subscription(push_service.base_url))
+    # The allow-list tightens after the browser subscribed: the send must refuse too.
+    strict = settings.model_copy(update={"push_allowed_hosts": ["fcm.googleapis.com"]})
+    push = PushActivities(strict, sessions, Templates(settings.templates_dir))
+    result = await ActivityEnvironment().run(push.send_push, a_send(customer_id, f"push-{uuid.uuid4()}"))
+    assert result.status == "skipped"
+    assert push_service.to(browser.name) == []
+
+
+def test_templates_render_in_a_sandbox(tmp_path: Any) -> None:
+    from jinja2.exceptions import SecurityError
+
+    (tmp_path / "email").mkdir()
+    (tmp_path / "email" / "evil.subject.txt").write_text("{{ ''.__class__.__mro__[1].__subclasses__() }}")
+    (tmp_path / "email" / "evil.html").write_text("<p>{{ name }}</p>")
+    (tmp_path / "email" / "evil.txt").write_text("{{ name }}")
+    with pytest.raises(SecurityError):
+        Templates(tmp_path).email("evil", {"name": "x"})
+    (tmp_path / "email" / "evil.subject.txt").write_text("Hi")
+    assert Templates(tmp_path).email("evil", {"name": "<script>"}).html == "<p>&lt;script&gt;</p>"
