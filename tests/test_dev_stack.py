@@ -1,0 +1,108 @@
+"""`make dev` without make: `sojourn dev` brings up Temporal, the SMTP catcher, the
+worker and the API on embedded defaults; the README's example delivers Lisa's email
+as a .eml file on the demo clock; Ctrl-C stops every process cleanly; and the
+journey survives a restart of the stack (Temporal's SQLite file under var/)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until(predicate, timeout: float, what: str) -> None:  # noqa: ANN001
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.25)
+    pytest.fail(f"timed out after {timeout}s waiting for {what}")
+
+
+def api_up(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}/healthz", timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def start_stack(var: Path, ports: dict[str, int]) -> subprocess.Popen[str]:
+    env = {
+        **os.environ,
+        "SOJOURN_VAR_DIR": str(var),
+        "SOJOURN_DATABASE_URL": f"sqlite+aiosqlite:///{var / 'sojourn.db'}",
+        "SOJOURN_TEMPORAL_ADDRESS": f"127.0.0.1:{ports['temporal']}",
+        "SOJOURN_TEMPORAL_UI_PORT": str(ports["ui"]),
+        "SOJOURN_API_PORT": str(ports["api"]),
+        "SOJOURN_SMTP_PORT": str(ports["smtp"]),
+        "SOJOURN_TIME_SCALE": "86400",  # a day is a second
+    }
+    for key in ("SOJOURN_SMTP_HOST", "SOJOURN_WRITE_KEYS"):
+        env.pop(key, None)
+    return subprocess.Popen([sys.executable, "-m", "sojourn.cli", "dev"], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def stop(proc: subprocess.Popen[str]) -> str:
+    proc.send_signal(signal.SIGINT)  # what Ctrl-C sends
+    out, _ = proc.communicate(timeout=40)
+    assert proc.returncode == 0, out
+    assert "Sojourn stopped." in out
+    return out
+
+
+def test_make_dev_runs_the_readme_example_and_stops_cleanly(tmp_path: Path) -> None:
+    ports = {name: free_port() for name in ("temporal", "ui", "api", "smtp")}
+    url = f"http://127.0.0.1:{ports['api']}"
+    proc = start_stack(tmp_path, ports)
+    try:
+        wait_until(lambda: api_up(url) or proc.poll() is not None, 90, "the API")
+        assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+        auth = ("dev-write-key", "")
+        identify = {"userId": "lisa", "traits": {"email": "lisa@example.com", "firstName": "Lisa"}}
+        assert httpx.post(f"{url}/v1/identify", json=identify, auth=auth).status_code == 200
+        track = {"userId": "lisa", "event": "Product Added", "messageId": "readme-1",
+                 "properties": {"product_id": "lip-42", "name": "Velvet Lipstick", "price": 24}}
+        assert httpx.post(f"{url}/v1/track", json=track, auth=auth).status_code == 200
+        mail = tmp_path / "mail"
+        wait_until(lambda: mail.exists() and any(mail.glob("*.eml")), 60, "Lisa's email in var/mail")
+        [eml] = list(mail.glob("*.eml"))
+        assert b"Velvet Lipstick" in eml.read_bytes() and b"lisa@example.com" in eml.read_bytes()
+        assert httpx.get(f"http://127.0.0.1:{ports['ui']}/", timeout=5).status_code == 200, "the Temporal UI"
+    finally:
+        if proc.poll() is None:
+            stop(proc)
+    # Nothing is left listening.
+    for port in ports.values():
+        with socket.socket() as s:
+            assert s.connect_ex(("127.0.0.1", port)) != 0, f"port {port} still open"
+
+    # Restart on the same var/: Temporal kept the journey.
+    proc = start_stack(tmp_path, ports)
+    try:
+        wait_until(lambda: api_up(url) or proc.poll() is not None, 90, "the API after a restart")
+        temporal = Path(sys.executable).parent / "temporal"
+        listed = subprocess.run(
+            [str(temporal), "workflow", "list", "--address", f"127.0.0.1:{ports['temporal']}",
+             "--query", 'CustomerId="lisa"', "--output", "json"],
+            capture_output=True, text=True, timeout=30,
+        )
+        assert "cart_abandonment:lisa" in listed.stdout, listed.stdout + listed.stderr
+    finally:
+        if proc.poll() is None:
+            stop(proc)

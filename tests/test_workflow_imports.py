@@ -1,0 +1,41 @@
+"""Workflows stay deterministic and light: nothing under workflows/ imports an I/O
+library, directly or through what it imports from the project."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+# What workflow code may import. Everything with side effects lives in activities/.
+ALLOWED = {"__future__", "asyncio", "collections", "dataclasses", "datetime", "typing", "temporalio",
+           "workflows", "activities.contracts", "enum", "hashlib", "zoneinfo", "math", "fnmatch"}
+IO_MODULES = ["aiosmtplib", "pywebpush", "aiohttp", "sqlalchemy", "asyncpg", "aiosqlite", "jinja2",
+              "httpx", "requests", "smtplib", "py_vapid", "fastapi", "sojourn.db"]
+
+
+def imports_of(path: Path) -> set[str]:
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            found.add(node.module)
+    return found
+
+
+def test_workflow_modules_import_only_deterministic_code() -> None:
+    for path in [*(ROOT / "workflows").glob("*.py"), ROOT / "activities" / "contracts.py"]:
+        for module in imports_of(path):
+            assert any(module == ok or module.startswith(ok + ".") for ok in ALLOWED), f"{path.name} imports {module}"
+
+
+def test_loading_every_journey_loads_no_io_library() -> None:
+    code = (
+        "import sys, workflows.registry\n"
+        f"print(sorted(m for m in {IO_MODULES!r} if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
