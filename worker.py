@@ -14,9 +14,10 @@ from typing import Any
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from activities.conversions import ConversionActivities
+from activities.customers import ProfileActivities
 from activities.email import EmailActivities
 from activities.push import PushActivities
+from activities.records import RecordActivities
 from activities.rendering import Templates
 from sojourn.db import make_engine, make_sessionmaker
 from sojourn.settings import Settings, get_settings
@@ -28,8 +29,16 @@ def activities_for(settings: Settings, sessions: Any) -> Sequence[Any]:
     templates = Templates(settings.templates_dir)
     email = EmailActivities(settings, sessions, templates)
     push = PushActivities(settings, sessions, templates)
-    conversions = ConversionActivities(sessions)
-    return [email.send_email, push.send_push, conversions.record_conversion]
+    records = RecordActivities(sessions)
+    profiles = ProfileActivities(sessions)
+    return [
+        email.send_email,
+        push.send_push,
+        profiles.load_profile,
+        records.record_entry,
+        records.record_assignment,
+        records.record_conversion,
+    ]
 
 
 def build_worker(client: Client, settings: Settings, sessions: Any, task_queue: str | None = None) -> Worker:

@@ -1,7 +1,8 @@
 """What a journey hands an activity and what it gets back.
 
 This module is imported by workflow code, so it holds plain dataclasses and names
-only: no I/O library may be imported here.
+only: no I/O library may be imported here. Every activity takes one dataclass, so
+fields can be added later with defaults without breaking running journeys.
 """
 
 from __future__ import annotations
@@ -12,6 +13,9 @@ from typing import Any
 SEND_EMAIL = "send_email"
 SEND_PUSH = "send_push"
 RECORD_CONVERSION = "record_conversion"
+LOAD_PROFILE = "load_profile"
+RECORD_ENTRY = "record_entry"
+RECORD_ASSIGNMENT = "record_assignment"
 
 
 @dataclass
@@ -26,6 +30,7 @@ class Send:
     step: str
     template: str
     data: dict[str, Any] = field(default_factory=dict)
+    topic: str = "marketing"  # marketing | transactional
 
 
 @dataclass
@@ -33,6 +38,7 @@ class SendResult:
     status: str  # sent | skipped | failed
     detail: str = ""
     already_done: bool = False  # True when the ledger already had this key as done
+    channel: str = ""
 
 
 @dataclass
@@ -44,3 +50,39 @@ class ConversionRecord:
     event_message_id: str
     entered_at: str  # ISO-8601, workflow time
     converted_at: str
+
+
+@dataclass
+class ProfileRequest:
+    customer_id: str
+
+
+@dataclass
+class Profile:
+    customer_id: str
+    email: str | None = None
+    first_name: str | None = None
+    timezone: str | None = None
+    traits: dict[str, Any] = field(default_factory=dict)
+    known: bool = False  # False when no profile exists yet
+
+
+@dataclass
+class EntryRecord:
+    journey: str
+    customer_id: str
+    journey_key: str
+    workflow_id: str
+    run_id: str
+    entry_message_id: str
+    entered_at: str
+
+
+@dataclass
+class AssignmentRecord:
+    journey: str
+    experiment: str
+    customer_id: str
+    workflow_id: str
+    variant: str
+    assigned_at: str

@@ -1,14 +1,16 @@
-"""Reading the customer profile for a send."""
+"""Reading the customer profile: for journeys (decisions, time zone) and for sends."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio import activity
 
-from activities.contracts import Send
+from activities.contracts import LOAD_PROFILE, Profile, ProfileRequest, Send
 from sojourn.models import Customer
 from sojourn.settings import Settings
+from sojourn.signing import Signer
 
 
 async def load_customer(sessions: async_sessionmaker[AsyncSession], customer_id: str) -> Customer | None:
@@ -16,8 +18,30 @@ async def load_customer(sessions: async_sessionmaker[AsyncSession], customer_id:
         return await session.get(Customer, customer_id)
 
 
-def template_context(settings: Settings, customer: Customer | None, send: Send) -> dict[str, Any]:
+class ProfileActivities:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self.sessions = sessions
+
+    @activity.defn(name=LOAD_PROFILE)
+    async def load_profile(self, request: ProfileRequest) -> Profile:
+        customer = await load_customer(self.sessions, request.customer_id)
+        if customer is None:
+            return Profile(customer_id=request.customer_id)
+        return Profile(
+            customer_id=customer.id,
+            email=customer.email,
+            first_name=customer.first_name,
+            timezone=customer.timezone,
+            traits=dict(customer.traits),
+            known=True,
+        )
+
+
+def template_context(settings: Settings, signer: Signer, customer: Customer | None, send: Send) -> dict[str, Any]:
     traits = dict(customer.traits) if customer else {}
+    store = settings.store_url.rstrip("/")
+    # The referral code is signed: a code in a link can't be forged for someone else.
+    referral_code = signer.sign(f"ref:{send.customer_id}")
     return {
         **send.data,
         "customer": {
@@ -26,7 +50,9 @@ def template_context(settings: Settings, customer: Customer | None, send: Send) 
             "email": customer.email if customer else None,
             "first_name": (customer.first_name if customer else None) or traits.get("first_name"),
         },
-        "store_url": settings.store_url.rstrip("/"),
+        "store_url": store,
+        "referral_code": referral_code,
+        "referral_url": f"{store}/r/{referral_code}",
         "journey": send.journey,
         "step": send.step,
     }

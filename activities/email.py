@@ -7,14 +7,10 @@ from email.message import EmailMessage
 from email.utils import formataddr, formatdate
 
 import aiosmtplib
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
 from activities.contracts import SEND_EMAIL, Send, SendResult
-from activities.customers import load_customer, template_context
-from activities.ledger import Ledger
-from activities.rendering import Templates
-from sojourn.settings import Settings
+from activities.channel import Channel
 
 
 def message_id(key: str) -> str:
@@ -24,25 +20,19 @@ def message_id(key: str) -> str:
     return f"<{hashlib.sha256(key.encode()).hexdigest()[:40]}@sojourn>"
 
 
-class EmailActivities:
-    def __init__(self, settings: Settings, sessions: async_sessionmaker[AsyncSession], templates: Templates) -> None:
-        self.settings = settings
-        self.sessions = sessions
-        self.ledger = Ledger(sessions)
-        self.templates = templates
-
+class EmailActivities(Channel):
     @activity.defn(name=SEND_EMAIL)
     async def send_email(self, send: Send) -> SendResult:
         done = await self.ledger.claim(send, "email")
         if done is not None:
             activity.logger.info("%s already %s; not sending again", send.key, done.status)
             return done
-        customer = await load_customer(self.sessions, send.customer_id)
+        customer, context = await self.customer_and_context(send)
         if customer is None or not customer.email:
             await self.ledger.record(send.key, "skipped", "no email address")
             return SendResult(status="skipped", detail="no email address")
 
-        rendered = self.templates.email(send.template, template_context(self.settings, customer, send))
+        rendered = self.templates.email(send.template, context)
         msg = EmailMessage()
         msg["From"] = self.settings.email_from
         msg["To"] = formataddr((customer.first_name or "", customer.email))

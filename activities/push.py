@@ -11,8 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
 from activities.contracts import SEND_PUSH, Send, SendResult
-from activities.customers import load_customer, template_context
-from activities.ledger import Ledger
+from activities.channel import Channel
 from activities.rendering import Templates
 from sojourn.allowlist import refuse_reason
 from sojourn.models import PushSubscription
@@ -20,12 +19,9 @@ from sojourn.settings import Settings
 from sojourn.vapid import VapidKeys, load_vapid_keys
 
 
-class PushActivities:
+class PushActivities(Channel):
     def __init__(self, settings: Settings, sessions: async_sessionmaker[AsyncSession], templates: Templates) -> None:
-        self.settings = settings
-        self.sessions = sessions
-        self.ledger = Ledger(sessions)
-        self.templates = templates
+        super().__init__(settings, sessions, templates)
         self._keys: VapidKeys | None = None
 
     async def keys(self) -> VapidKeys:
@@ -46,8 +42,8 @@ class PushActivities:
         if not subs:
             return await self.ledger.outcome(send, "push", "skipped", "no push subscriptions")
 
-        customer = await load_customer(self.sessions, send.customer_id)
-        payload = json.dumps(self.templates.push(send.template, template_context(self.settings, customer, send)))
+        _, context = await self.customer_and_context(send)
+        payload = json.dumps(self.templates.push(send.template, context))
         keys = await self.keys()
         outcomes: list[str] = []
         async with aiohttp.ClientSession() as http:

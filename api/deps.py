@@ -9,6 +9,7 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, status
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio.client import Client
 
 from api.ingest import Ingestor
 from sojourn.settings import Settings
@@ -55,6 +56,28 @@ def require_write_key(request: Request, settings: SettingsDep) -> str:
 
 
 WriteKey = Annotated[str, Depends(require_write_key)]
+
+
+def require_operator_key(request: Request, settings: SettingsDep) -> str:
+    """Operator endpoints: `Authorization: Bearer <operator key>`, never a write key
+    (write keys ship inside storefronts)."""
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "missing operator key: use Authorization: Bearer <key>",
+                            headers={"WWW-Authenticate": "Bearer"})
+    if not any(hmac.compare_digest(token.encode(), key.encode()) for key in settings.operator_keys):
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "invalid operator key", headers={"WWW-Authenticate": "Bearer"})
+    return token
+
+
+OperatorKey = Annotated[str, Depends(require_operator_key)]
+
+
+def get_temporal(request: Request) -> Client:
+    return request.app.state.temporal
+
+
+TemporalDep = Annotated[Client, Depends(get_temporal)]
 
 
 async def get_vapid_keys(request: Request) -> VapidKeys:

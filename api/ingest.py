@@ -62,6 +62,10 @@ class Ingestor:
         self.sessions = sessions
         self.router = router
 
+    def _routable(self, message: Message) -> bool:
+        event = journey_event(message)
+        return event is not None and self.router.wants(event)
+
     async def accept(self, messages: list[Message]) -> None:
         ids = [m.message_id for m in messages]
         async with self.sessions() as session:
@@ -80,7 +84,7 @@ class Ingestor:
                         timestamp=message.timestamp,
                         received_at=utcnow(),
                         # Messages with nothing to route are done once stored.
-                        routed_at=None if journey_event(message) else utcnow(),
+                        routed_at=None if self._routable(message) else utcnow(),
                     )
                     .on_conflict_do_nothing(index_elements=["message_id"])
                 )
@@ -98,7 +102,7 @@ class Ingestor:
         to_route = []
         for message in messages:
             event = journey_event(message)
-            if event and message.message_id in pending and message.message_id not in seen:
+            if event and self.router.wants(event) and message.message_id in pending and message.message_id not in seen:
                 seen.add(message.message_id)
                 to_route.append(event)
         if not to_route:

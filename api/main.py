@@ -36,8 +36,9 @@ def create_app(settings: Settings | None = None, temporal: Client | None = None)
         client = temporal or await connect(conf, lazy=True)
         app.state.settings = conf
         app.state.sessions = make_sessionmaker(engine)
-        app.state.ingestor = Ingestor(app.state.sessions, Router(client, conf))
+        app.state.ingestor = Ingestor(app.state.sessions, Router(client, conf, app.state.sessions))
         app.state.vapid_keys = None
+        app.state.temporal = client
         if not conf.write_keys:
             log.warning("SOJOURN_WRITE_KEYS is empty: every ingestion call will get 401")
         yield

@@ -31,6 +31,7 @@ from temporalio.testing import WorkflowEnvironment
 from api.main import create_app
 from sojourn.migrate import upgrade
 from sojourn.settings import Settings
+from sojourn.temporal import dev_server_flags
 from workflows.cart_abandonment import CartAbandonment
 from workflows.events import SIGNAL, JourneyEvent
 from workflows.journey import CUSTOMER_ID, JOURNEY_NAME, JourneyStart
@@ -99,7 +100,7 @@ async def main() -> None:
         else shutil.which("temporal")
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=temporal,
-        dev_server_extra_args=["--search-attribute", "CustomerId=Keyword", "--search-attribute", "JourneyName=Keyword"],
+        dev_server_extra_args=dev_server_flags(),
     )
     results: dict[str, Any] = {"n": N, "concurrency": CONCURRENCY, "server": "temporal dev server, in memory"}
     run_id = uuid.uuid4().hex[:6]

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from sojourn import migrate
 from sojourn.settings import get_settings
+from sojourn.temporal import dev_server_flags
 
 DEV_WRITE_KEY = "dev-write-key"
 
@@ -86,8 +87,7 @@ def run() -> int:
             "--port", port,
             "--ui-port", str(settings.temporal_ui_port),
             "--db-filename", str(var / "temporal.db"),
-            "--search-attribute", "CustomerId=Keyword",
-            "--search-attribute", "JourneyName=Keyword",
+            *dev_server_flags(),
             "--log-level", "error",
         )
         _wait_for_port("127.0.0.1", int(port), temporal)

@@ -122,3 +122,38 @@ class AppSecret(Base):
 
 
 Index("ix_messages_workflow_step", Message.workflow_id, Message.step)
+
+
+class JourneyEntry(Base):
+    """One row per journey run, written when the customer enters. Re-entry policies
+    (once, cooldown) and the KPIs' denominators read it."""
+
+    __tablename__ = "journey_entries"
+    __table_args__ = (
+        UniqueConstraint("workflow_id", "run_id"),
+        Index("ix_journey_entries_lookup", "journey", "customer_id", "journey_key"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    journey: Mapped[str] = mapped_column(String(128))
+    customer_id: Mapped[str] = mapped_column(String(255))
+    journey_key: Mapped[str] = mapped_column(String(255), default="")
+    workflow_id: Mapped[str] = mapped_column(String(512))
+    run_id: Mapped[str] = mapped_column(String(64))
+    entry_message_id: Mapped[str] = mapped_column(String(255))
+    entered_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ExperimentAssignment(Base):
+    """Which variant of an A/B experiment a customer got in a journey run."""
+
+    __tablename__ = "experiment_assignments"
+    __table_args__ = (UniqueConstraint("workflow_id", "experiment"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    journey: Mapped[str] = mapped_column(String(128), index=True)
+    experiment: Mapped[str] = mapped_column(String(128))
+    customer_id: Mapped[str] = mapped_column(String(255))
+    workflow_id: Mapped[str] = mapped_column(String(512))
+    variant: Mapped[str] = mapped_column(String(64))
+    assigned_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

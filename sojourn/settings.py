@@ -44,6 +44,10 @@ class Settings(BaseSettings):
 
     # Ingestion: Segment-style write keys, sent as the Basic-auth username.
     write_keys: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Operators (journey listing, cancel, stats): Bearer tokens, separate from write keys.
+    operator_keys: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Signs tokens in links. Empty: generated once and kept in the database.
+    secret_key: str | None = None
 
     # Email
     smtp_host: str | None = None
@@ -65,6 +69,13 @@ class Settings(BaseSettings):
     # Where links in messages point (the storefront).
     store_url: str = "http://localhost:3000"
 
+    # Journeys. Copied into each journey's input at start, so replays see the same.
+    default_timezone: str = "UTC"  # when the profile has no `timezone` trait
+    quiet_hours: str | None = None  # e.g. "21:00-08:00", local time: marketing sends wait
+    loyalty_signup_path: str = "/loyalty"
+    referral_delay_days: int = 3
+    referral_incentive: str = "10% off for you and a friend"
+
     # Demo clock: every journey delay is divided by this. Passed into the workflow at
     # start, so a replay sees the same value the run saw.
     time_scale: float = Field(default=1.0, gt=0)
@@ -76,7 +87,23 @@ class Settings(BaseSettings):
     var_dir: Path = ROOT / "var"
     templates_dir: Path = ROOT / "templates"
 
-    @field_validator("write_keys", "push_allowed_hosts", mode="before")
+    @field_validator("quiet_hours", mode="before")
+    @classmethod
+    def _quiet_window(cls, value: object) -> object:
+        if value in ("", None):
+            return None
+        from datetime import time
+
+        start, sep, end = str(value).partition("-")
+        try:
+            time.fromisoformat(start.strip()), time.fromisoformat(end.strip())
+        except ValueError:
+            sep = ""
+        if not sep:
+            raise ValueError("quiet_hours must look like 21:00-08:00")
+        return value
+
+    @field_validator("write_keys", "operator_keys", "push_allowed_hosts", mode="before")
     @classmethod
     def _comma_list(cls, value: object) -> object:
         return _split_commas(value)

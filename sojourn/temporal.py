@@ -11,7 +11,14 @@ from sojourn.settings import Settings
 SEARCH_ATTRIBUTES = {
     "CustomerId": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
     "JourneyName": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
+    "JourneyStep": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
+    "JourneyVariant": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
 }
+
+
+def dev_server_flags() -> list[str]:
+    """`--search-attribute` flags for `temporal server start-dev`."""
+    return [flag for name in SEARCH_ATTRIBUTES for flag in ("--search-attribute", f"{name}=Keyword")]
 
 
 async def connect(settings: Settings, *, lazy: bool = False) -> Client:

@@ -12,11 +12,9 @@ from dataclasses import dataclass
 
 from cryptography.hazmat.primitives import serialization
 from py_vapid import Vapid
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from sojourn.db import upsert
-from sojourn.models import AppSecret
+from sojourn.secrets import load_or_create
 from sojourn.settings import Settings
 
 SECRET_NAME = "vapid_private_key"
@@ -54,18 +52,4 @@ class VapidKeys:
 async def load_vapid_keys(sessions: async_sessionmaker[AsyncSession], settings: Settings) -> VapidKeys:
     if settings.vapid_private_key:
         return VapidKeys.from_private(settings.vapid_private_key)
-    async with sessions() as session:
-        stored = await session.scalar(select(AppSecret.value).where(AppSecret.name == SECRET_NAME))
-        if stored is None:
-            # Two processes may race here on first run; the insert that loses is a no-op
-            # and both read back the winner's key.
-            fresh = VapidKeys.generate()
-            await session.execute(
-                upsert(session, AppSecret)
-                .values(name=SECRET_NAME, value=fresh.private_key)
-                .on_conflict_do_nothing(index_elements=["name"])
-            )
-            await session.commit()
-            stored = await session.scalar(select(AppSecret.value).where(AppSecret.name == SECRET_NAME))
-    assert stored is not None
-    return VapidKeys.from_private(stored)
+    return VapidKeys.from_private(await load_or_create(sessions, SECRET_NAME, lambda: VapidKeys.generate().private_key))

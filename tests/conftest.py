@@ -27,6 +27,7 @@ from api.main import create_app
 from sojourn.db import make_engine, make_sessionmaker
 from sojourn.migrate import upgrade
 from sojourn.settings import Settings
+from sojourn.temporal import dev_server_flags
 from tests.support.push_receiver import PushReceiver
 from tests.support.smtp import Inbox, start_smtp
 from worker import build_worker
@@ -53,8 +54,7 @@ async def env() -> AsyncIterator[WorkflowEnvironment]:
         dev_server_existing_path=temporal_binary(),
         dev_server_extra_args=[
             "--dynamic-config-value", "frontend.WorkflowTimeSkippingEnabled=true",
-            "--search-attribute", "CustomerId=Keyword",
-            "--search-attribute", "JourneyName=Keyword",
+            *dev_server_flags(),
         ],
     )
     async with environment:

@@ -67,7 +67,7 @@ async def test_the_whole_story(env: WorkflowEnvironment, api: Api, worker: Any, 
     assert now["step"] == "a day after she entered"
     assert now["sends"] == {"push_1h": "sent"}
     meta = await handle.query("__temporal_workflow_metadata")
-    assert "Next wake-up" in meta.current_details and "push_1h: sent" in meta.current_details
+    assert "Next wake-up" in meta.current_details and "push_1h: push sent" in meta.current_details
 
     await env.fast_forward(handle, timedelta(hours=23))
     [mail] = inbox.to(customer_id)

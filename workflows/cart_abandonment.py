@@ -10,7 +10,8 @@ from typing import Any
 
 from temporalio import workflow
 
-from workflows.journey import Goal, Journey, JourneyResult, JourneyStart, journey
+from workflows.journey import Journey, JourneyResult, JourneyStart
+from workflows.spec import Goal, journey
 
 
 @journey(
@@ -37,7 +38,6 @@ class CartAbandonment(Journey):
         for event in self.events:
             if event.name == "Product Added":
                 p = event.properties
-                key = str(p.get("product_id") or p.get("sku") or p.get("name"))
-                line = items.setdefault(key, {**p, "quantity": 0})
+                line = items.setdefault(str(p.get("product_id") or p.get("sku") or p.get("name")), {**p, "quantity": 0})
                 line["quantity"] += int(p.get("quantity") or 1)
-        return {"items": list(items.values()), "cart_id": (self.entry.properties if self.entry else {}).get("cart_id")}
+        return {"items": list(items.values()), "cart_id": self.entry.properties.get("cart_id") if self.entry else None}

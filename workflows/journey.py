@@ -1,78 +1,86 @@
 """The journey kit: what every journey workflow shares.
 
-A journey subclasses `Journey`, declares its entry, exits and goal with `@journey(...)`
-and writes its `story()` with the waits and sends below. The kit handles the Temporal
-plumbing: the event signal, de-duplication by messageId, exiting at any moment, the
-conversion window, the demo clock and what operators see in the Temporal UI.
+A journey subclasses `Journey`, declares itself with `@journey(...)` (workflows/spec.py)
+and tells its `story()` with the waits, decisions and sends below. The kit does the
+Temporal plumbing: the event signal and de-duplication by messageId, exits that act
+at any moment, the conversion window, the demo clock, continue-as-new with the state
+carried over, and what operators see in the Temporal UI.
+
+Durable steps. Each kit call in a story is numbered in call order and its outcome is
+kept in a journal. After continue-as-new the story runs again from the top and every
+call already made returns its journaled outcome at once (a wait resumes with the time
+it had left), so a long journey keeps a short history without losing its place.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections import deque
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from typing import Any, Callable, ClassVar, TypeVar
+from datetime import datetime, time, timedelta
+from typing import Any, Callable, ClassVar
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy, SearchAttributeKey
+from temporalio.common import RetryPolicy, SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
+from temporalio.exceptions import ActivityError
 
 from workflows.events import SIGNAL, JourneyEvent, On, as_trigger
+from workflows.experiments import assign
+from workflows.spec import Goal, JourneySpec
 
 with workflow.unsafe.imports_passed_through():
     from activities.contracts import (
+        LOAD_PROFILE,
+        RECORD_ASSIGNMENT,
         RECORD_CONVERSION,
+        RECORD_ENTRY,
         SEND_EMAIL,
         SEND_PUSH,
+        AssignmentRecord,
         ConversionRecord,
+        EntryRecord,
+        Profile,
+        ProfileRequest,
         Send,
         SendResult,
     )
+    from workflows import timing
 
 CUSTOMER_ID = SearchAttributeKey.for_keyword("CustomerId")
 JOURNEY_NAME = SearchAttributeKey.for_keyword("JourneyName")
+JOURNEY_STEP = SearchAttributeKey.for_keyword("JourneyStep")
+JOURNEY_VARIANT = SearchAttributeKey.for_keyword("JourneyVariant")
 
-# Events remembered for de-duplication by messageId. Bounded so a long-lived journey's
-# state stays small; the API de-duplicates durably in front of this.
-SEEN_MESSAGE_IDS = 1000
+# Bounded per-customer state: messageIds remembered for de-duplication, events kept
+# for the story to look back on, timeline lines shown to operators.
+SEEN_MESSAGE_IDS = 500
+KEPT_EVENTS = 200
+TIMELINE_LINES = 30
+# Continue-as-new at the server's suggestion, or here at the latest.
+MAX_HISTORY_EVENTS = 10_000
 
-SEND_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=5))
-SEND_TIMEOUT = timedelta(minutes=2)
+SEND_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=5), maximum_attempts=8
+)
+ACTIVITY_TIMEOUT = timedelta(minutes=2)
+CHANNELS = {"email": SEND_EMAIL, "push": SEND_PUSH}
 
 
-@dataclass(frozen=True)
-class Goal:
-    """The conversion goal: `event` within `within` of entry counts as a conversion."""
+@dataclass
+class JourneyState:
+    """Everything a run hands the next one at continue-as-new."""
 
-    event: str
-    within: timedelta
-
-
-@dataclass(frozen=True)
-class JourneySpec:
-    name: str
-    entry: tuple[On, ...]
-    exits: tuple[On, ...] = ()
-    listens: tuple[On, ...] = ()
-    goal: Goal | None = None
-
-    def enters_on(self, event: JourneyEvent) -> bool:
-        return any(t.matches(event) for t in self.entry)
-
-    def exits_on(self, event: JourneyEvent) -> bool:
-        return any(t.matches(event) for t in self.exits)
-
-    def wants(self, event: JourneyEvent) -> bool:
-        """Does a running journey of this kind need this event as a signal?"""
-        return (
-            self.enters_on(event)
-            or self.exits_on(event)
-            or any(t.matches(event) for t in self.listens)
-            or (self.goal is not None and event.type == "track" and event.name == self.goal.event)
-        )
-
-    def workflow_id(self, customer_id: str) -> str:
-        return f"{self.name}:{customer_id}"
+    entry: JourneyEvent | None = None
+    entered_at: str | None = None
+    events: list[JourneyEvent] = field(default_factory=list)
+    first_seq: int = 0  # sequence number of events[0]; events are numbered from entry on
+    seen: list[str] = field(default_factory=list)
+    journal: dict[str, Any] = field(default_factory=dict)
+    sends: dict[str, str] = field(default_factory=dict)
+    timeline: list[str] = field(default_factory=list)
+    conversion: JourneyEvent | None = None
+    exit_event: JourneyEvent | None = None
+    variants: dict[str, str] = field(default_factory=dict)
+    runs: int = 1
 
 
 @dataclass
@@ -82,6 +90,11 @@ class JourneyStart:
 
     customer_id: str
     time_scale: float = 1.0
+    journey_key: str | None = None
+    default_timezone: str = "UTC"
+    quiet_hours: str | None = None  # "21:00-08:00", customer's local time
+    params: dict[str, Any] = field(default_factory=dict)
+    state: JourneyState | None = None  # set by continue-as-new
 
 
 @dataclass
@@ -90,36 +103,7 @@ class JourneyResult:
     exit_event: str | None = None
     converted: bool = False
     sends: dict[str, str] = field(default_factory=dict)  # step -> sent | skipped | failed
-
-
-J = TypeVar("J", bound=type)
-
-
-def journey(
-    *,
-    name: str,
-    enters_on: str | On | tuple[str | On, ...],
-    exits_on: str | On | tuple[str | On, ...] = (),
-    listens_to: tuple[str | On, ...] = (),
-    goal: Goal | None = None,
-) -> Callable[[J], J]:
-    """Declare a journey: its metadata, from which the API routes, and its workflow."""
-
-    def triggers(value: str | On | tuple[str | On, ...]) -> tuple[On, ...]:
-        items = value if isinstance(value, tuple) else (value,)
-        return tuple(as_trigger(v) for v in items)
-
-    def wrap(cls: J) -> J:
-        cls.spec = JourneySpec(  # type: ignore[attr-defined]
-            name=name,
-            entry=triggers(enters_on),
-            exits=triggers(exits_on),
-            listens=triggers(listens_to),
-            goal=goal,
-        )
-        return workflow.defn(cls)
-
-    return wrap
+    runs: int = 1
 
 
 class Journey:
@@ -127,21 +111,37 @@ class Journey:
 
     def __init__(self) -> None:
         self.start = JourneyStart(customer_id="")
-        self.events: list[JourneyEvent] = []
-        self.entry: JourneyEvent | None = None
-        self.entered_at: datetime | None = None
-        self.exit_event: JourneyEvent | None = None
-        self.conversion: JourneyEvent | None = None
-        self.sends: dict[str, str] = {}
+        self.s = JourneyState()
         self.step = "entering"
         self.next_wake_up: datetime | None = None
-        self.timeline: list[str] = []
-        self._seen: deque[str] = deque(maxlen=SEEN_MESSAGE_IDS)
+        self._op = 0
+        self._idle = False
+        self._seen: set[str] = set()
+        self._profile: Profile | None = None
+        self._shown_step = ""
 
-    # ----- the story, written by each journey -----
+    # ----- the story, told by each journey -----
 
     async def story(self) -> None:
         raise NotImplementedError
+
+    # ----- what the story reads -----
+
+    @property
+    def entry(self) -> JourneyEvent | None:
+        return self.s.entry
+
+    @property
+    def entered_at(self) -> datetime | None:
+        return datetime.fromisoformat(self.s.entered_at) if self.s.entered_at else None
+
+    @property
+    def events(self) -> list[JourneyEvent]:
+        return self.s.events
+
+    def param(self, name: str) -> Any:
+        """A journey parameter: the value settings gave at start, else the declared default."""
+        return self.start.params.get(name, self.spec.params.get(name))
 
     # ----- Temporal handlers -----
 
@@ -151,24 +151,31 @@ class Journey:
         # same messageId can arrive twice; it must count once.
         if event.message_id in self._seen:
             return
-        self._seen.append(event.message_id)
-        self.events.append(event)
+        self._remember(event.message_id)
         now = workflow.now()
-        if self.entry is None and self.spec.enters_on(event):
-            self.entry, self.entered_at = event, now
+        if self.s.entry is None:
+            if not self.spec.enters_on(event):
+                return  # nothing before the entry belongs to this journey
+            self.s.entry, self.s.entered_at = event, now.isoformat()
             self._note(f"entered on {event.name}")
+        self.s.events.append(event)
+        if len(self.s.events) > KEPT_EVENTS:
+            del self.s.events[0]
+            self.s.first_seq += 1
         goal = self.spec.goal
+        entered_at = self.entered_at
         if (
             goal is not None
-            and self.conversion is None
-            and self.entered_at is not None
+            and self.s.conversion is None
+            and entered_at is not None
+            and event.type == "track"
             and event.name == goal.event
-            and now - self.entered_at <= self.scaled(goal.within)
+            and now - entered_at <= self.scaled(goal.within)
         ):
-            self.conversion = event
+            self.s.conversion = event
             self._note(f"converted: {event.name}")
-        if self.exit_event is None and self.entry is not None and self.spec.exits_on(event):
-            self.exit_event = event
+        if self.s.exit_event is None and self.spec.exits_on(event):
+            self.s.exit_event = event
             self._note(f"exit on {event.name}")
 
     @workflow.query
@@ -176,53 +183,84 @@ class Journey:
         return {
             "journey": self.spec.name,
             "customer_id": self.start.customer_id,
+            "journey_key": self.start.journey_key,
             "step": self.step,
             "next_wake_up": self.next_wake_up.isoformat() if self.next_wake_up else None,
-            "entered_at": self.entered_at.isoformat() if self.entered_at else None,
-            "sends": dict(self.sends),
-            "converted": self.conversion is not None,
-            "exited_on": self.exit_event.name if self.exit_event else None,
-            "timeline": list(self.timeline),
+            "entered_at": self.s.entered_at,
+            "sends": dict(self.s.sends),
+            "variants": dict(self.s.variants),
+            "converted": self.s.conversion is not None,
+            "exited_on": self.s.exit_event.name if self.s.exit_event else None,
+            "events": len(self.s.events),
+            "runs": self.s.runs,
+            "timeline": list(self.s.timeline),
         }
 
     # ----- the run loop every journey shares -----
 
     async def play(self, start: JourneyStart) -> JourneyResult:
         self.start = start
+        if start.state is not None:
+            self.s = start.state
+            self.s.runs += 1
+            self._seen = set(self.s.seen)
         # Signal-with-start hands the entry event in the same task as the start.
-        await workflow.wait_condition(lambda: self.entry is not None)
-        story = asyncio.create_task(self.story())
+        await workflow.wait_condition(lambda: self.s.entry is not None)
+        if start.state is None:
+            await self._record_entry()
+
+        story = asyncio.create_task(self._story_then_goal())
         # The exit is watched beside the story, not between its steps: an order placed
         # while the journey waits or sends ends it at once.
-        await workflow.wait_condition(lambda: story.done() or self.exit_event is not None)
+        await workflow.wait_condition(
+            lambda: story.done() or self.s.exit_event is not None or self._continue_as_new_due()
+        )
         if not story.done():
             story.cancel()
             try:
                 await story
             except asyncio.CancelledError:
                 pass
+            if self.s.exit_event is None:
+                # Continue-as-new: let signal handlers finish so no event is lost, then
+                # hand the whole state to a fresh run with a short history.
+                await workflow.wait_condition(workflow.all_handlers_finished)
+                self.s.seen = list(self._seen)[-SEEN_MESSAGE_IDS:]
+                self._note(f"continued as new (run {self.s.runs + 1})")
+                workflow.continue_as_new(JourneyStart(**{**start.__dict__, "state": self.s}))
         else:
             story.result()  # a bug in the story fails the workflow task loudly
 
-        goal = self.spec.goal
-        if goal is not None and self.conversion is None and self.exit_event is None:
-            # The story is over; keep listening for the goal until its window closes.
-            await self._wait(
-                lambda: self.conversion is not None or self.exit_event is not None,
-                until=self.after_entry(goal.within),
-                step=f"waiting for {goal.event}",
-            )
-        if self.conversion is not None and goal is not None:
-            await self._record_conversion(self.conversion, goal)
-
-        self.step = "exited" if self.exit_event else "completed"
+        if self.s.conversion is not None and self.spec.goal is not None:
+            await self._record_conversion(self.s.conversion, self.spec.goal)
+        self.step = "exited" if self.s.exit_event else "completed"
         self.next_wake_up = None
         self._note(self.step)
         return JourneyResult(
             outcome=self.step,
-            exit_event=self.exit_event.name if self.exit_event else None,
-            converted=self.conversion is not None,
-            sends=dict(self.sends),
+            exit_event=self.s.exit_event.name if self.s.exit_event else None,
+            converted=self.s.conversion is not None,
+            sends=dict(self.s.sends),
+            runs=self.s.runs,
+        )
+
+    async def _story_then_goal(self) -> None:
+        self._op = 0
+        await self.story()
+        goal = self.spec.goal
+        if goal is not None and self.s.conversion is None:
+            # The story is over; keep listening for the goal until its window closes.
+            await self._wait(
+                lambda: self.s.conversion is not None,
+                until=self.after_entry(goal.within),
+                step=f"waiting for {goal.event}",
+                key="goal",
+            )
+
+    def _continue_as_new_due(self) -> bool:
+        info = workflow.info()
+        return self._idle and (
+            info.is_continue_as_new_suggested() or info.get_current_history_length() > MAX_HISTORY_EVENTS
         )
 
     # ----- waits -----
@@ -231,9 +269,15 @@ class Journey:
         """A journey duration on the demo clock (SOJOURN_TIME_SCALE)."""
         return duration / self.start.time_scale
 
+    def _toward(self, target: datetime) -> datetime:
+        """A calendar target on the demo clock: the distance from now, scaled."""
+        now = workflow.now()
+        return now + self.scaled(target - now) if target > now else now
+
     def after_entry(self, offset: timedelta) -> datetime:
-        assert self.entered_at is not None
-        return self.entered_at + self.scaled(offset)
+        entered_at = self.entered_at
+        assert entered_at is not None
+        return entered_at + self.scaled(offset)
 
     async def delay(self, duration: timedelta, reason: str) -> None:
         """Wait for a duration; an exit event still ends the journey meanwhile."""
@@ -242,68 +286,253 @@ class Journey:
     async def delay_until(self, when: datetime, reason: str) -> None:
         await self._wait(lambda: False, until=when, step=reason)
 
+    async def delay_until_local(
+        self, at: time, *, weekdays: frozenset[int] = timing.EVERY_DAY, reason: str | None = None
+    ) -> None:
+        """Wait until a local time of day in the customer's time zone, on allowed weekdays."""
+        tz = await self.timezone()
+        target = timing.next_local_time(workflow.now(), tz, at, weekdays)
+        await self._wait(lambda: False, until=self._toward(target), step=reason or f"until {at:%H:%M} local")
+
+    async def delay_until_date(
+        self, value: Any, *, offset: timedelta = timedelta(0), reason: str | None = None
+    ) -> bool:
+        """Wait until a date held in a property, plus or minus `offset`. Returns False
+        (without waiting) when the value is missing or not a date."""
+        tz = await self.timezone()
+        try:
+            target = timing.parse_when(value, tz) + offset
+        except (TypeError, ValueError):
+            self._note(f"no date to wait for in {value!r}")
+            return False
+        await self._wait(lambda: False, until=self._toward(target), step=reason or f"until {target:%Y-%m-%d %H:%M} UTC")
+        return True
+
     async def wait_for(
-        self, trigger: str | On, *, within: timedelta, reason: str | None = None
+        self,
+        trigger: str | On | tuple[str | On, ...],
+        *,
+        within: timedelta,
+        where: Callable[[JourneyEvent], bool] | None = None,
+        reason: str | None = None,
     ) -> JourneyEvent | None:
-        """Wait for an event that arrives from now on; return it, or None on timeout."""
-        on, seen = as_trigger(trigger), len(self.events)
+        """Wait for an event (or one of several) that arrives from now on; return it, or
+        None when `within` runs out."""
+        triggers = [as_trigger(t) for t in (trigger if isinstance(trigger, tuple) else (trigger,))]
+        key = self._key("wait_for")
+        since = self.s.journal.get(key, {}).get("since", self.s.first_seq + len(self.s.events))
 
         def arrived() -> JourneyEvent | None:
-            return next((e for e in self.events[seen:] if on.matches(e)), None)
+            for event in self.s.events[max(0, since - self.s.first_seq):]:
+                if any(t.matches(event) for t in triggers) and (where is None or where(event)):
+                    return event
+            return None
 
-        await self._wait(
+        found = await self._wait(
             lambda: arrived() is not None,
             until=workflow.now() + self.scaled(within),
-            step=reason or f"waiting for {on.name}",
+            step=reason or f"waiting for {' or '.join(t.name or t.type for t in triggers)}",
+            key=key,
+            extra={"since": since},
         )
-        return arrived()
+        if not found:
+            return None
+        journaled = self.s.journal[key].get("event")
+        if journaled is None:
+            event = arrived()
+            self.s.journal[key]["event"] = event
+            return event
+        return journaled if isinstance(journaled, JourneyEvent) else JourneyEvent(**journaled)
 
-    async def _wait(self, done: Callable[[], bool], *, until: datetime, step: str) -> None:
-        remaining = until - workflow.now()
+    async def _wait(
+        self,
+        done: Callable[[], bool],
+        *,
+        until: datetime,
+        step: str,
+        key: str | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> bool:
+        """The one place a journey idles. Journaled, so after continue-as-new it resumes
+        with its original deadline. Returns whether `done` came true before `until`."""
+        key = key or self._key("wait")
+        record = self.s.journal.get(key)
+        if record is None:
+            record = self.s.journal[key] = {"until": until.isoformat(), **(extra or {})}
+        elif "done" in record:
+            return bool(record["done"])
+        until = datetime.fromisoformat(record["until"])
         self.step, self.next_wake_up = step, until
         self._show()
-        if remaining > timedelta(0):
+        result = done()
+        remaining = until - workflow.now()
+        if not result and remaining > timedelta(0):
+            self._idle = True
             try:
                 await workflow.wait_condition(done, timeout=remaining, timeout_summary=step)
+                result = True
             except asyncio.TimeoutError:
-                pass
+                result = False
+            finally:
+                self._idle = False
+        record["done"] = result
         self.next_wake_up = None
+        return result
+
+    # ----- decisions -----
+
+    async def profile(self, *, refresh: bool = False) -> Profile:
+        """The customer's profile (traits, email, time zone), read once and kept."""
+        if self._profile is None or refresh:
+            key = self._key("profile")
+            journaled = self.s.journal.get(key)
+            if journaled is None:
+                loaded = await workflow.execute_activity(
+                    LOAD_PROFILE,
+                    ProfileRequest(customer_id=self.start.customer_id),
+                    result_type=Profile,
+                    start_to_close_timeout=ACTIVITY_TIMEOUT,
+                    summary="load profile",
+                )
+                self.s.journal[key] = loaded
+                journaled = loaded
+            self._profile = journaled if isinstance(journaled, Profile) else Profile(**journaled)
+        return self._profile
+
+    async def trait(self, name: str, default: Any = None) -> Any:
+        return (await self.profile()).traits.get(name, default)
+
+    async def timezone(self) -> Any:
+        return timing.zone((await self.profile()).timezone, self.start.default_timezone)
+
+    def branch(self, split: str, path: str) -> str:
+        """Record which path of a split this customer took, for the timeline."""
+        self._note(f"{split}: {path}")
+        return path
+
+    async def experiment(self, name: str, weights: dict[str, float], *, holdout: float = 0.0) -> str:
+        """A/B(/n) assignment, deterministic per customer and experiment, recorded for
+        reporting and shown as the JourneyVariant search attribute. `holdout` of
+        customers get "control"."""
+        if name in self.s.variants:
+            return self.s.variants[name]
+        variant = assign(self.start.customer_id, name, weights, holdout)
+        self.s.variants[name] = variant
+        await workflow.execute_activity(
+            RECORD_ASSIGNMENT,
+            AssignmentRecord(
+                journey=self.spec.name,
+                experiment=name,
+                customer_id=self.start.customer_id,
+                workflow_id=workflow.info().workflow_id,
+                variant=variant,
+                assigned_at=workflow.now().isoformat(),
+            ),
+            start_to_close_timeout=ACTIVITY_TIMEOUT,
+            retry_policy=SEND_RETRY,
+            summary=f"experiment {name}: {variant}",
+        )
+        workflow.upsert_search_attributes(
+            [JOURNEY_VARIANT.value_set(",".join(f"{k}={v}" for k, v in sorted(self.s.variants.items())))]
+        )
+        self._note(f"experiment {name}: {variant}")
+        return variant
 
     # ----- sends -----
 
-    async def send_email(self, step: str, *, template: str, data: dict[str, Any] | None = None) -> SendResult:
-        return await self._send(SEND_EMAIL, step, template, data or {})
+    async def send_email(
+        self, step: str, *, template: str, data: dict[str, Any] | None = None, topic: str = "marketing"
+    ) -> SendResult:
+        return await self._send("email", step, template, data or {}, topic)
 
-    async def send_push(self, step: str, *, template: str, data: dict[str, Any] | None = None) -> SendResult:
-        return await self._send(SEND_PUSH, step, template, data or {})
+    async def send_push(
+        self, step: str, *, template: str, data: dict[str, Any] | None = None, topic: str = "marketing"
+    ) -> SendResult:
+        return await self._send("push", step, template, data or {}, topic)
 
-    async def _send(self, activity: str, step: str, template: str, data: dict[str, Any]) -> SendResult:
+    async def send_preferred(
+        self,
+        step: str,
+        *,
+        channels: tuple[str, ...] = ("push", "email"),
+        template: str,
+        data: dict[str, Any] | None = None,
+        topic: str = "marketing",
+    ) -> SendResult:
+        """Try channels in order of preference; the first one that sends wins."""
+        result = SendResult(status="skipped", detail="no channel")
+        for channel in channels:
+            result = await self._send(channel, f"{step}.{channel}", template, data or {}, topic)
+            if result.status == "sent":
+                break
+        self.s.sends[step] = result.status
+        return result
+
+    async def _send(self, channel: str, step: str, template: str, data: dict[str, Any], topic: str) -> SendResult:
+        journaled = self.s.journal.get(f"send:{step}")
+        if journaled is not None:
+            return journaled if isinstance(journaled, SendResult) else SendResult(**journaled)
+        if topic != "transactional" and self.start.quiet_hours:
+            opens = timing.quiet_hours_end(workflow.now(), await self.timezone(), self.start.quiet_hours)
+            if opens is not None:
+                await self._wait(lambda: False, until=self._toward(opens), step=f"{step}: quiet hours",
+                                 key=f"quiet:{step}")
         info = workflow.info()
         self.step = f"{step}: sending"
         self._show()
-        result = await workflow.execute_activity(
-            activity,
-            Send(
-                # Stable across retries and worker restarts, distinct per journey run.
-                key=f"{info.workflow_id}/{info.first_execution_run_id}/{step}",
-                customer_id=self.start.customer_id,
-                journey=self.spec.name,
-                workflow_id=info.workflow_id,
-                step=step,
-                template=template,
-                data=data,
-            ),
-            result_type=SendResult,
-            start_to_close_timeout=SEND_TIMEOUT,
-            retry_policy=SEND_RETRY,
-            summary=f"{step} ({template})",
-        )
-        self.sends[step] = result.status
-        self._note(f"{step}: {result.status}" + (f" ({result.detail})" if result.detail else ""))
+        try:
+            result = await workflow.execute_activity(
+                CHANNELS[channel],
+                Send(
+                    # Stable across retries, worker restarts and continue-as-new;
+                    # distinct per journey run.
+                    key=f"{info.workflow_id}/{info.first_execution_run_id}/{step}",
+                    customer_id=self.start.customer_id,
+                    journey=self.spec.name,
+                    workflow_id=info.workflow_id,
+                    step=step,
+                    template=template,
+                    data=data,
+                    topic=topic,
+                ),
+                result_type=SendResult,
+                start_to_close_timeout=ACTIVITY_TIMEOUT,
+                retry_policy=SEND_RETRY,
+                summary=f"{step}: {channel} ({template})",
+            )
+        except ActivityError as err:
+            # Out of retries: the story goes on and decides what a failed send means.
+            cause = err.cause.message if err.cause is not None and hasattr(err.cause, "message") else str(err)
+            result = SendResult(status="failed", detail=cause)
+        result.channel = channel
+        self.s.journal[f"send:{step}"] = result
+        self.s.sends[step] = result.status
+        self._note(f"{step}: {channel} {result.status}" + (f" ({result.detail})" if result.detail else ""))
         return result
 
+    # ----- records -----
+
+    async def _record_entry(self) -> None:
+        info = workflow.info()
+        assert self.s.entry is not None and self.s.entered_at is not None
+        await workflow.execute_activity(
+            RECORD_ENTRY,
+            EntryRecord(
+                journey=self.spec.name,
+                customer_id=self.start.customer_id,
+                journey_key=self.start.journey_key or "",
+                workflow_id=info.workflow_id,
+                run_id=info.first_execution_run_id,
+                entry_message_id=self.s.entry.message_id,
+                entered_at=self.s.entered_at,
+            ),
+            start_to_close_timeout=ACTIVITY_TIMEOUT,
+            retry_policy=SEND_RETRY,
+            summary="record entry",
+        )
+
     async def _record_conversion(self, event: JourneyEvent, goal: Goal) -> None:
-        assert self.entered_at is not None
+        assert self.s.entered_at is not None
         await workflow.execute_activity(
             RECORD_CONVERSION,
             ConversionRecord(
@@ -312,27 +541,51 @@ class Journey:
                 customer_id=self.start.customer_id,
                 goal_event=goal.event,
                 event_message_id=event.message_id,
-                entered_at=self.entered_at.isoformat(),
+                entered_at=self.s.entered_at,
                 converted_at=workflow.now().isoformat(),
             ),
-            start_to_close_timeout=SEND_TIMEOUT,
+            start_to_close_timeout=ACTIVITY_TIMEOUT,
             retry_policy=SEND_RETRY,
             summary=f"conversion: {goal.event}",
         )
 
+    # ----- bookkeeping -----
+
+    def _key(self, kind: str) -> str:
+        self._op += 1
+        return f"{self._op}:{kind}"
+
+    def _remember(self, message_id: str) -> None:
+        self._seen.add(message_id)
+        self.s.seen.append(message_id)
+        if len(self.s.seen) > SEEN_MESSAGE_IDS:
+            self._seen.discard(self.s.seen.pop(0))
+
     # ----- what operators see in the Temporal UI -----
 
     def _note(self, what: str) -> None:
-        self.timeline.append(f"{workflow.now():%Y-%m-%d %H:%M:%S} {what}")
+        self.s.timeline.append(f"{workflow.now():%Y-%m-%d %H:%M:%S} {what}")
+        del self.s.timeline[:-TIMELINE_LINES]
         self._show()
 
     def _show(self) -> None:
         wake = f"{self.next_wake_up:%Y-%m-%d %H:%M:%S} UTC" if self.next_wake_up else "-"
         lines = [
-            f"**{self.spec.name}** for `{self.start.customer_id}`",
+            f"**{self.spec.name}** for `{self.start.customer_id}`"
+            + (f" (`{self.start.journey_key}`)" if self.start.journey_key else ""),
             f"**Step:** {self.step}",
             f"**Next wake-up:** {wake}",
             "",
-            *(f"- {entry}" for entry in self.timeline[-20:]),
+            *(f"- {entry}" for entry in self.s.timeline),
         ]
         workflow.set_current_details("\n".join(lines))
+        if self.step != self._shown_step:
+            self._shown_step = self.step
+            workflow.upsert_search_attributes([JOURNEY_STEP.value_set(self.step[:200])])
+
+
+def start_attributes(spec: JourneySpec, customer_id: str) -> TypedSearchAttributes:
+    """The search attributes a journey starts with (the API sets them)."""
+    return TypedSearchAttributes(
+        [SearchAttributePair(CUSTOMER_ID, customer_id), SearchAttributePair(JOURNEY_NAME, spec.name)]
+    )

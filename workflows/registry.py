@@ -2,12 +2,21 @@
 events from their metadata and the worker runs their workflows."""
 
 from workflows.cart_abandonment import CartAbandonment
-from workflows.journey import Journey, JourneySpec
+from workflows.journey import Journey
+from workflows.loyalty_signup_abandonment import LoyaltySignupAbandonment
+from workflows.referral_ask import ReferralAsk
+from workflows.spec import JourneySpec
 
 JOURNEYS: tuple[type[Journey], ...] = (
     CartAbandonment,
+    LoyaltySignupAbandonment,
+    ReferralAsk,
 )
 
 
 def specs() -> list[JourneySpec]:
     return [j.spec for j in JOURNEYS]
+
+
+def by_name(name: str) -> type[Journey] | None:
+    return next((j for j in JOURNEYS if j.spec.name == name), None)

@@ -2,9 +2,10 @@
 
 from fastapi import APIRouter
 
-from api.routes import customers, push, tracking
+from api.routes import customers, journeys, push, tracking
 
 api_router = APIRouter()
 api_router.include_router(tracking.router)
 api_router.include_router(customers.router)
 api_router.include_router(push.router)
+api_router.include_router(journeys.router)

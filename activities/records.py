@@ -1,0 +1,58 @@
+"""Journey bookkeeping: entries, experiment assignments and conversions, each keyed so
+that a retried activity writes one row."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio import activity
+
+from activities.contracts import (
+    RECORD_ASSIGNMENT,
+    RECORD_CONVERSION,
+    RECORD_ENTRY,
+    AssignmentRecord,
+    ConversionRecord,
+    EntryRecord,
+)
+from sojourn.db import upsert
+from sojourn.models import Conversion, ExperimentAssignment, JourneyEntry
+
+
+class RecordActivities:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self.sessions = sessions
+
+    async def _insert_once(self, table: type, unique: list[str], **values: object) -> None:
+        async with self.sessions() as session:
+            await session.execute(upsert(session, table).values(**values).on_conflict_do_nothing(index_elements=unique))
+            await session.commit()
+
+    @activity.defn(name=RECORD_ENTRY)
+    async def record_entry(self, record: EntryRecord) -> None:
+        await self._insert_once(
+            JourneyEntry, ["workflow_id", "run_id"],
+            journey=record.journey, customer_id=record.customer_id, journey_key=record.journey_key,
+            workflow_id=record.workflow_id, run_id=record.run_id, entry_message_id=record.entry_message_id,
+            entered_at=datetime.fromisoformat(record.entered_at),
+        )
+
+    @activity.defn(name=RECORD_ASSIGNMENT)
+    async def record_assignment(self, record: AssignmentRecord) -> None:
+        await self._insert_once(
+            ExperimentAssignment, ["workflow_id", "experiment"],
+            journey=record.journey, experiment=record.experiment, customer_id=record.customer_id,
+            workflow_id=record.workflow_id, variant=record.variant,
+            assigned_at=datetime.fromisoformat(record.assigned_at),
+        )
+
+    @activity.defn(name=RECORD_CONVERSION)
+    async def record_conversion(self, record: ConversionRecord) -> None:
+        await self._insert_once(
+            Conversion, ["workflow_id", "event_message_id"],
+            journey=record.journey, workflow_id=record.workflow_id, customer_id=record.customer_id,
+            goal_event=record.goal_event, event_message_id=record.event_message_id,
+            entered_at=datetime.fromisoformat(record.entered_at),
+            converted_at=datetime.fromisoformat(record.converted_at),
+        )

@@ -1,0 +1,104 @@
+"""Operator endpoints: the registered journeys, their KPIs, and a customer's journeys
+(through Temporal visibility), with cancel. Authenticated with an operator key."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, status
+from sqlalchemy import func, select
+from temporalio.client import WorkflowExecutionStatus
+from temporalio.service import RPCError, RPCStatusCode
+
+from api.deps import OperatorKey, SessionsDep, TemporalDep
+from sojourn.models import Conversion, ExperimentAssignment, JourneyEntry, Message
+from workflows.journey import CUSTOMER_ID, JOURNEY_NAME, JOURNEY_STEP, JOURNEY_VARIANT
+from workflows.registry import JOURNEYS, by_name
+
+router = APIRouter(tags=["operators"])
+
+
+def _quoted(customer_id: str) -> str:
+    """A visibility-query string literal; refuse what could break out of it."""
+    if any(c in customer_id for c in "\"'\\\n\r"):
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, "customer_id must not contain quotes or backslashes")
+    return f'"{customer_id}"'
+
+
+@router.get("/v1/journeys")
+async def list_journeys(_key: OperatorKey) -> list[dict[str, Any]]:
+    return [journey.spec.describe() for journey in JOURNEYS]
+
+
+@router.get("/v1/journeys/{name}/stats")
+async def journey_stats(name: str, _key: OperatorKey, sessions: SessionsDep) -> dict[str, Any]:
+    journey = by_name(name)
+    if journey is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no journey named {name!r}")
+    async with sessions() as session:
+        entries = await session.scalar(select(func.count()).select_from(JourneyEntry).where(JourneyEntry.journey == name))
+        conversions = await session.scalar(select(func.count()).select_from(Conversion).where(Conversion.journey == name))
+        sends = (await session.execute(
+            select(Message.step, Message.status, func.count()).where(Message.journey == name)
+            .group_by(Message.step, Message.status)
+        )).all()
+        variants = (await session.execute(
+            select(ExperimentAssignment.experiment, ExperimentAssignment.variant, func.count(),
+                   func.count(Conversion.id))
+            .outerjoin(Conversion, Conversion.workflow_id == ExperimentAssignment.workflow_id)
+            .where(ExperimentAssignment.journey == name)
+            .group_by(ExperimentAssignment.experiment, ExperimentAssignment.variant)
+        )).all()
+    goal = journey.spec.goal
+    by_step: dict[str, dict[str, int]] = {}
+    for step, state, count in sends:
+        by_step.setdefault(step, {})[state] = count
+    return {
+        "journey": name,
+        "entries": entries,
+        "conversions": conversions,
+        "kpi": goal.kpi if goal else None,
+        "rate": (conversions / entries) if entries else None,
+        "sends": by_step,
+        "experiments": [
+            {"experiment": e, "variant": v, "customers": n, "conversions": c, "rate": c / n if n else None}
+            for e, v, n, c in variants
+        ],
+    }
+
+
+@router.get("/v1/customers/{customer_id}/journeys")
+async def customer_journeys(customer_id: str, _key: OperatorKey, temporal: TemporalDep) -> list[dict[str, Any]]:
+    found = []
+    async for wf in temporal.list_workflows(f"CustomerId = {_quoted(customer_id)}", limit=200):
+        attrs = wf.typed_search_attributes
+        found.append({
+            "workflow_id": wf.id,
+            "run_id": wf.run_id,
+            "journey": attrs.get(JOURNEY_NAME),
+            "workflow_type": wf.workflow_type,
+            "status": wf.status.name if wf.status else None,
+            "step": attrs.get(JOURNEY_STEP),
+            "variant": attrs.get(JOURNEY_VARIANT),
+            "started_at": wf.start_time.isoformat(),
+            "closed_at": wf.close_time.isoformat() if wf.close_time else None,
+        })
+    return found
+
+
+@router.post("/v1/customers/{customer_id}/journeys/{workflow_id}/cancel", status_code=status.HTTP_202_ACCEPTED)
+async def cancel_journey(customer_id: str, workflow_id: str, _key: OperatorKey, temporal: TemporalDep) -> dict[str, str]:
+    handle = temporal.get_workflow_handle(workflow_id)
+    try:
+        described = await handle.describe()
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no journey {workflow_id!r}") from None
+        raise
+    # An operator key for one customer's page must not cancel someone else's journey.
+    if described.typed_search_attributes.get(CUSTOMER_ID) != customer_id:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no journey {workflow_id!r} for customer {customer_id!r}")
+    if described.status != WorkflowExecutionStatus.RUNNING:
+        raise HTTPException(status.HTTP_409_CONFLICT, f"journey {workflow_id!r} is {described.status.name.lower()}")
+    await handle.cancel()
+    return {"workflow_id": workflow_id, "status": "cancel requested"}

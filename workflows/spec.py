@@ -1,0 +1,136 @@
+"""Journey metadata: what a journey enters on, listens to, exits on and aims for.
+The API routes events from it; `GET /v1/journeys` shows it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any, Callable, TypeVar
+
+from temporalio import workflow
+
+from workflows.events import JourneyEvent, On, as_trigger
+
+
+@dataclass(frozen=True)
+class Goal:
+    """The conversion goal: `event` within `within` of entry counts as a conversion."""
+
+    event: str
+    within: timedelta
+    kpi: str = "conversion rate"
+
+
+@dataclass(frozen=True)
+class Reentry:
+    """When a customer may enter again once a run has ended."""
+
+    mode: str = "ended"  # ended | once | cooldown
+    cooldown: timedelta | None = None
+
+    @classmethod
+    def whenever_ended(cls) -> "Reentry":
+        return cls("ended")
+
+    @classmethod
+    def once(cls) -> "Reentry":
+        return cls("once")
+
+    @classmethod
+    def after(cls, cooldown: timedelta) -> "Reentry":
+        return cls("cooldown", cooldown)
+
+    def describe(self) -> dict[str, Any]:
+        return {"mode": self.mode, "cooldown_seconds": self.cooldown.total_seconds() if self.cooldown else None}
+
+
+@dataclass(frozen=True)
+class JourneySpec:
+    name: str
+    entry: tuple[On, ...]
+    exits: tuple[On, ...] = ()
+    listens: tuple[On, ...] = ()
+    goal: Goal | None = None
+    key: str | None = None  # an entry property that makes one run per value, e.g. order_id
+    reentry: Reentry = field(default_factory=Reentry)
+    params: dict[str, Any] = field(default_factory=dict)  # name -> default; settings may override
+    workflow_type: str = ""
+
+    def enters_on(self, event: JourneyEvent, settings: Any = None) -> bool:
+        return any(t.matches(event, settings) for t in self.entry)
+
+    def exits_on(self, event: JourneyEvent) -> bool:
+        return any(t.matches(event) for t in self.exits)
+
+    def wants(self, event: JourneyEvent, settings: Any = None) -> bool:
+        """Does a running journey of this kind need this event as a signal?"""
+        return (
+            self.enters_on(event, settings)
+            or self.exits_on(event)
+            or any(t.matches(event) for t in self.listens)
+            or (self.goal is not None and event.type == "track" and event.name == self.goal.event)
+        )
+
+    def key_of(self, event: JourneyEvent) -> str | None:
+        if self.key is None:
+            return None
+        value = event.properties.get(self.key)
+        return None if value in (None, "") else str(value)
+
+    def workflow_id(self, customer_id: str, key: str | None = None) -> str:
+        return f"{self.name}:{customer_id}" + (f":{key}" if key is not None else "")
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "workflow_type": self.workflow_type,
+            "entry": [t.describe() for t in self.entry],
+            "exits": [t.describe() for t in self.exits],
+            "listens": [t.describe() for t in self.listens],
+            "goal": (
+                {"event": self.goal.event, "within_seconds": self.goal.within.total_seconds(), "kpi": self.goal.kpi}
+                if self.goal else None
+            ),
+            "key": self.key,
+            "reentry": self.reentry.describe(),
+            "params": dict(self.params),
+        }
+
+
+J = TypeVar("J", bound=type)
+Triggers = str | On | tuple[str | On, ...]
+
+
+def _triggers(value: Triggers) -> tuple[On, ...]:
+    items = value if isinstance(value, tuple) else (value,)
+    return tuple(as_trigger(v) for v in items)
+
+
+def journey(
+    *,
+    name: str,
+    enters_on: Triggers,
+    exits_on: Triggers = (),
+    listens_to: Triggers = (),
+    goal: Goal | None = None,
+    key: str | None = None,
+    reentry: Reentry | None = None,
+    params: dict[str, Any] | None = None,
+) -> Callable[[J], J]:
+    """Declare a journey: its metadata, from which the API routes, and its workflow."""
+
+    def wrap(cls: J) -> J:
+        cls.spec = JourneySpec(  # type: ignore[attr-defined]
+            name=name,
+            entry=_triggers(enters_on),
+            exits=_triggers(exits_on),
+            listens=_triggers(listens_to),
+            goal=goal,
+            key=key,
+            reentry=reentry or Reentry(),
+            params=dict(params or {}),
+            workflow_type=cls.__name__,
+        )
+        return workflow.defn(cls)
+
+    return wrap
