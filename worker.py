@@ -13,6 +13,7 @@ from typing import Any
 
 from temporalio.client import Client
 from temporalio.worker import Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.customers import ProfileActivities
 from activities.email import EmailActivities
@@ -41,11 +42,20 @@ def activities_for(settings: Settings, sessions: Any) -> Sequence[Any]:
     ]
 
 
-def build_worker(client: Client, settings: Settings, sessions: Any, task_queue: str | None = None) -> Worker:
+def sandbox_runner() -> SandboxedWorkflowRunner:
+    """The workflow sandbox, with the kit's calendar module passed through: the
+    sandbox's proxy of zoneinfo is not a real tzinfo. The Replayer uses this too."""
+    return SandboxedWorkflowRunner(
+        restrictions=SandboxRestrictions.default.with_passthrough_modules("workflows.timing")
+    )
+
+
+def build_worker(client: Client, settings: Settings, sessions: Any, extra_workflows: Sequence[type] = ()) -> Worker:
     return Worker(
         client,
-        task_queue=task_queue or settings.task_queue,
-        workflows=list(JOURNEYS),
+        task_queue=settings.task_queue,
+        workflows=[*JOURNEYS, *extra_workflows],
+        workflow_runner=sandbox_runner(),
         activities=activities_for(settings, sessions),
     )
 

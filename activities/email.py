@@ -32,7 +32,7 @@ class EmailActivities(Channel):
             await self.ledger.record(send.key, "skipped", "no email address")
             return SendResult(status="skipped", detail="no email address")
 
-        rendered = self.templates.email(send.template, context)
+        rendered = await self.render(send, "email", lambda: self.templates.email(send.template, context))
         msg = EmailMessage()
         msg["From"] = self.settings.email_from
         msg["To"] = formataddr((customer.first_name or "", customer.email))

@@ -43,7 +43,7 @@ class PushActivities(Channel):
             return await self.ledger.outcome(send, "push", "skipped", "no push subscriptions")
 
         _, context = await self.customer_and_context(send)
-        payload = json.dumps(self.templates.push(send.template, context))
+        payload = json.dumps(await self.render(send, "push", lambda: self.templates.push(send.template, context)))
         keys = await self.keys()
         outcomes: list[str] = []
         async with aiohttp.ClientSession() as http:

@@ -8,10 +8,7 @@ point the journey stops at once, and an order within 7 days of entry is a conver
 from datetime import timedelta
 from typing import Any
 
-from temporalio import workflow
-
-from workflows.journey import Journey, JourneyResult, JourneyStart
-from workflows.spec import Goal, journey
+from workflows.journey import Goal, Journey, journey
 
 
 @journey(
@@ -21,10 +18,6 @@ from workflows.spec import Goal, journey
     goal=Goal("Order Completed", within=timedelta(days=7)),
 )
 class CartAbandonment(Journey):
-    @workflow.run
-    async def run(self, start: JourneyStart) -> JourneyResult:
-        return await self.play(start)
-
     async def story(self) -> None:
         await self.delay(timedelta(hours=1), "an hour after she left her cart")
         await self.send_push("push_1h", template="cart_abandonment", data=self.cart())

@@ -17,15 +17,15 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
-from typing import Any, Callable, ClassVar
+from typing import Any, Callable, ClassVar, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy, SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
 from temporalio.exceptions import ActivityError
 
-from workflows.events import SIGNAL, JourneyEvent, On, as_trigger
+from workflows.events import SIGNAL, JourneyEvent, On, Setting, as_trigger
 from workflows.experiments import assign
-from workflows.spec import Goal, JourneySpec
+from workflows.spec import Goal, JourneySpec, Reentry, Triggers, triggers
 
 with workflow.unsafe.imports_passed_through():
     from activities.contracts import (
@@ -44,6 +44,9 @@ with workflow.unsafe.imports_passed_through():
         SendResult,
     )
     from workflows import timing
+
+# What a journey file needs, from one place.
+__all__ = ["Goal", "Journey", "JourneyEvent", "JourneyResult", "JourneyStart", "On", "Reentry", "Setting", "journey"]
 
 CUSTOMER_ID = SearchAttributeKey.for_keyword("CustomerId")
 JOURNEY_NAME = SearchAttributeKey.for_keyword("JourneyName")
@@ -109,14 +112,20 @@ class JourneyResult:
 class Journey:
     spec: ClassVar[JourneySpec]
 
-    def __init__(self) -> None:
-        self.start = JourneyStart(customer_id="")
-        self.s = JourneyState()
+    @workflow.init
+    def __init__(self, start: JourneyStart) -> None:
+        # The input is taken here, not in run(): after continue-as-new, signals that
+        # waited for the new run are delivered before run() starts, and they must
+        # land in the carried state.
+        self.start = start
+        self.s = start.state or JourneyState()
+        if start.state is not None:
+            self.s.runs += 1
         self.step = "entering"
         self.next_wake_up: datetime | None = None
         self._op = 0
         self._idle = False
-        self._seen: set[str] = set()
+        self._seen: set[str] = set(self.s.seen)
         self._profile: Profile | None = None
         self._shown_step = ""
 
@@ -199,11 +208,6 @@ class Journey:
     # ----- the run loop every journey shares -----
 
     async def play(self, start: JourneyStart) -> JourneyResult:
-        self.start = start
-        if start.state is not None:
-            self.s = start.state
-            self.s.runs += 1
-            self._seen = set(self.s.seen)
         # Signal-with-start hands the entry event in the same task as the start.
         await workflow.wait_condition(lambda: self.s.entry is not None)
         if start.state is None:
@@ -225,7 +229,6 @@ class Journey:
                 # Continue-as-new: let signal handlers finish so no event is lost, then
                 # hand the whole state to a fresh run with a short history.
                 await workflow.wait_condition(workflow.all_handlers_finished)
-                self.s.seen = list(self._seen)[-SEEN_MESSAGE_IDS:]
                 self._note(f"continued as new (run {self.s.runs + 1})")
                 workflow.continue_as_new(JourneyStart(**{**start.__dict__, "state": self.s}))
         else:
@@ -582,6 +585,47 @@ class Journey:
         if self.step != self._shown_step:
             self._shown_step = self.step
             workflow.upsert_search_attributes([JOURNEY_STEP.value_set(self.step[:200])])
+
+
+J = TypeVar("J", bound=type)
+
+
+def journey(
+    *,
+    name: str,
+    enters_on: Triggers,
+    exits_on: Triggers = (),
+    listens_to: Triggers = (),
+    goal: Goal | None = None,
+    key: str | None = None,
+    reentry: Reentry | None = None,
+    params: dict[str, Any] | None = None,
+) -> Callable[[J], J]:
+    """Declare a journey: its metadata, from which the API routes, and its workflow.
+    The class gets the workflow's run method from the kit; it writes only `story()`."""
+
+    def wrap(cls: J) -> J:
+        cls.spec = JourneySpec(  # type: ignore[attr-defined]
+            name=name,
+            entry=triggers(enters_on),
+            exits=triggers(exits_on),
+            listens=triggers(listens_to),
+            goal=goal,
+            key=key,
+            reentry=reentry or Reentry(),
+            params=dict(params or {}),
+            workflow_type=cls.__name__,
+        )
+
+        async def run(self, start: JourneyStart) -> JourneyResult:  # noqa: ANN001
+            return await self.play(start)
+
+        # Temporal wants the run method defined on the workflow class itself.
+        run.__module__, run.__qualname__ = cls.__module__, f"{cls.__qualname__}.run"
+        cls.run = workflow.run(run)  # type: ignore[attr-defined]
+        return workflow.defn(cls)
+
+    return wrap
 
 
 def start_attributes(spec: JourneySpec, customer_id: str) -> TypedSearchAttributes:

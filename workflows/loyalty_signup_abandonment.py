@@ -7,11 +7,7 @@ signup within 7 days of entry counts toward the signup rate.
 
 from datetime import timedelta
 
-from temporalio import workflow
-
-from workflows.events import On, Setting
-from workflows.journey import Journey, JourneyResult, JourneyStart
-from workflows.spec import Goal, Reentry, journey
+from workflows.journey import Goal, Journey, On, Reentry, Setting, journey
 
 
 @journey(
@@ -22,10 +18,6 @@ from workflows.spec import Goal, Reentry, journey
     reentry=Reentry.after(timedelta(days=30)),  # one reminder a month at most
 )
 class LoyaltySignupAbandonment(Journey):
-    @workflow.run
-    async def run(self, start: JourneyStart) -> JourneyResult:
-        return await self.play(start)
-
     async def story(self) -> None:
         await self.delay(timedelta(days=1), "a day after she looked at the signup page")
         await self.send_email("email_benefits", template="loyalty_signup_abandonment")

@@ -8,10 +8,7 @@ run per order; a referral within 14 days of delivery counts toward the referral 
 
 from datetime import timedelta
 
-from temporalio import workflow
-
-from workflows.journey import Journey, JourneyResult, JourneyStart
-from workflows.spec import Goal, journey
+from workflows.journey import Goal, Journey, journey
 
 
 @journey(
@@ -23,10 +20,6 @@ from workflows.spec import Goal, journey
     params={"referral_delay_days": 3, "referral_incentive": "10% off for you and a friend"},
 )
 class ReferralAsk(Journey):
-    @workflow.run
-    async def run(self, start: JourneyStart) -> JourneyResult:
-        return await self.play(start)
-
     async def story(self) -> None:
         days = self.param("referral_delay_days")
         await self.delay(timedelta(days=days), f"{days} days after delivery")

@@ -5,11 +5,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any, Callable, TypeVar
-
-from temporalio import workflow
+from typing import Any
 
 from workflows.events import JourneyEvent, On, as_trigger
+
+Triggers = str | On | tuple[str | On, ...]
+
+
+def triggers(value: Triggers) -> tuple[On, ...]:
+    items = value if isinstance(value, tuple) else (value,)
+    return tuple(as_trigger(v) for v in items)
 
 
 @dataclass(frozen=True)
@@ -95,42 +100,3 @@ class JourneySpec:
             "reentry": self.reentry.describe(),
             "params": dict(self.params),
         }
-
-
-J = TypeVar("J", bound=type)
-Triggers = str | On | tuple[str | On, ...]
-
-
-def _triggers(value: Triggers) -> tuple[On, ...]:
-    items = value if isinstance(value, tuple) else (value,)
-    return tuple(as_trigger(v) for v in items)
-
-
-def journey(
-    *,
-    name: str,
-    enters_on: Triggers,
-    exits_on: Triggers = (),
-    listens_to: Triggers = (),
-    goal: Goal | None = None,
-    key: str | None = None,
-    reentry: Reentry | None = None,
-    params: dict[str, Any] | None = None,
-) -> Callable[[J], J]:
-    """Declare a journey: its metadata, from which the API routes, and its workflow."""
-
-    def wrap(cls: J) -> J:
-        cls.spec = JourneySpec(  # type: ignore[attr-defined]
-            name=name,
-            entry=_triggers(enters_on),
-            exits=_triggers(exits_on),
-            listens=_triggers(listens_to),
-            goal=goal,
-            key=key,
-            reentry=reentry or Reentry(),
-            params=dict(params or {}),
-            workflow_type=cls.__name__,
-        )
-        return workflow.defn(cls)
-
-    return wrap

@@ -1,0 +1,69 @@
+"""Small journeys that exercise one kit feature each, for tests/test_journey_kit.py."""
+
+from __future__ import annotations
+
+from datetime import time, timedelta
+
+from workflows.journey import Journey, journey
+from workflows.timing import WEEKDAYS
+
+
+@journey(name="probe_wait_for", enters_on="Checkout Started", listens_to=("Order Completed",))
+class WaitForOrder(Journey):
+    async def story(self) -> None:
+        cart = self.entry.properties["cart_id"] if self.entry else None
+        order = await self.wait_for(
+            "Order Completed", within=timedelta(hours=2), where=lambda e: e.properties.get("cart_id") == cart
+        )
+        self.branch("ordered", order.properties["order_id"] if order else "none")
+
+
+@journey(name="probe_local_time", enters_on="Morning Probe")
+class LocalMorning(Journey):
+    async def story(self) -> None:
+        await self.delay_until_local(time(9, 30), weekdays=WEEKDAYS, reason="next weekday 09:30 local")
+        self.branch("woke", "yes")
+
+
+@journey(name="probe_date", enters_on="Date Probe")
+class DateProbe(Journey):
+    async def story(self) -> None:
+        waited = await self.delay_until_date(
+            self.entry.properties.get("renews_on") if self.entry else None, offset=-timedelta(days=2)
+        )
+        self.branch("waited", "yes" if waited else "no")
+
+
+@journey(name="probe_split", enters_on="Split Probe")
+class SplitProbe(Journey):
+    async def story(self) -> None:
+        skin = await self.trait("skin_type", "unknown")
+        self.branch("skin", "dry" if skin == "dry" else "other")
+        amount = (self.entry.properties.get("value") or 0) if self.entry else 0
+        self.branch("basket", "big" if amount >= 50 else "small")
+        variant = await self.experiment("reminder_copy", {"playful": 1, "plain": 1}, holdout=0.2)
+        if variant != "control":
+            await self.send_email(f"email_{variant}", template="cart_abandonment", data={"items": []})
+
+
+@journey(name="probe_fallback", enters_on="Fallback Probe")
+class FallbackProbe(Journey):
+    async def story(self) -> None:
+        data = {"items": [{"name": "Velvet Lipstick", "quantity": 1}], "cart_id": "c-9"}
+        await self.send_preferred("nudge", channels=("push", "email"), template="cart_abandonment", data=data)
+        await self.send_email("broken", template="does_not_exist")
+        await self.send_email("after_broken", template="cart_abandonment", data=data, topic="transactional")
+
+
+@journey(name="probe_chatty", enters_on="Chatty Started", listens_to=("Chatty Ping",))
+class ChattyProbe(Journey):
+    """Many events while it waits: its history grows and it must continue as new."""
+
+    async def story(self) -> None:
+        await self.delay(timedelta(days=3), "three quiet days")
+        pings = sum(1 for e in self.events if e.name == "Chatty Ping")
+        await self.send_email("summary", template="cart_abandonment", data={"items": [], "pings": pings})
+        self.branch("pings", str(pings))
+
+
+TEST_JOURNEYS = (WaitForOrder, LocalMorning, DateProbe, SplitProbe, FallbackProbe, ChattyProbe)

@@ -1,0 +1,231 @@
+"""The journey kit, one feature per test, on the real dev server with time skipping."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from datetime import datetime, time, timedelta, timezone
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import WorkflowHandle
+from temporalio.converter import DataConverter
+from temporalio.testing import TimeSkippingConfig, WorkflowEnvironment
+
+from sojourn.models import ExperimentAssignment
+from sojourn.settings import Settings
+from sojourn.temporal import dev_server_flags
+from tests.conftest import Api, temporal_binary
+from tests.support.journeys import (
+    TEST_JOURNEYS,
+    ChattyProbe,
+    DateProbe,
+    FallbackProbe,
+    LocalMorning,
+    SplitProbe,
+    WaitForOrder,
+)
+from tests.support.smtp import Inbox
+from worker import build_worker
+from workflows import timing
+from workflows.events import SIGNAL, JourneyEvent
+from workflows.experiments import assign
+from workflows.journey import JOURNEY_STEP, JOURNEY_VARIANT, Journey, JourneyStart, start_attributes
+
+
+@pytest.fixture
+async def probe_worker(env: WorkflowEnvironment, settings: Settings, sessions: Any) -> AsyncIterator[None]:
+    async with build_worker(env.client, settings, sessions, extra_workflows=TEST_JOURNEYS):
+        yield
+
+
+async def enter(env: WorkflowEnvironment, settings: Settings, journey: type[Journey], customer_id: str,
+                event: str, props: dict[str, Any] | None = None, **start: Any) -> WorkflowHandle[Any, Any]:
+    first = JourneyEvent(message_id=str(uuid.uuid4()), type="track", name=event, customer_id=customer_id,
+                         properties=props or {})
+    return await env.client.start_workflow(
+        journey.run,  # type: ignore[attr-defined]
+        JourneyStart(customer_id=customer_id, **start),
+        id=journey.spec.workflow_id(customer_id), task_queue=settings.task_queue,
+        start_signal=SIGNAL, start_signal_args=[first], search_attributes=start_attributes(journey.spec, customer_id),
+    )
+
+
+async def emit(handle: WorkflowHandle[Any, Any], customer_id: str, name: str, props: dict[str, Any] | None = None,
+               message_id: str | None = None) -> None:
+    await handle.signal(SIGNAL, JourneyEvent(message_id=message_id or str(uuid.uuid4()), type="track", name=name,
+                                             customer_id=customer_id, properties=props or {}))
+
+
+async def timeline(handle: WorkflowHandle[Any, Any]) -> str:
+    return "\n".join((await handle.query("state"))["timeline"])
+
+
+async def test_wait_for_an_event_with_a_predicate(env: WorkflowEnvironment, settings: Settings, probe_worker: None,
+                                                  customer_id: str) -> None:
+    handle = await enter(env, settings, WaitForOrder, customer_id, "Checkout Started", {"cart_id": "c-1"})
+    await env.fast_forward(handle, timedelta(minutes=30))
+    await emit(handle, customer_id, "Order Completed", {"cart_id": "c-other", "order_id": "o-x"})
+    await env.fast_forward(handle, timedelta(minutes=10))
+    assert (await handle.query("state"))["step"] == "waiting for Order Completed", "another cart's order is not hers"
+    await emit(handle, customer_id, "Order Completed", {"cart_id": "c-1", "order_id": "o-1"})
+    result = await handle.result()
+    assert result.outcome == "completed"
+    assert "ordered: o-1" in await timeline(handle)
+
+
+async def test_wait_for_times_out_with_none(env: WorkflowEnvironment, settings: Settings, probe_worker: None,
+                                            customer_id: str) -> None:
+    handle = await enter(env, settings, WaitForOrder, customer_id, "Checkout Started", {"cart_id": "c-1"})
+    await env.fast_forward(handle, None)
+    assert "ordered: none" in await timeline(handle)
+
+
+@pytest.mark.parametrize("profile_tz, default_tz, expected_tz", [
+    ("America/New_York", "UTC", "America/New_York"),
+    (None, "Asia/Tokyo", "Asia/Tokyo"),
+    ("Not/AZone", "Europe/Paris", "Europe/Paris"),
+])
+async def test_delay_until_local_time_on_weekdays(env: WorkflowEnvironment, settings: Settings, api: Api,
+                                                  probe_worker: None, customer_id: str, profile_tz: str | None,
+                                                  default_tz: str, expected_tz: str) -> None:
+    if profile_tz:
+        await api.post("/v1/identify", {"userId": customer_id, "traits": {"timezone": profile_tz}})
+    handle = await enter(env, settings, LocalMorning, customer_id, "Morning Probe", default_timezone=default_tz)
+    await env.fast_forward(handle, timedelta(seconds=1))
+    state = await handle.query("state")
+    entered = datetime.fromisoformat(state["entered_at"])
+    expected = timing.next_local_time(entered, timing.zone(expected_tz, "UTC"), time(9, 30), timing.WEEKDAYS)
+    wake = datetime.fromisoformat(state["next_wake_up"])
+    assert abs(wake - expected) < timedelta(seconds=5)
+    local = wake.astimezone(timing.zone(expected_tz, "UTC"))
+    assert (local.hour, local.minute) == (9, 30) and local.weekday() < 5
+    await env.fast_forward(handle, None)
+    assert "woke: yes" in await timeline(handle)
+
+
+async def test_delay_until_a_date_in_a_property(env: WorkflowEnvironment, settings: Settings, probe_worker: None,
+                                                customer_id: str) -> None:
+    renews = (datetime.now(timezone.utc) + timedelta(days=10)).date()
+    handle = await enter(env, settings, DateProbe, customer_id, "Date Probe", {"renews_on": renews.isoformat()},
+                         default_timezone="Europe/Paris")
+    await env.fast_forward(handle, timedelta(seconds=1))
+    wake = datetime.fromisoformat((await handle.query("state"))["next_wake_up"])
+    local = wake.astimezone(timing.zone("Europe/Paris", "UTC"))
+    assert local.date() == renews - timedelta(days=2) and (local.hour, local.minute) == (0, 0)
+    await env.fast_forward(handle, None)
+    assert "waited: yes" in await timeline(handle)
+
+
+async def test_delay_until_a_missing_date_goes_on_at_once(env: WorkflowEnvironment, settings: Settings,
+                                                          probe_worker: None, customer_id: str) -> None:
+    handle = await enter(env, settings, DateProbe, customer_id, "Date Probe", {"renews_on": "someday"})
+    await handle.result()
+    assert "waited: no" in await timeline(handle)
+
+
+async def test_splits_and_a_recorded_experiment(env: WorkflowEnvironment, settings: Settings, api: Api,
+                                                probe_worker: None, sessions: Any, inbox: Inbox,
+                                                customer_id: str) -> None:
+    await api.post("/v1/identify", {"userId": customer_id,
+                                    "traits": {"email": f"{customer_id}@mail.test", "skin_type": "dry"}})
+    handle = await enter(env, settings, SplitProbe, customer_id, "Split Probe", {"value": 80})
+    result = await handle.result()
+    variant = assign(customer_id, "reminder_copy", {"playful": 1, "plain": 1}, 0.2)
+    story = await timeline(handle)
+    assert "skin: dry" in story and "basket: big" in story and f"experiment reminder_copy: {variant}" in story
+    async with sessions() as session:
+        row = await session.scalar(select(ExperimentAssignment).where(ExperimentAssignment.customer_id == customer_id))
+    assert (row.experiment, row.variant, row.journey) == ("reminder_copy", variant, "probe_split")
+    described = await handle.describe()
+    assert described.typed_search_attributes.get(JOURNEY_VARIANT) == f"reminder_copy={variant}"
+    assert described.typed_search_attributes.get(JOURNEY_STEP) == "completed"
+    if variant == "control":
+        assert result.sends == {} and inbox.to(customer_id) == []
+    else:
+        assert result.sends == {f"email_{variant}": "sent"} and len(inbox.to(customer_id)) == 1
+
+
+async def test_channel_fallback_and_every_outcome(env: WorkflowEnvironment, settings: Settings, api: Api,
+                                                  probe_worker: None, inbox: Inbox, customer_id: str) -> None:
+    await api.post("/v1/identify", {"userId": customer_id, "traits": {"email": f"{customer_id}@mail.test"}})
+    handle = await enter(env, settings, FallbackProbe, customer_id, "Fallback Probe")
+    result = await handle.result()
+    assert result.sends == {"nudge.push": "skipped", "nudge.email": "sent", "nudge": "sent",
+                            "broken": "failed", "after_broken": "sent"}
+    story = await timeline(handle)
+    assert "nudge.push: push skipped (no push subscriptions)" in story
+    assert "broken: email failed (template 'does_not_exist' for email: TemplateNotFound" in story
+    assert len(inbox.to(customer_id)) == 2
+
+
+async def test_quiet_hours_hold_marketing_until_the_window_opens(env: WorkflowEnvironment, settings: Settings,
+                                                                 api: Api, probe_worker: None, inbox: Inbox,
+                                                                 customer_id: str) -> None:
+    await api.post("/v1/identify", {"userId": customer_id, "traits": {"email": f"{customer_id}@mail.test"}})
+    now = datetime.now(timezone.utc)
+    window = f"{(now - timedelta(hours=1)):%H:%M}-{(now + timedelta(hours=2)):%H:%M}"
+    handle = await enter(env, settings, FallbackProbe, customer_id, "Fallback Probe", quiet_hours=window)
+    await env.fast_forward(handle, timedelta(minutes=30))
+    state = await handle.query("state")
+    assert state["step"] == "nudge.push: quiet hours" and state["sends"] == {}
+    opens = datetime.fromisoformat(state["next_wake_up"])
+    assert timedelta(hours=1) < opens - now < timedelta(hours=2, minutes=1)
+    assert inbox.to(customer_id) == []
+    await env.fast_forward(handle, timedelta(hours=2))
+    assert (await handle.result()).sends["nudge"] == "sent"
+
+
+async def test_timers_and_activities_carry_summaries(env: WorkflowEnvironment, settings: Settings, api: Api,
+                                                     probe_worker: None, customer_id: str) -> None:
+    handle = await enter(env, settings, WaitForOrder, customer_id, "Checkout Started", {"cart_id": "c"})
+    await env.fast_forward(handle, None)
+    converter = DataConverter.default.payload_converter
+    summaries = {}
+    async for event in handle.fetch_history_events():
+        if event.user_metadata.HasField("summary"):
+            summaries[EventType.Name(event.event_type)] = converter.from_payloads([event.user_metadata.summary])[0]
+    assert summaries["EVENT_TYPE_TIMER_STARTED"] == "waiting for Order Completed"
+    assert summaries["EVENT_TYPE_ACTIVITY_TASK_SCHEDULED"] == "record entry"
+
+
+@pytest.fixture(scope="module")
+async def small_history_env() -> AsyncIterator[WorkflowEnvironment]:
+    environment = await WorkflowEnvironment.start_time_skipping_v2(
+        ts_config=TimeSkippingConfig(enabled=False),
+        dev_server_existing_path=temporal_binary(),
+        dev_server_extra_args=[
+            "--dynamic-config-value", "frontend.WorkflowTimeSkippingEnabled=true",
+            "--dynamic-config-value", "limit.historyCount.suggestContinueAsNew=40",
+            *dev_server_flags(),
+        ],
+    )
+    async with environment:
+        yield environment
+
+
+async def test_a_chatty_journey_continues_as_new_and_loses_nothing(small_history_env: WorkflowEnvironment,
+                                                                   settings: Settings, api: Api, sessions: Any,
+                                                                   inbox: Inbox, customer_id: str) -> None:
+    env = small_history_env
+    await api.post("/v1/identify", {"userId": customer_id, "traits": {"email": f"{customer_id}@mail.test"}})
+    async with build_worker(env.client, settings, sessions, extra_workflows=TEST_JOURNEYS):
+        handle = await enter(env, settings, ChattyProbe, customer_id, "Chatty Started")
+        first_run = (await handle.describe()).run_id
+        for i in range(60):
+            await emit(handle, customer_id, "Chatty Ping", {"n": i}, message_id=f"ping-{customer_id}-{i}")
+        # Late duplicates of early pings, delivered after the state moved to a new run.
+        for i in range(5):
+            await emit(handle, customer_id, "Chatty Ping", {"n": i}, message_id=f"ping-{customer_id}-{i}")
+        await env.fast_forward(handle, timedelta(days=1))
+        assert (await handle.query("state"))["runs"] > 1
+        latest = env.client.get_workflow_handle_for(ChattyProbe.run, handle.id)
+        await env.fast_forward(latest, None)
+        result = await latest.result()
+        story = "\n".join((await latest.query("state"))["timeline"])
+    assert result.runs > 1 and (await latest.describe()).run_id != first_run
+    assert result.sends == {"summary": "sent"}
+    assert "pings: 60" in story and "continued as new" in story
+    assert len(inbox.to(customer_id)) == 1, "one email across all runs"
