@@ -34,6 +34,7 @@ from worker import build_worker
 
 PG_ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/test"
 WRITE_KEY = "test-write-key"
+OPERATOR_KEY = "test-operator-key"
 
 
 def temporal_binary() -> str:
@@ -139,6 +140,7 @@ def settings(database_url: str, smtp: tuple[Inbox, int]) -> Settings:
         push_allowed_hosts=["127.0.0.1"],
         vapid_subject="mailto:ops@beauty.test",
         store_url="https://beauty.test",
+        operator_keys=[OPERATOR_KEY],
         task_queue=f"sojourn-test-{uuid.uuid4()}",  # a fresh task queue per test
         time_scale=1.0,
     )
@@ -161,6 +163,16 @@ class Api:
             headers["Authorization"] = "Basic " + base64.b64encode(f"{key}:".encode()).decode()
         return await self.http.post(path, json=body, headers=headers, **kw)
 
+    async def operator(self, method: str, path: str, key: str | None = OPERATOR_KEY) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {key}"} if key else {}
+        return await self.http.request(method, path, headers=headers)
+
+    async def page(self, user_id: str, **extra: Any) -> httpx.Response:
+        body = {"userId": user_id, "messageId": str(uuid.uuid4()), **extra}
+        response = await self.post("/v1/page", body)
+        assert response.status_code == 200, response.text
+        return response
+
     async def track(self, user_id: str, event: str, properties: dict[str, Any] | None = None, **extra: Any) -> httpx.Response:
         body = {"userId": user_id, "event": event, "properties": properties or {}, **extra}
         body.setdefault("messageId", str(uuid.uuid4()))
@@ -169,13 +181,20 @@ class Api:
         return response
 
 
-@pytest.fixture
-async def api(env: WorkflowEnvironment, settings: Settings) -> AsyncIterator[Api]:
-    app = create_app(settings, temporal=env.client)
+@asynccontextmanager
+async def open_api(settings: Settings, client: Client) -> AsyncIterator[Api]:
+    """The real app, lifespan included, over httpx's ASGI transport."""
+    app = create_app(settings, temporal=client)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://sojourn.test") as http:
-            yield Api(http, env.client)
+            yield Api(http, client)
+
+
+@pytest.fixture
+async def api(env: WorkflowEnvironment, settings: Settings) -> AsyncIterator[Api]:
+    async with open_api(settings, env.client) as opened:
+        yield opened
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import time, timedelta
 
-from workflows.journey import Journey, journey
+from workflows.journey import Journey, Reentry, journey
 from workflows.timing import WEEKDAYS
 
 
@@ -64,6 +64,12 @@ class ChattyProbe(Journey):
         pings = sum(1 for e in self.events if e.name == "Chatty Ping")
         await self.send_email("summary", template="cart_abandonment", data={"items": [], "pings": pings})
         self.branch("pings", str(pings))
+
+
+@journey(name="probe_once", enters_on="Welcome", reentry=Reentry.once())
+class OnceProbe(Journey):
+    async def story(self) -> None:
+        self.branch("welcomed", "yes")
 
 
 TEST_JOURNEYS = (WaitForOrder, LocalMorning, DateProbe, SplitProbe, FallbackProbe, ChattyProbe)
