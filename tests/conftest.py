@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import os
 import shutil
 import sys
 import uuid
@@ -32,9 +33,19 @@ from tests.support.push_receiver import PushReceiver
 from tests.support.smtp import Inbox, start_smtp
 from worker import build_worker
 
+HISTORIES = Path(__file__).resolve().parent / "histories"
 PG_ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/test"
 WRITE_KEY = "test-write-key"
 OPERATOR_KEY = "test-operator-key"
+
+
+async def keep_history(handle: Any, name: str) -> None:
+    """With SOJOURN_RECORD_HISTORIES=1, save this run's history under tests/histories/
+    for the replay test (tests/test_replay.py), which CI runs against every change."""
+    if os.environ.get("SOJOURN_RECORD_HISTORIES"):
+        HISTORIES.mkdir(exist_ok=True)
+        history = await handle.fetch_history()
+        (HISTORIES / f"{name}.json").write_text(history.to_json())
 
 
 def temporal_binary() -> str:

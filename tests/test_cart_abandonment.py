@@ -12,7 +12,7 @@ from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
 from sojourn.models import Conversion, Message
-from tests.conftest import Api
+from tests.conftest import Api, keep_history
 from tests.support.push_receiver import PushReceiver
 from tests.support.smtp import Inbox
 from worker import build_worker
@@ -84,6 +84,7 @@ async def test_the_whole_story(env: WorkflowEnvironment, api: Api, worker: Any, 
     await api.track(customer_id, "Order Completed", {"order_id": "o-1", "total": 43.5})
     result = await handle.result()
     assert result.converted and result.outcome == "exited"
+    await keep_history(handle, "cart_abandonment_whole_story")
     assert result.sends == {"push_1h": "sent", "email_24h": "sent"}
     async with sessions() as session:
         conversions = (await session.scalars(select(Conversion).where(Conversion.customer_id == customer_id))).all()
@@ -112,6 +113,7 @@ async def test_an_order_before_the_push_stops_everything(env: WorkflowEnvironmen
     result = await handle.result()
     assert (result.outcome, result.exit_event, result.converted, result.sends) == (
         "exited", "Order Completed", True, {})
+    await keep_history(handle, "cart_abandonment_order_before_push")
     assert push_service.to(customer_id) == [] and inbox.to(customer_id) == []
     # The journey ended at once: its pending timer was cancelled, not run out.
     events = [e.event_type async for e in handle.fetch_history_events()]

@@ -17,7 +17,7 @@ from temporalio.testing import TimeSkippingConfig, WorkflowEnvironment
 from sojourn.models import ExperimentAssignment
 from sojourn.settings import Settings
 from sojourn.temporal import dev_server_flags
-from tests.conftest import Api, temporal_binary
+from tests.conftest import Api, keep_history, temporal_binary
 from tests.support.journeys import (
     TEST_JOURNEYS,
     ChattyProbe,
@@ -74,6 +74,7 @@ async def test_wait_for_an_event_with_a_predicate(env: WorkflowEnvironment, sett
     result = await handle.result()
     assert result.outcome == "completed"
     assert "ordered: o-1" in await timeline(handle)
+    await keep_history(handle, "probe_wait_for")
 
 
 async def test_wait_for_times_out_with_none(env: WorkflowEnvironment, settings: Settings, probe_worker: None,
@@ -104,6 +105,7 @@ async def test_delay_until_local_time_on_weekdays(env: WorkflowEnvironment, sett
     assert (local.hour, local.minute) == (9, 30) and local.weekday() < 5
     await env.fast_forward(handle, None)
     assert "woke: yes" in await timeline(handle)
+    await keep_history(handle, f"probe_local_time_{expected_tz.replace('/', '_')}")
 
 
 async def test_delay_until_a_date_in_a_property(env: WorkflowEnvironment, settings: Settings, probe_worker: None,
@@ -133,6 +135,7 @@ async def test_splits_and_a_recorded_experiment(env: WorkflowEnvironment, settin
                                     "traits": {"email": f"{customer_id}@mail.test", "skin_type": "dry"}})
     handle = await enter(env, settings, SplitProbe, customer_id, "Split Probe", {"value": 80})
     result = await handle.result()
+    await keep_history(handle, "probe_split")
     variant = assign(customer_id, "reminder_copy", {"playful": 1, "plain": 1}, 0.2)
     story = await timeline(handle)
     assert "skin: dry" in story and "basket: big" in story and f"experiment reminder_copy: {variant}" in story
@@ -153,6 +156,7 @@ async def test_channel_fallback_and_every_outcome(env: WorkflowEnvironment, sett
     await api.post("/v1/identify", {"userId": customer_id, "traits": {"email": f"{customer_id}@mail.test"}})
     handle = await enter(env, settings, FallbackProbe, customer_id, "Fallback Probe")
     result = await handle.result()
+    await keep_history(handle, "probe_fallback")
     assert result.sends == {"nudge.push": "skipped", "nudge.email": "sent", "nudge": "sent",
                             "broken": "failed", "after_broken": "sent"}
     story = await timeline(handle)
@@ -224,6 +228,8 @@ async def test_a_chatty_journey_continues_as_new_and_loses_nothing(small_history
         latest = env.client.get_workflow_handle_for(ChattyProbe.run, handle.id)
         await env.fast_forward(latest, None)
         result = await latest.result()
+        await keep_history(env.client.get_workflow_handle(handle.id, run_id=first_run), "probe_chatty_first_run")
+        await keep_history(latest, "probe_chatty_last_run")
         story = "\n".join((await latest.query("state"))["timeline"])
     assert result.runs > 1 and (await latest.describe()).run_id != first_run
     assert result.sends == {"summary": "sent"}

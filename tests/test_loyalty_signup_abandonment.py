@@ -12,7 +12,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from sojourn.models import JourneyEntry
 from sojourn.settings import Settings
-from tests.conftest import Api, open_api
+from tests.conftest import Api, keep_history, open_api
 from tests.support.smtp import Inbox
 from worker import build_worker
 from workflows.loyalty_signup_abandonment import LoyaltySignupAbandonment
@@ -42,6 +42,7 @@ async def test_a_day_after_the_signup_page_she_gets_the_perks(env: WorkflowEnvir
     await api.track(customer_id, "Loyalty Signed Up")
     result = await handle.result()
     assert (result.outcome, result.converted) == ("exited", True)
+    await keep_history(handle, "loyalty_signup_abandonment_story")
     stats = (await api.operator("GET", "/v1/journeys/loyalty_signup_abandonment/stats")).json()
     assert stats["kpi"] == "signup rate" and stats["entries"] >= 1 and stats["conversions"] >= 1
 

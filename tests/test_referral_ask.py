@@ -9,7 +9,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from sojourn.settings import Settings
 from sojourn.signing import load_signer
-from tests.conftest import Api, open_api
+from tests.conftest import Api, keep_history, open_api
 from tests.support.smtp import Inbox
 from workflows.referral_ask import ReferralAsk
 
@@ -39,6 +39,7 @@ async def test_three_days_after_delivery_she_is_asked_to_refer(env: WorkflowEnvi
     await api.track(customer_id, "Referral Sent", {"friend_email": "ana@mail.test"})
     result = await handle.result()
     assert result.converted and result.sends == {"email_referral": "sent"}
+    await keep_history(handle, "referral_ask_story")
 
 
 async def test_one_run_per_order_and_a_referral_meanwhile_ends_them_all(env: WorkflowEnvironment, api: Api,
