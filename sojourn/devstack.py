@@ -20,6 +20,7 @@ from sojourn.settings import get_settings
 from sojourn.temporal import dev_server_flags
 
 DEV_WRITE_KEY = "dev-write-key"
+DEV_OPERATOR_KEY = "dev-operator-key"
 
 
 def _wait_for_port(host: str, port: int, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
@@ -44,6 +45,8 @@ def run() -> int:
     env = dict(os.environ)
     if not env.get("SOJOURN_WRITE_KEYS"):
         env["SOJOURN_WRITE_KEYS"] = DEV_WRITE_KEY
+    if not env.get("SOJOURN_OPERATOR_KEYS"):
+        env["SOJOURN_OPERATOR_KEYS"] = DEV_OPERATOR_KEY
     os.environ.update(env)
     get_settings.cache_clear()
     settings = get_settings()
@@ -99,7 +102,7 @@ def run() -> int:
         _wait_for_port(settings.api_host, settings.api_port, api)
         print(
             f"\nSojourn is up.\n"
-            f"  API          http://{settings.api_host}:{settings.api_port}  (write key: {settings.write_keys[0]})\n"
+            f"  API          http://{settings.api_host}:{settings.api_port}  (write key: {settings.write_keys[0]}, operator key: {settings.operator_keys[0]})\n"
             f"  Temporal UI  http://localhost:{settings.temporal_ui_port}\n"
             f"  Mail         {'saved under ' + str(var / 'mail') if not settings.smtp_host else settings.smtp_host}\n"
             f"  Time scale   x{settings.time_scale:g}\n"
