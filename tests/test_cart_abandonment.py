@@ -182,3 +182,18 @@ async def test_worker_restart_mid_journey_sends_nothing_twice(env: WorkflowEnvir
     assert result.sends == {"push_1h": "sent", "email_24h": "sent"}
     assert len(push_service.to(customer_id)) == 1
     assert len(inbox.to(customer_id)) == 1
+
+
+async def test_she_can_enter_again_once_the_journey_has_ended(env: WorkflowEnvironment, api: Api, worker: Any,
+                                                              customer_id: str) -> None:
+    await api.track(customer_id, "Product Added", LIPSTICK)
+    first = journey(api, customer_id)
+    first_run = (await first.describe()).run_id
+    await api.track(customer_id, "Product Added", MASCARA)  # while it runs: the same run
+    assert (await first.describe()).run_id == first_run
+    await api.track(customer_id, "Order Completed", {"order_id": "o-1"})
+    await first.result()
+    await api.track(customer_id, "Product Added", LIPSTICK)  # a new cart after the order
+    second = journey(api, customer_id)
+    assert (await second.describe()).run_id != first_run
+    await second.terminate("test over")
