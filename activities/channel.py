@@ -3,6 +3,7 @@ the signer for tokens in links."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any, Callable, TypeVar
 
 from jinja2 import TemplateError
@@ -15,6 +16,7 @@ from activities.contracts import Send
 from activities.customers import load_customer, template_context
 from activities.ledger import Ledger
 from activities.rendering import Templates
+from sojourn.consent import ConsentRef, is_subscribed, suppression, unsubscribe_token
 from sojourn.models import Customer
 from sojourn.settings import Settings
 from sojourn.signing import Signer, load_signer
@@ -35,9 +37,30 @@ class Channel:
             self._signer = await load_signer(self.sessions, self.settings)
         return self._signer
 
-    async def customer_and_context(self, send: Send) -> tuple[Customer | None, dict[str, Any]]:
+    async def customer_and_context(self, send: Send, channel: str) -> tuple[Customer | None, dict[str, Any]]:
         customer = await load_customer(self.sessions, send.customer_id)
-        return customer, template_context(self.settings, await self.signer(), customer, send)
+        signer = await self.signer()
+        context = template_context(self.settings, signer, customer, send)
+        context["unsubscribe_url"] = self.unsubscribe_url(signer, send, channel)
+        return customer, context
+
+    def unsubscribe_url(self, signer: Signer, send: Send, channel: str) -> str:
+        token = unsubscribe_token(signer, ConsentRef(send.customer_id, channel, send.topic))
+        return f"{self.settings.public_url.rstrip('/')}/v1/unsubscribe/{token}"
+
+    async def blocked(self, send: Send, channel: str, address: str | None) -> str | None:
+        """Why this send must not go out (suppression, consent), or None."""
+        async with self.sessions() as session:
+            if address is not None:
+                suppressed = await suppression(session, channel, address)
+                if suppressed is not None:
+                    return f"address suppressed ({suppressed.reason})"
+            if not await is_subscribed(session, ConsentRef(send.customer_id, channel, send.topic)):
+                return f"unsubscribed from {send.topic} {channel}"
+        return None
+
+    def cap(self, channel: str) -> tuple[int, timedelta] | None:
+        return self.settings.caps.get(channel)
 
     async def render(self, send: Send, channel: str, render: Callable[[], T]) -> T:
         """Render, or fail the send for good: a broken or refused template does not

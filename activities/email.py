@@ -1,4 +1,6 @@
-"""Email through SMTP (aiosmtplib): multipart HTML and text from a template."""
+"""Email through SMTP (aiosmtplib): multipart HTML and text from a template, with
+one-click unsubscribe (RFC 8058) on marketing mail, and SMTP replies classified: a 4xx
+is retried with backoff; a 5xx is a bounce, recorded, and the address suppressed."""
 
 from __future__ import annotations
 
@@ -9,8 +11,9 @@ from email.utils import formataddr, formatdate
 import aiosmtplib
 from temporalio import activity
 
-from activities.contracts import SEND_EMAIL, Send, SendResult
 from activities.channel import Channel
+from activities.contracts import SEND_EMAIL, Send, SendResult
+from sojourn.consent import suppress
 
 
 def message_id(key: str) -> str:
@@ -20,17 +23,25 @@ def message_id(key: str) -> str:
     return f"<{hashlib.sha256(key.encode()).hexdigest()[:40]}@sojourn>"
 
 
+def smtp_reply_code(exc: aiosmtplib.SMTPException) -> int | None:
+    if isinstance(exc, aiosmtplib.SMTPRecipientsRefused) and exc.recipients:
+        return exc.recipients[0].code
+    return getattr(exc, "code", None)
+
+
 class EmailActivities(Channel):
     @activity.defn(name=SEND_EMAIL)
     async def send_email(self, send: Send) -> SendResult:
-        done = await self.ledger.claim(send, "email")
+        done = await self.ledger.claim(send, "email", cap=self.cap("email"))
         if done is not None:
-            activity.logger.info("%s already %s; not sending again", send.key, done.status)
+            activity.logger.info("%s: %s (%s); not sending", send.key, done.status, done.detail)
             return done
-        customer, context = await self.customer_and_context(send)
+        customer, context = await self.customer_and_context(send, "email")
         if customer is None or not customer.email:
-            await self.ledger.record(send.key, "skipped", "no email address")
-            return SendResult(status="skipped", detail="no email address")
+            return await self._skip(send, "no email address")
+        reason = await self.blocked(send, "email", customer.email)
+        if reason:
+            return await self._skip(send, reason)
 
         rendered = await self.render(send, "email", lambda: self.templates.email(send.template, context))
         msg = EmailMessage()
@@ -41,20 +52,43 @@ class EmailActivities(Channel):
         msg["Message-ID"] = message_id(send.key)
         msg["X-Sojourn-Journey"] = send.journey
         msg["X-Sojourn-Step"] = send.step
+        if send.topic != "transactional":
+            # RFC 8058: mailbox providers POST "List-Unsubscribe=One-Click" to this URL.
+            msg["List-Unsubscribe"] = f"<{context['unsubscribe_url']}>"
+            msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
         msg.set_content(rendered.text)
         msg.add_alternative(rendered.html, subtype="html")
 
         host, port = self.settings.smtp_target
-        errors, reply = await aiosmtplib.send(
-            msg,
-            hostname=host,
-            port=port,
-            username=self.settings.smtp_username,
-            password=self.settings.smtp_password,
-            use_tls=self.settings.smtp_security == "tls",
-            start_tls=True if self.settings.smtp_security == "starttls" else False,
-            timeout=self.settings.smtp_timeout_seconds,
-        )
-        # aiosmtplib raises on a refused message; anything returned was accepted.
+        try:
+            _, reply = await aiosmtplib.send(
+                msg,
+                hostname=host,
+                port=port,
+                username=self.settings.smtp_username,
+                password=self.settings.smtp_password,
+                use_tls=self.settings.smtp_security == "tls",
+                start_tls=True if self.settings.smtp_security == "starttls" else False,
+                timeout=self.settings.smtp_timeout_seconds,
+            )
+        except aiosmtplib.SMTPException as exc:
+            code = smtp_reply_code(exc)
+            detail = f"{code} {getattr(exc, 'message', exc)}".strip()
+            if code is not None and 500 <= code < 600:
+                # Permanent: retrying won't help, and mailing the address again hurts
+                # the sender's reputation. Record the bounce and suppress the address.
+                await self.ledger.record(send.key, "bounced", detail, recipient=customer.email)
+                async with self.sessions() as session:
+                    await suppress(session, "email", customer.email, "bounce", detail)
+                    await session.commit()
+                return SendResult(status="failed", detail=f"bounced: {detail}")
+            # 4xx (greylisting, mailbox busy) or no reply at all: the activity's retry
+            # policy tries again with backoff; the claim stays open.
+            await self.ledger.record(send.key, "sending", f"deferred: {detail}", recipient=customer.email)
+            raise
         await self.ledger.record(send.key, "sent", reply, recipient=customer.email)
         return SendResult(status="sent", detail=f"to {customer.email}")
+
+    async def _skip(self, send: Send, reason: str) -> SendResult:
+        await self.ledger.record(send.key, "skipped", reason)
+        return SendResult(status="skipped", detail=reason)

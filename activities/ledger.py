@@ -1,53 +1,87 @@
-"""The message ledger: what makes a retried send a no-op.
+"""The message ledger: what makes a retried send a no-op, and what the frequency cap
+counts.
 
 A send claims its idempotency key before talking to a provider and records the
-outcome after. A retry (or a restarted worker) that finds the key already `sent` or
-`skipped` returns that outcome instead of sending again.
+outcome after. A retry (or a restarted worker) that finds the key already final
+returns that outcome instead of sending again. A new marketing claim is refused when
+the customer already has N claimed or sent messages on that channel in the rolling
+window; claim and count happen under one per-customer lock, so two journeys sending
+at the same moment cannot both pass.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import select, update
+from datetime import timedelta
+
+from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from activities.contracts import Send, SendResult
 from sojourn.db import upsert
-from sojourn.models import Message, utcnow
+from sojourn.models import Customer, Message, utcnow
 
-FINAL = ("sent", "skipped")
+FINAL = ("sent", "skipped", "bounced")
+COUNTED = ("sending", "sent")
 
 
 class Ledger:
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self.sessions = sessions
 
-    async def claim(self, send: Send, channel: str, key: str | None = None) -> SendResult | None:
-        """Claim `key` for this attempt. Returns the recorded outcome if it is final."""
+    async def _lock_customer(self, session: AsyncSession, customer_id: str, channel: str) -> None:
+        if session.bind.dialect.name == "postgresql":
+            await session.execute(
+                text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": f"cap:{customer_id}:{channel}"}
+            )
+        else:
+            # SQLite has one writer at a time: taking the write lock first (before any
+            # read) makes the count and the insert below one atomic step.
+            await session.execute(update(Customer).where(Customer.id == customer_id).values(id=Customer.id))
+
+    async def claim(
+        self, send: Send, channel: str, key: str | None = None, cap: tuple[int, timedelta] | None = None
+    ) -> SendResult | None:
+        """Claim `key` for this attempt. Returns the recorded outcome if it is final,
+        or a skip if the frequency cap is reached; None means: go ahead and send."""
         key = key or send.key
+        capped = cap is not None and send.topic != "transactional"
         async with self.sessions() as session:
+            if capped:
+                await self._lock_customer(session, send.customer_id, channel)
+            row = await session.scalar(select(Message).where(Message.idempotency_key == key))
+            if row is not None:
+                if row.status in FINAL:
+                    await session.commit()
+                    return SendResult(status=row.status if row.status != "bounced" else "failed",
+                                      detail=row.detail or "", already_done=True)
+                row.attempts += 1  # a retry of a claimed send: already counted
+                await session.commit()
+                return None
+            status, detail = "sending", None
+            if capped and cap is not None:
+                limit, window = cap
+                recent = await session.scalar(
+                    select(func.count()).select_from(Message).where(
+                        Message.customer_id == send.customer_id,
+                        Message.channel == channel,
+                        Message.topic != "transactional",
+                        Message.status.in_(COUNTED),
+                        Message.created_at > utcnow() - window,
+                    )
+                )
+                if recent >= limit:
+                    status, detail = "skipped", f"frequency cap: {limit} {channel} per {_window(window)}"
             await session.execute(
                 upsert(session, Message)
                 .values(
-                    idempotency_key=key,
-                    customer_id=send.customer_id,
-                    journey=send.journey,
-                    workflow_id=send.workflow_id,
-                    step=send.step,
-                    channel=channel,
-                    status="sending",
-                    attempts=0,
-                    created_at=utcnow(),
+                    idempotency_key=key, customer_id=send.customer_id, journey=send.journey,
+                    workflow_id=send.workflow_id, step=send.step, channel=channel, topic=send.topic,
+                    status=status, detail=detail, attempts=1, created_at=utcnow(),
                 )
                 .on_conflict_do_nothing(index_elements=["idempotency_key"])
             )
-            row = await session.scalar(select(Message).where(Message.idempotency_key == key))
-            assert row is not None
-            if row.status in FINAL:
-                await session.commit()
-                return SendResult(status=row.status, detail=row.detail or "", already_done=True)
-            row.attempts += 1
             await session.commit()
-            return None
+        return SendResult(status="skipped", detail=detail) if detail else None
 
     async def record(self, key: str, status: str, detail: str = "", recipient: str | None = None) -> None:
         async with self.sessions() as session:
@@ -70,3 +104,8 @@ class Ledger:
             return done
         await self.record(send.key, status, detail)
         return SendResult(status=status, detail=detail)
+
+
+def _window(window: timedelta) -> str:
+    hours = window.total_seconds() / 3600
+    return f"{hours:g}h" if hours >= 1 else f"{window.total_seconds() / 60:g}m"

@@ -42,7 +42,7 @@ class PushActivities(Channel):
         if not subs:
             return await self.ledger.outcome(send, "push", "skipped", "no push subscriptions")
 
-        _, context = await self.customer_and_context(send)
+        _, context = await self.customer_and_context(send, "push")
         payload = json.dumps(await self.render(send, "push", lambda: self.templates.push(send.template, context)))
         keys = await self.keys()
         outcomes: list[str] = []

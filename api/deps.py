@@ -13,6 +13,7 @@ from temporalio.client import Client
 
 from api.ingest import Ingestor
 from sojourn.settings import Settings
+from sojourn.signing import Signer, load_signer
 from sojourn.vapid import VapidKeys, load_vapid_keys
 
 
@@ -87,3 +88,12 @@ async def get_vapid_keys(request: Request) -> VapidKeys:
 
 
 VapidDep = Annotated[VapidKeys, Depends(get_vapid_keys)]
+
+
+async def get_signer(request: Request) -> Signer:
+    if getattr(request.app.state, "signer", None) is None:
+        request.app.state.signer = await load_signer(request.app.state.sessions, request.app.state.settings)
+    return request.app.state.signer
+
+
+SignerDep = Annotated[Signer, Depends(get_signer)]

@@ -87,8 +87,9 @@ class Message(Base):
     workflow_id: Mapped[str] = mapped_column(String(512))
     step: Mapped[str] = mapped_column(String(128))
     channel: Mapped[str] = mapped_column(String(32))
+    topic: Mapped[str] = mapped_column(String(32), default="marketing", server_default="marketing")
     recipient: Mapped[str | None] = mapped_column(Text)
-    status: Mapped[str] = mapped_column(String(32))  # sending | sent | skipped | failed
+    status: Mapped[str] = mapped_column(String(32))  # sending | sent | skipped | failed | bounced
     detail: Mapped[str | None] = mapped_column(Text)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
@@ -122,6 +123,8 @@ class AppSecret(Base):
 
 
 Index("ix_messages_workflow_step", Message.workflow_id, Message.step)
+# The frequency cap counts a customer's recent sends per channel.
+Index("ix_messages_cap", Message.customer_id, Message.channel, Message.created_at)
 
 
 class JourneyEntry(Base):
@@ -157,3 +160,29 @@ class ExperimentAssignment(Base):
     workflow_id: Mapped[str] = mapped_column(String(512))
     variant: Mapped[str] = mapped_column(String(64))
     assigned_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Consent(Base):
+    """A customer's choice per channel and topic. No row means the default: marketing
+    is opt-out (subscribed until she unsubscribes); transactional is always allowed."""
+
+    __tablename__ = "consents"
+
+    customer_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    channel: Mapped[str] = mapped_column(String(32), primary_key=True)
+    topic: Mapped[str] = mapped_column(String(32), primary_key=True)
+    subscribed: Mapped[bool] = mapped_column()
+    source: Mapped[str] = mapped_column(String(64))  # one-click | page | api
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Suppression(Base):
+    """Addresses no send may reach: hard bounces and complaints."""
+
+    __tablename__ = "suppressions"
+
+    channel: Mapped[str] = mapped_column(String(32), primary_key=True)
+    address: Mapped[str] = mapped_column(String(512), primary_key=True)
+    reason: Mapped[str] = mapped_column(String(32))  # bounce | complaint
+    detail: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -6,6 +6,7 @@ that docker-compose can hand the API and the workers the very same block.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
@@ -23,6 +24,22 @@ DEFAULT_PUSH_HOSTS = [
     "*.push.apple.com",
     "*.notify.windows.com",
 ]
+
+
+_UNITS = {"m": "minutes", "h": "hours", "d": "days"}
+
+
+def parse_caps(spec: str) -> dict[str, tuple[int, timedelta]]:
+    """"email=3/24h,push=2/1d" -> {"email": (3, 24 h), "push": (2, 1 day)}."""
+    caps: dict[str, tuple[int, timedelta]] = {}
+    for part in filter(None, (p.strip() for p in spec.split(","))):
+        try:
+            channel, _, rule = part.partition("=")
+            count, _, window = rule.partition("/")
+            caps[channel.strip()] = (int(count), timedelta(**{_UNITS[window.strip()[-1]]: float(window.strip()[:-1])}))
+        except (KeyError, ValueError, IndexError):
+            raise ValueError(f"frequency cap {part!r} must look like email=3/24h (units m, h, d)") from None
+    return caps
 
 
 def _split_commas(value: object) -> object:
@@ -68,6 +85,11 @@ class Settings(BaseSettings):
 
     # Where links in messages point (the storefront).
     store_url: str = "http://localhost:3000"
+    # Where this API is reachable from a mail client or browser (unsubscribe links).
+    public_url: str = "http://127.0.0.1:8000"
+    # Marketing sends per customer per channel per rolling window ("email=3/24h,push=3/24h").
+    # Transactional sends are exempt. Empty disables.
+    frequency_caps: str = "email=3/24h,push=3/24h"
 
     # Journeys. Copied into each journey's input at start, so replays see the same.
     default_timezone: str = "UTC"  # when the profile has no `timezone` trait
@@ -107,6 +129,16 @@ class Settings(BaseSettings):
     @classmethod
     def _comma_list(cls, value: object) -> object:
         return _split_commas(value)
+
+    @field_validator("frequency_caps")
+    @classmethod
+    def _caps(cls, value: str) -> str:
+        parse_caps(value)
+        return value
+
+    @property
+    def caps(self) -> dict[str, tuple[int, timedelta]]:
+        return parse_caps(self.frequency_caps)
 
     @property
     def smtp_target(self) -> tuple[str, int]:

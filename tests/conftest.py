@@ -151,6 +151,8 @@ def settings(database_url: str, smtp: tuple[Inbox, int]) -> Settings:
         push_allowed_hosts=["127.0.0.1"],
         vapid_subject="mailto:ops@beauty.test",
         store_url="https://beauty.test",
+        public_url="https://sojourn.test",
+        frequency_caps="email=3/24h,push=3/24h",
         operator_keys=[OPERATOR_KEY],
         task_queue=f"sojourn-test-{uuid.uuid4()}",  # a fresh task queue per test
         time_scale=1.0,

@@ -2,10 +2,11 @@
 
 from fastapi import APIRouter
 
-from api.routes import customers, journeys, push, tracking
+from api.routes import consent, customers, journeys, push, tracking
 
 api_router = APIRouter()
 api_router.include_router(tracking.router)
 api_router.include_router(customers.router)
 api_router.include_router(push.router)
 api_router.include_router(journeys.router)
+api_router.include_router(consent.router)

@@ -24,8 +24,36 @@ class Inbox:
         return [m for m in self.messages if address in str(m["To"])]
 
 
-async def start_smtp() -> tuple[asyncio.AbstractServer, Inbox, int]:
-    inbox = Inbox()
+class FlakyInbox(Inbox):
+    """Answers 451 (try again later) to the first `failures` messages, then accepts."""
+
+    def __init__(self, failures: int = 1) -> None:
+        super().__init__()
+        self.failures = failures
+        self.attempts = 0
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:  # noqa: N802
+        self.attempts += 1
+        if self.attempts <= self.failures:
+            return "451 4.3.0 Mailbox busy, try again later"
+        return await super().handle_DATA(server, session, envelope)
+
+
+class BouncingInbox(Inbox):
+    """Refuses every recipient for good."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.refused = 0
+
+    async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope, address: str,  # noqa: N802
+                          rcpt_options: list[str]) -> str:
+        self.refused += 1
+        return "550 5.1.1 No such user here"
+
+
+async def start_smtp(inbox: Inbox | None = None) -> tuple[asyncio.AbstractServer, Inbox, int]:
+    inbox = inbox or Inbox()
     loop = asyncio.get_running_loop()
     server = await loop.create_server(lambda: SMTP(inbox, hostname="sojourn-test"), "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
