@@ -17,6 +17,7 @@ from activities.customers import load_customer, template_context
 from activities.ledger import Ledger
 from activities.rendering import Templates
 from sojourn.consent import ConsentRef, is_subscribed, suppression, unsubscribe_token
+from sojourn.links import Click, LinkTracker
 from sojourn.models import Customer
 from sojourn.settings import Settings
 from sojourn.signing import Signer, load_signer
@@ -58,6 +59,13 @@ class Channel:
             if not await is_subscribed(session, ConsentRef(send.customer_id, channel, send.topic)):
                 return f"unsubscribed from {send.topic} {channel}"
         return None
+
+    async def tracker(self, context: dict[str, Any]) -> LinkTracker:
+        return LinkTracker(await self.signer(), self.settings.public_url, keep={context["unsubscribe_url"]})
+
+    @staticmethod
+    def click(send: Send, channel: str) -> Click:
+        return Click(send.customer_id, send.journey, send.step, send.key, channel, "")
 
     def cap(self, channel: str) -> tuple[int, timedelta] | None:
         return self.settings.caps.get(channel)

@@ -44,6 +44,9 @@ class EmailActivities(Channel):
             return await self._skip(send, reason)
 
         rendered = await self.render(send, "email", lambda: self.templates.email(send.template, context))
+        # Every link in the mail becomes a signed, tracked redirect ("Message Clicked").
+        links, click = await self.tracker(context), self.click(send, "email")
+        rendered.html, rendered.text = links.html(rendered.html, click), links.text(rendered.text, click)
         msg = EmailMessage()
         msg["From"] = self.settings.email_from
         msg["To"] = formataddr((customer.first_name or "", customer.email))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import aiohttp
@@ -43,7 +44,11 @@ class PushActivities(Channel):
             return await self.ledger.outcome(send, "push", "skipped", "no push subscriptions")
 
         _, context = await self.customer_and_context(send, "push")
-        payload = json.dumps(await self.render(send, "push", lambda: self.templates.push(send.template, context)))
+        notification = await self.render(send, "push", lambda: self.templates.push(send.template, context))
+        if isinstance(notification.get("url"), str):
+            notification["url"] = (await self.tracker(context)).wrap(
+                dataclasses.replace(self.click(send, "push"), url=notification["url"]))
+        payload = json.dumps(notification)
         keys = await self.keys()
         outcomes: list[str] = []
         async with aiohttp.ClientSession() as http:

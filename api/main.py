@@ -21,12 +21,16 @@ from api.segment import BadRequest
 from sojourn.db import make_engine, make_sessionmaker
 from sojourn.settings import Settings, get_settings
 from sojourn.temporal import connect
+from workflows.registry import JOURNEYS
 
 log = logging.getLogger("sojourn.api")
 
 
-def create_app(settings: Settings | None = None, temporal: Client | None = None) -> FastAPI:
-    """`temporal` may be handed in (tests); otherwise the app connects at start-up."""
+def create_app(
+    settings: Settings | None = None, temporal: Client | None = None, journeys: tuple[type, ...] = JOURNEYS
+) -> FastAPI:
+    """`temporal` may be handed in (tests); otherwise the app connects at start-up.
+    `journeys`: what the API routes to (the registry's, unless a test adds its own)."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -36,7 +40,7 @@ def create_app(settings: Settings | None = None, temporal: Client | None = None)
         client = temporal or await connect(conf, lazy=True)
         app.state.settings = conf
         app.state.sessions = make_sessionmaker(engine)
-        app.state.ingestor = Ingestor(app.state.sessions, Router(client, conf, app.state.sessions))
+        app.state.ingestor = Ingestor(app.state.sessions, Router(client, conf, app.state.sessions, journeys))
         app.state.vapid_keys = None
         app.state.temporal = client
         if not conf.write_keys:

@@ -32,6 +32,7 @@ from sojourn.temporal import dev_server_flags
 from tests.support.push_receiver import PushReceiver
 from tests.support.smtp import Inbox, start_smtp
 from worker import build_worker
+from workflows.registry import JOURNEYS
 
 HISTORIES = Path(__file__).resolve().parent / "histories"
 PG_ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/test"
@@ -186,6 +187,11 @@ class Api:
         assert response.status_code == 200, response.text
         return response
 
+    async def follow(self, url: str) -> httpx.Response:
+        """GET a tracked link the way a mail client would (no auth)."""
+        assert url.startswith("https://sojourn.test/v1/c/"), url
+        return await self.http.get(url.removeprefix("https://sojourn.test"))
+
     async def track(self, user_id: str, event: str, properties: dict[str, Any] | None = None, **extra: Any) -> httpx.Response:
         body = {"userId": user_id, "event": event, "properties": properties or {}, **extra}
         body.setdefault("messageId", str(uuid.uuid4()))
@@ -195,9 +201,9 @@ class Api:
 
 
 @asynccontextmanager
-async def open_api(settings: Settings, client: Client) -> AsyncIterator[Api]:
+async def open_api(settings: Settings, client: Client, journeys: tuple[type, ...] = JOURNEYS) -> AsyncIterator[Api]:
     """The real app, lifespan included, over httpx's ASGI transport."""
-    app = create_app(settings, temporal=client)
+    app = create_app(settings, temporal=client, journeys=journeys)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://sojourn.test") as http:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from datetime import timedelta
 from typing import Any
 
@@ -57,7 +58,8 @@ async def test_the_whole_story(env: WorkflowEnvironment, api: Api, worker: Any, 
     [push] = push_service.to(customer_id)
     assert push.payload["title"] == "Still thinking it over?"
     assert "Velvet Lipstick" in push.payload["body"]
-    assert push.payload["url"] == "https://beauty.test/cart"
+    redirect = await api.follow(push.payload["url"])
+    assert (redirect.status_code, redirect.headers["location"]) == (302, "https://beauty.test/cart")
     assert push.claims["sub"] == "mailto:ops@beauty.test"
     key = (await api.http.get("/v1/push/vapid-public-key")).json()["publicKey"]
     assert push.vapid_key == key, "signed with the key the browser subscribed with"
@@ -76,8 +78,11 @@ async def test_the_whole_story(env: WorkflowEnvironment, api: Api, worker: Any, 
     html = mail.get_body(("html",)).get_content()
     text = mail.get_body(("plain",)).get_content()
     for body in (html, text):
-        assert "Velvet Lipstick" in body and "Volume Mascara" in body
-        assert "24.00" in body and "https://beauty.test/cart" in body
+        assert "Velvet Lipstick" in body and "Volume Mascara" in body and "24.00" in body
+        assert "https://beauty.test/cart" not in body, "links are tracked"
+    tracked = re.search(r'href="(https://sojourn.test/v1/c/[^"]+)"', html).group(1)
+    assert (await api.follow(tracked)).headers["location"] == "https://beauty.test/cart"
+    assert mail["List-Unsubscribe"].startswith("<https://sojourn.test/v1/unsubscribe/")
 
     # She orders on day 3: a conversion, inside the 7-day window.
     await env.fast_forward(handle, timedelta(days=2))

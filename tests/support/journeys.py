@@ -72,4 +72,13 @@ class OnceProbe(Journey):
         self.branch("welcomed", "yes")
 
 
-TEST_JOURNEYS = (WaitForOrder, LocalMorning, DateProbe, SplitProbe, FallbackProbe, ChattyProbe)
+@journey(name="probe_click", enters_on="Click Probe", listens_to=("Message Clicked",))
+class ClickProbe(Journey):
+    async def story(self) -> None:
+        await self.send_email("teaser", template="cart_abandonment", data={"items": []})
+        clicked = await self.wait_for("Message Clicked", within=timedelta(days=2),
+                                      where=lambda e: e.properties.get("step") == "teaser")
+        self.branch("clicked", clicked.properties["url"] if clicked else "no")
+
+
+TEST_JOURNEYS = (WaitForOrder, LocalMorning, DateProbe, SplitProbe, FallbackProbe, ChattyProbe, OnceProbe, ClickProbe)

@@ -1,0 +1,43 @@
+"""Tracked link clicks: verify the signed token, record "Message Clicked" as an event
+(routed to journeys like any other, so a journey can wait for a click), redirect."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import datetime, timezone
+
+from fastapi import APIRouter, HTTPException, status
+from fastapi.responses import RedirectResponse
+
+from api.deps import IngestorDep, SignerDep
+from api.routing import JourneysUnavailable
+from api.segment import Message
+from sojourn.links import read_click
+
+router = APIRouter(tags=["tracking"])
+log = logging.getLogger("sojourn.clicks")
+
+
+@router.get("/v1/c/{token}", include_in_schema=False)
+async def click(token: str, signer: SignerDep, ingestor: IngestorDep) -> RedirectResponse:
+    clicked = read_click(signer, token)
+    if clicked is None:
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, "this link is not valid")
+    event = Message(
+        type="track",
+        message_id=f"click-{uuid.uuid4()}",
+        customer_id=clicked.customer_id,
+        user_id=clicked.customer_id,
+        anonymous_id=None,
+        name="Message Clicked",
+        properties={"message_id": clicked.message_key, "journey": clicked.journey, "step": clicked.step,
+                    "channel": clicked.channel, "url": clicked.url},
+        timestamp=datetime.now(timezone.utc),
+    )
+    try:
+        await ingestor.accept([event])
+    except JourneysUnavailable:
+        # Stored, not yet routed; the shopper still gets where she was going.
+        log.warning("click %s stored but not routed: Temporal unavailable", event.message_id)
+    return RedirectResponse(clicked.url, status_code=status.HTTP_302_FOUND)

@@ -1,0 +1,71 @@
+"""Tracked links: signed redirects that only reach the message's own URLs, and clicks
+that journeys can wait for."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import select
+from temporalio.testing import WorkflowEnvironment
+
+from sojourn.models import Event
+from sojourn.settings import Settings
+from tests.conftest import open_api
+from tests.support.journeys import TEST_JOURNEYS, ClickProbe
+from tests.support.smtp import Inbox
+from worker import build_worker
+from workflows.registry import JOURNEYS
+
+
+async def test_a_journey_waits_for_a_click_on_its_email(env: WorkflowEnvironment, settings: Settings, sessions: Any,
+                                                        inbox: Inbox, customer_id: str) -> None:
+    async with build_worker(env.client, settings, sessions, extra_workflows=TEST_JOURNEYS), \
+            open_api(settings, env.client, journeys=(*JOURNEYS, ClickProbe)) as api:
+        await api.post("/v1/identify", {"userId": customer_id, "traits": {"email": f"{customer_id}@mail.test"}})
+        await api.track(customer_id, "Click Probe")
+        handle = api.client.get_workflow_handle_for(ClickProbe.run, f"probe_click:{customer_id}")
+        await env.fast_forward(handle, timedelta(hours=5))
+        [mail] = inbox.to(customer_id)
+        html = mail.get_body(("html",)).get_content()
+        links = re.findall(r'href="([^"]+)"', html)
+        tracked = [link for link in links if "/v1/c/" in link]
+        assert tracked and all(link.startswith("https://sojourn.test/v1/c/") for link in tracked)
+        unsubscribe = [link for link in links if "/v1/unsubscribe/" in link]
+        assert len(unsubscribe) == 1, "the unsubscribe link is not wrapped"
+
+        response = await api.follow(tracked[0])
+        assert (response.status_code, response.headers["location"]) == (302, "https://beauty.test/cart")
+        result = await handle.result()
+        assert result.outcome == "completed"
+        story = "\n".join((await handle.query("state"))["timeline"])
+        assert "clicked: https://beauty.test/cart" in story
+    async with sessions() as session:
+        clicked = await session.scalar(select(Event).where(Event.customer_id == customer_id,
+                                                           Event.name == "Message Clicked"))
+    assert clicked.properties["journey"] == "probe_click" and clicked.properties["step"] == "teaser"
+    assert clicked.properties["channel"] == "email" and clicked.properties["url"] == "https://beauty.test/cart"
+
+
+async def test_tampered_or_foreign_links_are_refused_never_redirected(api: Any, settings: Settings, sessions: Any,
+                                                                      inbox: Inbox, customer_id: str) -> None:
+    from activities.contracts import Send
+    from activities.email import EmailActivities
+    from activities.rendering import Templates
+    from temporalio.testing import ActivityEnvironment
+
+    await api.post("/v1/identify", {"userId": customer_id, "traits": {"email": f"{customer_id}@mail.test"}})
+    email = EmailActivities(settings, sessions, Templates(settings.templates_dir))
+    job = Send(key=f"k-{uuid.uuid4()}", customer_id=customer_id, journey="cart_abandonment", workflow_id="w",
+               step="s", template="cart_abandonment", data={"items": []})
+    assert (await ActivityEnvironment().run(email.send_email, job)).status == "sent"
+    text = inbox.to(customer_id)[-1].get_body(("plain",)).get_content()
+    [link] = re.findall(r"https://sojourn.test/v1/c/\S+", text)
+    path = link.removeprefix("https://sojourn.test")
+    payload, _, mac = path.removeprefix("/v1/c/").partition(".")
+    forged = "/v1/c/" + payload[:-4] + "AAAA." + mac
+    for bad in (path[:-2] + "xx", forged, "/v1/c/not-a-token", "/v1/c/aHR0cHM6Ly9ldmlsLmV4YW1wbGU"):
+        response = await api.http.get(bad)
+        assert response.status_code == 400 and "location" not in response.headers
