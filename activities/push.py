@@ -1,69 +1,125 @@
-"""Web push (RFC 8030/8291/8292) through pywebpush's async API."""
+"""Web push (RFC 8030/8291/8292) through pywebpush's async API.
+
+One ledger row for the step (what the frequency cap counts and the journey sees) and
+one per browser delivery, so a retry after a partial fan-out only reaches the browsers
+that did not get it yet. Delivery hygiene: TTL, Urgency and Topic per message; the
+VAPID token reused for its lifetime per push service; 404/410 forget the subscription;
+429 is retried no sooner than its Retry-After; only allow-listed push services are
+ever called.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import re
+import time
+from datetime import timedelta
+from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 from pywebpush import WebPushException, webpush_async
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
-from activities.contracts import SEND_PUSH, Send, SendResult
 from activities.channel import Channel
+from activities.contracts import SEND_PUSH, Send, SendResult
 from activities.rendering import Templates
 from sojourn.allowlist import refuse_reason
 from sojourn.models import PushSubscription
 from sojourn.settings import Settings
 from sojourn.vapid import VapidKeys, load_vapid_keys
 
+DELIVERY = "push-delivery"
+URGENCIES = ("very-low", "low", "normal", "high")
+VAPID_LIFETIME = 12 * 3600  # seconds; the spec allows at most 24 h
+VAPID_RENEW_BEFORE = 600
+
+
+@dataclasses.dataclass
+class Delivery:
+    payload: str
+    ttl: int
+    headers: dict[str, str]
+
 
 class PushActivities(Channel):
     def __init__(self, settings: Settings, sessions: async_sessionmaker[AsyncSession], templates: Templates) -> None:
         super().__init__(settings, sessions, templates)
         self._keys: VapidKeys | None = None
+        self._tokens: dict[str, tuple[float, dict[str, str]]] = {}  # push-service origin -> (exp, headers)
 
     async def keys(self) -> VapidKeys:
         if self._keys is None:
             self._keys = await load_vapid_keys(self.sessions, self.settings)
         return self._keys
 
+    async def vapid_headers(self, endpoint: str) -> dict[str, str]:
+        """Signing an ES256 JWT per message is wasted work: reuse one per push-service
+        origin until shortly before it expires."""
+        parts = urlsplit(endpoint)
+        aud = f"{parts.scheme}://{parts.netloc}"
+        cached = self._tokens.get(aud)
+        if cached is None or cached[0] - time.time() < VAPID_RENEW_BEFORE:
+            exp = int(time.time()) + VAPID_LIFETIME
+            signed = (await self.keys()).signer().sign({"aud": aud, "exp": exp, "sub": self.settings.vapid_subject})
+            cached = self._tokens[aud] = (exp, {k: v for k, v in signed.items()})
+        return dict(cached[1])
+
     @activity.defn(name=SEND_PUSH)
     async def send_push(self, send: Send) -> SendResult:
+        done = await self.ledger.claim(send, "push", cap=self.cap("push"))
+        if done is not None:
+            return done
         async with self.sessions() as session:
-            subs = list(
-                await session.scalars(
-                    select(PushSubscription)
-                    .where(PushSubscription.customer_id == send.customer_id)
-                    .order_by(PushSubscription.id)
-                )
-            )
+            subs = list(await session.scalars(
+                select(PushSubscription).where(PushSubscription.customer_id == send.customer_id)
+                .order_by(PushSubscription.id)
+            ))
         if not subs:
-            return await self.ledger.outcome(send, "push", "skipped", "no push subscriptions")
+            return await self._finish(send, "skipped", "no push subscriptions")
+        reason = await self.blocked(send, "push", None)
+        if reason:
+            return await self._finish(send, "skipped", reason)
 
-        _, context = await self.customer_and_context(send, "push")
-        notification = await self.render(send, "push", lambda: self.templates.push(send.template, context))
-        if isinstance(notification.get("url"), str):
-            notification["url"] = (await self.tracker(context)).wrap(
-                dataclasses.replace(self.click(send, "push"), url=notification["url"]))
-        payload = json.dumps(notification)
-        keys = await self.keys()
+        delivery = await self._delivery(send)
         outcomes: list[str] = []
         async with aiohttp.ClientSession() as http:
             for sub in subs:
-                # One ledger row per subscription: a retry after a partial fan-out only
-                # sends to the browsers that did not get it yet.
-                outcomes.append(await self._send_one(send, sub, payload, keys, http))
+                outcomes.append(await self._send_one(send, sub, delivery, http))
         status = "sent" if "sent" in outcomes else ("failed" if "failed" in outcomes else "skipped")
-        return SendResult(status=status, detail=f"{outcomes.count('sent')}/{len(subs)} subscriptions")
+        return await self._finish(send, status, f"{outcomes.count('sent')}/{len(subs)} subscriptions")
 
-    async def _send_one(
-        self, send: Send, sub: PushSubscription, payload: str, keys: VapidKeys, http: aiohttp.ClientSession
-    ) -> str:
+    async def _finish(self, send: Send, status: str, detail: str) -> SendResult:
+        await self.ledger.record(send.key, status, detail)
+        return SendResult(status=status, detail=detail)
+
+    async def _delivery(self, send: Send) -> Delivery:
+        _, context = await self.customer_and_context(send, "push")
+        notification: dict[str, Any] = await self.render(
+            send, "push", lambda: self.templates.push(send.template, context)
+        )
+        # Delivery options live in the template beside the content; the browser gets
+        # only the content.
+        ttl = int(notification.pop("ttl", self.settings.push_ttl_seconds))
+        urgency = str(notification.pop("urgency", "normal"))
+        if urgency not in URGENCIES:
+            urgency = "normal"
+        # RFC 8030 topic: at most 32 URL-safe base64 characters; a newer message with
+        # the same topic replaces an undelivered older one.
+        topic = re.sub(r"[^A-Za-z0-9_-]", "-", str(notification.pop("topic", notification.get("tag", ""))))[:32]
+        if isinstance(notification.get("url"), str):
+            notification["url"] = (await self.tracker(context)).wrap(
+                dataclasses.replace(self.click(send, "push"), url=notification["url"]))
+        headers = {"Urgency": urgency, **({"Topic": topic} if topic else {})}
+        return Delivery(json.dumps(notification), ttl, headers)
+
+    async def _send_one(self, send: Send, sub: PushSubscription, delivery: Delivery, http: aiohttp.ClientSession) -> str:
         key = f"{send.key}#push{sub.id}"
-        done = await self.ledger.claim(send, "push", key=key)
+        done = await self.ledger.claim(dataclasses.replace(send, topic="transactional"), DELIVERY, key=key)
         if done is not None:
             return done.status
         reason = refuse_reason(sub.endpoint, self.settings.push_allowed_hosts)
@@ -73,15 +129,15 @@ class PushActivities(Channel):
         try:
             response = await webpush_async(
                 subscription_info={"endpoint": sub.endpoint, "keys": {"p256dh": sub.p256dh, "auth": sub.auth}},
-                data=payload,
-                vapid_private_key=keys.signer(),
-                vapid_claims={"sub": self.settings.vapid_subject},
-                ttl=self.settings.push_ttl_seconds,
+                data=delivery.payload,
+                headers={**delivery.headers, **await self.vapid_headers(sub.endpoint)},
+                ttl=delivery.ttl,
                 timeout=30,
                 aiohttp_session=http,
             )
         except WebPushException as exc:
-            status_code = exc.response.status if exc.response is not None else None
+            response = exc.response
+            status_code = response.status if response is not None else None
             if status_code in (404, 410):
                 # The browser unsubscribed or the subscription expired: forget it.
                 async with self.sessions() as session:
@@ -89,8 +145,21 @@ class PushActivities(Channel):
                     await session.commit()
                 await self.ledger.record(key, "skipped", f"subscription gone ({status_code})", recipient=sub.endpoint)
                 return "skipped"
-            # Anything else (429, 5xx, network) is retried by the activity's retry policy.
-            await self.ledger.record(key, "failed", str(exc), recipient=sub.endpoint)
-            raise
+            await self.ledger.record(key, "sending", f"deferred: {status_code}", recipient=sub.endpoint)
+            if status_code == 429:
+                retry_after = _retry_after(response.headers.get("Retry-After") if response is not None else None)
+                raise ApplicationError(
+                    f"push service rate limit (429); retry after {retry_after}s",
+                    type="PushRateLimited",
+                    next_retry_delay=timedelta(seconds=retry_after),
+                ) from exc
+            raise  # 5xx, network: the activity's retry policy tries again
         await self.ledger.record(key, "sent", f"{response.status}", recipient=sub.endpoint)
         return "sent"
+
+
+def _retry_after(value: str | None) -> int:
+    try:
+        return max(1, min(int(value or 60), 3600))
+    except ValueError:
+        return 60

@@ -77,7 +77,9 @@ async def test_push_fans_out_once_per_browser_and_forgets_gone_ones(
     [delivery] = push_service.to(laptop.name)
     assert delivery.payload["body"] == "Your Velvet Lipstick is waiting in your cart."
     assert delivery.payload["tag"] == "cart-c-1"
-    assert int(delivery.headers["ttl"]) == settings.push_ttl_seconds
+    # Delivery options from the template: TTL, Urgency, Topic (the tag, RFC 8030-safe).
+    assert (delivery.headers["ttl"], delivery.headers["urgency"], delivery.headers["topic"]) == ("43200", "normal", "cart-c-1")
+    assert "ttl" not in delivery.payload and "urgency" not in delivery.payload
     async with sessions() as session:
         endpoints = (await session.scalars(select(PushSubscription.endpoint).where(
             PushSubscription.customer_id == customer_id))).all()
@@ -110,3 +112,47 @@ def test_templates_render_in_a_sandbox(tmp_path: Any) -> None:
         Templates(tmp_path).email("evil", {"name": "x"})
     (tmp_path / "email" / "evil.subject.txt").write_text("Hi")
     assert Templates(tmp_path).email("evil", {"name": "<script>"}).html == "<p>&lt;script&gt;</p>"
+
+
+async def test_the_vapid_token_is_reused_per_push_service(api: Api, settings: Settings, sessions: Any,
+                                                         push_service: PushReceiver, customer_id: str) -> None:
+    browser = push_service.browser(f"{customer_id}-b")
+    await api.post(f"/v1/customers/{customer_id}/push-subscriptions", browser.subscription(push_service.base_url))
+    push = PushActivities(settings.model_copy(update={"frequency_caps": ""}), sessions, Templates(settings.templates_dir))
+    for step in ("one", "two", "three"):
+        assert (await ActivityEnvironment().run(push.send_push, a_send(customer_id, step))).status == "sent"
+    tokens = {d.headers["authorization"] for d in push_service.to(browser.name)}
+    assert len(push_service.to(browser.name)) == 3 and len(tokens) == 1
+
+
+async def test_a_429_is_retried_no_sooner_than_retry_after(api: Api, settings: Settings, sessions: Any,
+                                                           push_service: PushReceiver, customer_id: str) -> None:
+    from datetime import timedelta
+
+    from temporalio.exceptions import ApplicationError
+
+    browser = push_service.browser(f"{customer_id}-b")
+    await api.post(f"/v1/customers/{customer_id}/push-subscriptions", browser.subscription(push_service.base_url))
+    push = PushActivities(settings, sessions, Templates(settings.templates_dir))
+    push_service.answer[browser.name] = 429
+    with pytest.raises(ApplicationError) as raised:
+        await ActivityEnvironment().run(push.send_push, a_send(customer_id, "push_1h"))
+    assert raised.value.next_retry_delay == timedelta(seconds=7) and not raised.value.non_retryable
+    del push_service.answer[browser.name]
+    result = await ActivityEnvironment().run(push.send_push, a_send(customer_id, "push_1h"))
+    assert result.status == "sent" and len(push_service.to(browser.name)) == 2  # the 429'd attempt, then this one
+
+
+async def test_an_unsubscribed_customer_gets_no_marketing_push(api: Api, settings: Settings, sessions: Any,
+                                                               push_service: PushReceiver, customer_id: str) -> None:
+    from sojourn.consent import ConsentRef, set_consent
+
+    browser = push_service.browser(f"{customer_id}-b")
+    await api.post(f"/v1/customers/{customer_id}/push-subscriptions", browser.subscription(push_service.base_url))
+    async with sessions() as session:
+        await set_consent(session, ConsentRef(customer_id, "push", "marketing"), subscribed=False, source="api")
+        await session.commit()
+    push = PushActivities(settings, sessions, Templates(settings.templates_dir))
+    result = await ActivityEnvironment().run(push.send_push, a_send(customer_id, "push_1h"))
+    assert (result.status, result.detail) == ("skipped", "unsubscribed from marketing push")
+    assert push_service.to(browser.name) == []

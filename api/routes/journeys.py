@@ -39,7 +39,8 @@ async def journey_stats(name: str, _key: OperatorKey, sessions: SessionsDep) -> 
         entries = await session.scalar(select(func.count()).select_from(JourneyEntry).where(JourneyEntry.journey == name))
         conversions = await session.scalar(select(func.count()).select_from(Conversion).where(Conversion.journey == name))
         sends = (await session.execute(
-            select(Message.step, Message.status, func.count()).where(Message.journey == name)
+            select(Message.step, Message.status, func.count())
+            .where(Message.journey == name, Message.channel != "push-delivery")
             .group_by(Message.step, Message.status)
         )).all()
         variants = (await session.execute(

@@ -60,6 +60,7 @@ class PushReceiver:
         self.deliveries: list[Delivery] = []
         self.rejections: list[str] = []
         self.answer: dict[str, int] = {}  # browser -> status to answer instead of 201
+        self.retry_after = 7
         self.base_url = ""
         self._runner: web.AppRunner | None = None
 
@@ -109,7 +110,8 @@ class PushReceiver:
             Delivery(name, json.loads(plaintext), {k.lower(): v for k, v in request.headers.items()}, claims, key)
         )
         status = self.answer.get(name, 201)
-        return web.Response(status=status)
+        headers = {"Retry-After": str(self.retry_after)} if status == 429 else {}
+        return web.Response(status=status, headers=headers)
 
     def _verify_vapid(self, header: str) -> tuple[dict[str, Any], str]:
         scheme, _, rest = header.partition(" ")
