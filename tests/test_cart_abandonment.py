@@ -94,8 +94,9 @@ async def test_the_whole_story(env: WorkflowEnvironment, api: Api, worker: Any, 
     async with sessions() as session:
         conversions = (await session.scalars(select(Conversion).where(Conversion.customer_id == customer_id))).all()
         assert [(c.journey, c.goal_event) for c in conversions] == [("cart_abandonment", "Order Completed")]
-        ledger = (await session.scalars(select(Message.status).where(Message.customer_id == customer_id))).all()
-        assert sorted(ledger) == ["sent", "sent"]
+        ledger = (await session.execute(select(Message.channel, Message.status).where(
+            Message.customer_id == customer_id))).all()
+        assert sorted(ledger) == [("email", "sent"), ("push", "sent"), ("push-delivery", "sent")]
 
     # Operators find her journeys by CustomerId in the Temporal UI (visibility is eventual).
     for _ in range(50):
