@@ -17,9 +17,11 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 
 from activities.customers import ProfileActivities
 from activities.email import EmailActivities
+from activities.onsite import OnsiteActivities
 from activities.push import PushActivities
 from activities.records import RecordActivities
 from activities.rendering import Templates
+from activities.webhook import WebhookActivities
 from sojourn.db import make_engine, make_sessionmaker
 from sojourn.settings import Settings, get_settings
 from sojourn.temporal import connect, ensure_search_attributes
@@ -30,11 +32,15 @@ def activities_for(settings: Settings, sessions: Any) -> Sequence[Any]:
     templates = Templates(settings.templates_dir)
     email = EmailActivities(settings, sessions, templates)
     push = PushActivities(settings, sessions, templates)
+    webhook = WebhookActivities(settings, sessions, templates)
+    onsite = OnsiteActivities(settings, sessions, templates)
     records = RecordActivities(sessions)
     profiles = ProfileActivities(sessions)
     return [
         email.send_email,
         push.send_push,
+        webhook.send_webhook,
+        onsite.send_onsite,
         profiles.load_profile,
         records.record_entry,
         records.record_assignment,

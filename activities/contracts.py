@@ -12,6 +12,8 @@ from typing import Any
 
 SEND_EMAIL = "send_email"
 SEND_PUSH = "send_push"
+SEND_WEBHOOK = "send_webhook"
+SEND_ONSITE = "send_onsite"
 RECORD_CONVERSION = "record_conversion"
 LOAD_PROFILE = "load_profile"
 RECORD_ENTRY = "record_entry"

@@ -48,3 +48,10 @@ class Templates:
         if not isinstance(payload, dict) or "title" not in payload:
             raise ValueError(f"push template {template!r} must render a JSON object with a title")
         return payload
+
+    def onsite(self, template: str, context: dict[str, Any]) -> dict[str, Any]:
+        """An on-site message: a JSON object with its `placement` and what to show."""
+        content = json.loads(self._render(f"onsite/{template}.json", context))
+        if not isinstance(content, dict) or not content.get("placement"):
+            raise ValueError(f"on-site template {template!r} must render a JSON object with a placement")
+        return content

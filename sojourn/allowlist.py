@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
 
-def refuse_reason(url: str, allowed_hosts: list[str]) -> str | None:
+def refuse_reason(url: str, allowed_hosts: list[str], what: str = "push service") -> str | None:
     """None when `url` may be called; otherwise why not."""
     try:
         parts = urlsplit(url)
@@ -24,5 +24,6 @@ def refuse_reason(url: str, allowed_hosts: list[str]) -> str | None:
     if parts.scheme == "http" and host not in LOOPBACK:
         return "must be an https URL"
     if not any(fnmatch.fnmatchcase(host, pattern.lower()) for pattern in allowed_hosts):
-        return f"host {host!r} is not an allowed push service (SOJOURN_PUSH_ALLOWED_HOSTS)"
+        setting = "SOJOURN_PUSH_ALLOWED_HOSTS" if what == "push service" else "SOJOURN_WEBHOOK_ALLOWED_HOSTS"
+        return f"host {host!r} is not an allowed {what} ({setting})"
     return None

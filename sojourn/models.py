@@ -186,3 +186,22 @@ class Suppression(Base):
     reason: Mapped[str] = mapped_column(String(32))  # bounce | complaint
     detail: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class OnsiteMessage(Base):
+    """A message for the storefront to show (greeting bar, smart banner, referral
+    prompt), fetched by placement and acknowledged once shown or dismissed."""
+
+    __tablename__ = "onsite_messages"
+    __table_args__ = (Index("ix_onsite_lookup", "customer_id", "placement"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    idempotency_key: Mapped[str] = mapped_column(String(512), unique=True)
+    customer_id: Mapped[str] = mapped_column(String(255))
+    placement: Mapped[str] = mapped_column(String(64))
+    journey: Mapped[str] = mapped_column(String(128))
+    step: Mapped[str] = mapped_column(String(128))
+    content: Mapped[dict[str, Any]] = mapped_column()
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    acknowledged_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -83,6 +83,12 @@ class Settings(BaseSettings):
     )
     push_ttl_seconds: int = 24 * 3600
 
+    # Webhook channel: named destinations ("ads=https://...,sms=https://..."), the
+    # HMAC-SHA256 signing secret, and the hosts the worker may POST to.
+    webhooks: Annotated[dict[str, str], NoDecode] = Field(default_factory=dict)
+    webhook_secret: str | None = None
+    webhook_allowed_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
+
     # Where links in messages point (the storefront).
     store_url: str = "http://localhost:3000"
     # Where this API is reachable from a mail client or browser (unsubscribe links).
@@ -125,7 +131,17 @@ class Settings(BaseSettings):
             raise ValueError("quiet_hours must look like 21:00-08:00")
         return value
 
-    @field_validator("write_keys", "operator_keys", "push_allowed_hosts", mode="before")
+    @field_validator("webhooks", mode="before")
+    @classmethod
+    def _named_urls(cls, value: object) -> object:
+        if isinstance(value, str):
+            pairs = [part.partition("=") for part in _split_commas(value)]  # type: ignore[union-attr]
+            if any(not name or not url for name, _, url in pairs):
+                raise ValueError("webhooks must look like name=https://host/path,other=https://...")
+            return {name.strip(): url.strip() for name, _, url in pairs}
+        return value
+
+    @field_validator("write_keys", "operator_keys", "push_allowed_hosts", "webhook_allowed_hosts", mode="before")
     @classmethod
     def _comma_list(cls, value: object) -> object:
         return _split_commas(value)

@@ -34,7 +34,9 @@ with workflow.unsafe.imports_passed_through():
         RECORD_CONVERSION,
         RECORD_ENTRY,
         SEND_EMAIL,
+        SEND_ONSITE,
         SEND_PUSH,
+        SEND_WEBHOOK,
         AssignmentRecord,
         ConversionRecord,
         EntryRecord,
@@ -65,7 +67,7 @@ SEND_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=5), maximum_attempts=8
 )
 ACTIVITY_TIMEOUT = timedelta(minutes=2)
-CHANNELS = {"email": SEND_EMAIL, "push": SEND_PUSH}
+CHANNELS = {"email": SEND_EMAIL, "push": SEND_PUSH, "webhook": SEND_WEBHOOK, "onsite": SEND_ONSITE}
 
 
 @dataclass
@@ -452,6 +454,18 @@ class Journey:
         self, step: str, *, template: str, data: dict[str, Any] | None = None, topic: str = "marketing"
     ) -> SendResult:
         return await self._send("push", step, template, data or {}, topic)
+
+    async def send_webhook(
+        self, step: str, *, hook: str, data: dict[str, Any] | None = None, topic: str = "marketing"
+    ) -> SendResult:
+        """POST to a configured webhook (SOJOURN_WEBHOOKS), e.g. an ad audience or SMS."""
+        return await self._send("webhook", step, hook, data or {}, topic)
+
+    async def send_onsite(
+        self, step: str, *, template: str, data: dict[str, Any] | None = None, topic: str = "marketing"
+    ) -> SendResult:
+        """Leave a message for the storefront (greeting bar, banner, prompt)."""
+        return await self._send("onsite", step, template, data or {}, topic)
 
     async def send_preferred(
         self,

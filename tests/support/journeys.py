@@ -81,4 +81,14 @@ class ClickProbe(Journey):
         self.branch("clicked", clicked.properties["url"] if clicked else "no")
 
 
-TEST_JOURNEYS = (WaitForOrder, LocalMorning, DateProbe, SplitProbe, FallbackProbe, ChattyProbe, OnceProbe, ClickProbe)
+@journey(name="probe_channels", enters_on="Channels Probe")
+class ChannelsProbe(Journey):
+    """The seed's retargeting ad (a webhook to the ad audience sync) and on-site messages."""
+
+    async def story(self) -> None:
+        await self.send_webhook("retargeting_ad", hook="ads", data={"audience": "cart_abandoners", "action": "add"})
+        await self.send_onsite("greeting", template="greeting_bar")
+        await self.send_onsite("banner", template="smart_banner", data={"title": "Your lipstick is waiting"})
+
+
+TEST_JOURNEYS = (WaitForOrder, LocalMorning, DateProbe, SplitProbe, FallbackProbe, ChattyProbe, OnceProbe, ClickProbe, ChannelsProbe)

@@ -1,0 +1,44 @@
+"""On-site channel: messages stored for the storefront to fetch by placement
+(greeting bar, smart banner, referral prompt) and to acknowledge."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import timedelta
+
+from temporalio import activity
+
+from activities.channel import Channel
+from activities.contracts import SEND_ONSITE, Send, SendResult
+from sojourn.db import upsert
+from sojourn.models import OnsiteMessage, utcnow
+
+
+class OnsiteActivities(Channel):
+    @activity.defn(name=SEND_ONSITE)
+    async def send_onsite(self, send: Send) -> SendResult:
+        done = await self.ledger.claim(send, "onsite", cap=self.cap("onsite"))
+        if done is not None:
+            return done
+        reason = await self.blocked(send, "onsite", None)
+        if reason:
+            await self.ledger.record(send.key, "skipped", reason)
+            return SendResult(status="skipped", detail=reason)
+        _, context = await self.customer_and_context(send, "onsite")
+        content = await self.render(send, "onsite", lambda: self.templates.onsite(send.template, context))
+        placement = str(content.pop("placement"))
+        ttl_hours = float(content.pop("ttl_hours", 24 * 7))
+        if isinstance(content.get("url"), str):
+            click = dataclasses.replace(self.click(send, "onsite"), url=content["url"])
+            content["url"] = (await self.tracker(context)).wrap(click)
+        async with self.sessions() as session:
+            await session.execute(
+                upsert(session, OnsiteMessage).values(
+                    idempotency_key=send.key, customer_id=send.customer_id, placement=placement,
+                    journey=send.journey, step=send.step, content=content, created_at=utcnow(),
+                    expires_at=utcnow() + timedelta(hours=ttl_hours),
+                ).on_conflict_do_nothing(index_elements=["idempotency_key"])
+            )
+            await session.commit()
+        await self.ledger.record(send.key, "sent", f"placement {placement}", recipient=placement)
+        return SendResult(status="sent", detail=f"on-site: {placement}")

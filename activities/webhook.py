@@ -1,0 +1,79 @@
+"""Webhook channel: POST JSON to a configured destination (ad audiences, an SMS
+provider), signed with HMAC-SHA256 and carrying an idempotency key that stays the
+same across retries, so the receiver can drop a duplicate delivery."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import time
+
+import aiohttp
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.channel import Channel
+from activities.contracts import SEND_WEBHOOK, Send, SendResult
+from sojourn.allowlist import refuse_reason
+
+SIGNATURE_HEADER = "X-Sojourn-Signature"
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+
+
+def signature(secret: str, timestamp: int, body: bytes) -> str:
+    """`t=<unix>,v1=<hex HMAC-SHA256 of "<t>." + body>`: the timestamp is signed too,
+    so a receiver can refuse replays of old deliveries."""
+    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
+    return f"t={timestamp},v1={mac}"
+
+
+class WebhookActivities(Channel):
+    @activity.defn(name=SEND_WEBHOOK)
+    async def send_webhook(self, send: Send) -> SendResult:
+        done = await self.ledger.claim(send, "webhook", cap=self.cap("webhook"))
+        if done is not None:
+            return done
+        url = self.settings.webhooks.get(send.template)
+        if url is None:
+            return await self._skip(send, f"no webhook named {send.template!r} (SOJOURN_WEBHOOKS)")
+        refused = refuse_reason(url, self.settings.webhook_allowed_hosts, "webhook host")
+        if refused:
+            return await self._skip(send, f"webhook {refused}")
+        if not self.settings.webhook_secret:
+            return await self._skip(send, "SOJOURN_WEBHOOK_SECRET is not set; webhooks are never sent unsigned")
+        reason = await self.blocked(send, "webhook", None)
+        if reason:
+            return await self._skip(send, reason)
+
+        idempotency_key = hashlib.sha256(send.key.encode()).hexdigest()
+        body = json.dumps({
+            "id": idempotency_key, "journey": send.journey, "step": send.step, "customer_id": send.customer_id,
+            "topic": send.topic, "data": send.data,
+        }, separators=(",", ":"), sort_keys=True, default=str).encode()
+        headers = {
+            "Content-Type": "application/json",
+            IDEMPOTENCY_HEADER: idempotency_key,
+            SIGNATURE_HEADER: signature(self.settings.webhook_secret, int(time.time()), body),
+            "User-Agent": "Sojourn-Webhook/1",
+        }
+        try:
+            async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as http:
+                # No redirects: a 30x must not take the worker to an address off the list.
+                async with http.post(url, data=body, headers=headers, allow_redirects=False) as response:
+                    answer = f"{response.status} {(await response.text())[:200]}".strip()
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            await self.ledger.record(send.key, "sending", f"deferred: {exc!r}", recipient=url)
+            raise
+        if 200 <= response.status < 300:
+            await self.ledger.record(send.key, "sent", answer, recipient=url)
+            return SendResult(status="sent", detail=answer)
+        if response.status in (408, 429) or response.status >= 500:
+            await self.ledger.record(send.key, "sending", f"deferred: {answer}", recipient=url)
+            raise ApplicationError(f"webhook answered {answer}", type="WebhookDeferred")
+        await self.ledger.record(send.key, "failed", answer, recipient=url)
+        return SendResult(status="failed", detail=f"webhook refused: {answer}")
+
+    async def _skip(self, send: Send, reason: str) -> SendResult:
+        await self.ledger.record(send.key, "skipped", reason)
+        return SendResult(status="skipped", detail=reason)
