@@ -11,9 +11,14 @@ from email.utils import formataddr, formatdate
 import aiosmtplib
 from temporalio import activity
 
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
 from activities.channel import Channel
+from activities.rendering import Templates
+from activities.smtp_pool import SmtpPool
 from activities.contracts import SEND_EMAIL, Send, SendResult
 from sojourn.consent import suppress
+from sojourn.settings import Settings
 
 
 def message_id(key: str) -> str:
@@ -30,6 +35,10 @@ def smtp_reply_code(exc: aiosmtplib.SMTPException) -> int | None:
 
 
 class EmailActivities(Channel):
+    def __init__(self, settings: Settings, sessions: async_sessionmaker[AsyncSession], templates: Templates) -> None:
+        super().__init__(settings, sessions, templates)
+        self.smtp = SmtpPool(settings)
+
     @activity.defn(name=SEND_EMAIL)
     async def send_email(self, send: Send) -> SendResult:
         done = await self.ledger.claim(send, "email", cap=self.cap("email"))
@@ -62,18 +71,8 @@ class EmailActivities(Channel):
         msg.set_content(rendered.text)
         msg.add_alternative(rendered.html, subtype="html")
 
-        host, port = self.settings.smtp_target
         try:
-            _, reply = await aiosmtplib.send(
-                msg,
-                hostname=host,
-                port=port,
-                username=self.settings.smtp_username,
-                password=self.settings.smtp_password,
-                use_tls=self.settings.smtp_security == "tls",
-                start_tls=True if self.settings.smtp_security == "starttls" else False,
-                timeout=self.settings.smtp_timeout_seconds,
-            )
+            reply = await self.smtp.send(msg)
         except aiosmtplib.SMTPException as exc:
             code = smtp_reply_code(exc)
             detail = f"{code} {getattr(exc, 'message', exc)}".strip()

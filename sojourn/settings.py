@@ -73,6 +73,7 @@ class Settings(BaseSettings):
     smtp_password: str | None = None
     smtp_security: Literal["none", "starttls", "tls"] = "none"
     smtp_timeout_seconds: float = 30.0
+    smtp_pool_size: int = Field(default=4, ge=1)  # connections kept open per worker
     email_from: str = "Sojourn <journeys@localhost>"
 
     # Web push. Empty keys mean "generate once and keep them in the database".

@@ -133,3 +133,24 @@ async def test_a_retry_of_a_capped_send_keeps_its_slot(settings: Settings, sessi
     again = await send(settings, sessions, jobs[0])
     assert (again.status, again.already_done) == ("sent", True)
     assert (await send(settings, sessions, a_send(lisa))).status == "skipped"
+
+
+async def test_smtp_connections_are_pooled_and_replaced_when_dropped(settings: Settings, sessions: Any,
+                                                                     lisa: str) -> None:
+    from tests.support.smtp import CountingInbox
+
+    server, counting, port = await start_smtp(CountingInbox(), idle_timeout=0.5)
+    try:
+        there = settings.model_copy(update={"smtp_port": port, "smtp_pool_size": 2, "frequency_caps": ""})
+        email = EmailActivities(there, sessions, Templates(settings.templates_dir))
+        for _ in range(4):
+            assert (await ActivityEnvironment().run(email.send_email, a_send(lisa))).status == "sent"
+        assert counting.sessions == 1, "four messages, one connection"
+        await asyncio.gather(*(ActivityEnvironment().run(email.send_email, a_send(lisa)) for _ in range(6)))
+        assert counting.sessions <= 2, "never more connections than the pool's size"
+        await asyncio.sleep(1.0)  # the server drops the idle connections
+        assert (await ActivityEnvironment().run(email.send_email, a_send(lisa))).status == "sent"
+        await email.smtp.aclose()
+    finally:
+        server.close()
+    assert len(counting.to(lisa)) == 11

@@ -24,6 +24,20 @@ class Inbox:
         return [m for m in self.messages if address in str(m["To"])]
 
 
+class CountingInbox(Inbox):
+    """Counts the SMTP sessions (EHLO/HELO) it was opened for."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sessions = 0
+
+    async def handle_EHLO(self, server: SMTP, session: Session, envelope: Envelope, hostname: str,  # noqa: N802
+                          responses: list[str]) -> list[str]:
+        self.sessions += 1
+        session.host_name = hostname
+        return responses
+
+
 class FlakyInbox(Inbox):
     """Answers 451 (try again later) to the first `failures` messages, then accepts."""
 
@@ -52,9 +66,10 @@ class BouncingInbox(Inbox):
         return "550 5.1.1 No such user here"
 
 
-async def start_smtp(inbox: Inbox | None = None) -> tuple[asyncio.AbstractServer, Inbox, int]:
+async def start_smtp(inbox: Inbox | None = None, idle_timeout: float = 300) -> tuple[asyncio.AbstractServer, Inbox, int]:
     inbox = inbox or Inbox()
     loop = asyncio.get_running_loop()
-    server = await loop.create_server(lambda: SMTP(inbox, hostname="sojourn-test"), "127.0.0.1", 0)
+    server = await loop.create_server(lambda: SMTP(inbox, hostname="sojourn-test", timeout=idle_timeout),
+                                      "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
     return server, inbox, port

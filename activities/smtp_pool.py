@@ -1,0 +1,75 @@
+"""A small pool of SMTP connections per worker: one TLS handshake and AUTH for many
+messages instead of one per message. A connection the server closed while idle is
+replaced transparently; one that saw a refused message is reset and kept."""
+
+from __future__ import annotations
+
+import asyncio
+from email.message import EmailMessage
+
+import aiosmtplib
+
+from sojourn.settings import Settings
+
+
+class SmtpPool:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._idle: list[aiosmtplib.SMTP] = []
+        self._slots = asyncio.Semaphore(max(1, settings.smtp_pool_size))
+        self.connections_opened = 0
+
+    async def _connect(self) -> aiosmtplib.SMTP:
+        host, port = self.settings.smtp_target
+        client = aiosmtplib.SMTP(
+            hostname=host,
+            port=port,
+            username=self.settings.smtp_username,
+            password=self.settings.smtp_password,
+            use_tls=self.settings.smtp_security == "tls",
+            start_tls=True if self.settings.smtp_security == "starttls" else False,
+            timeout=self.settings.smtp_timeout_seconds,
+        )
+        await client.connect()
+        self.connections_opened += 1
+        return client
+
+    async def send(self, message: EmailMessage) -> str:
+        """Send one message; returns the server's reply. Raises aiosmtplib errors."""
+        async with self._slots:
+            client = self._idle.pop() if self._idle else None
+            pooled = client is not None
+            while True:
+                if client is None or not client.is_connected:
+                    client, pooled = await self._connect(), False
+                try:
+                    _, reply = await client.send_message(message)
+                except aiosmtplib.SMTPServerDisconnected:
+                    client.close()
+                    client = None
+                    if pooled:
+                        continue  # the server dropped an idle connection: once more on a fresh one
+                    raise
+                except aiosmtplib.SMTPResponseException:
+                    await self._keep_or_close(client)
+                    raise
+                except BaseException:
+                    client.close()
+                    raise
+                self._idle.append(client)
+                return reply
+
+    async def _keep_or_close(self, client: aiosmtplib.SMTP) -> None:
+        try:
+            await client.rset()
+            self._idle.append(client)
+        except aiosmtplib.SMTPException:
+            client.close()
+
+    async def aclose(self) -> None:
+        while self._idle:
+            client = self._idle.pop()
+            try:
+                await client.quit()
+            except aiosmtplib.SMTPException:
+                client.close()
