@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.contracts import Send
+from activities.contracts import Send, SendResult
 from activities.customers import load_customer, template_context
 from activities.ledger import Ledger
 from activities.rendering import Templates
@@ -66,6 +66,11 @@ class Channel:
     @staticmethod
     def click(send: Send, channel: str) -> Click:
         return Click(send.customer_id, send.journey, send.step, send.key, channel, "")
+
+    async def finish(self, send: Send, status: str, detail: str, recipient: str | None = None) -> SendResult:
+        """Record the step's outcome in the ledger and hand it back to the journey."""
+        await self.ledger.record(send.key, status, detail, recipient=recipient)
+        return SendResult(status=status, detail=detail)
 
     def cap(self, channel: str) -> tuple[int, timedelta] | None:
         return self.settings.caps.get(channel)

@@ -47,10 +47,10 @@ class EmailActivities(Channel):
             return done
         customer, context = await self.customer_and_context(send, "email")
         if customer is None or not customer.email:
-            return await self._skip(send, "no email address")
+            return await self.finish(send, "skipped", "no email address")
         reason = await self.blocked(send, "email", customer.email)
         if reason:
-            return await self._skip(send, reason)
+            return await self.finish(send, "skipped", reason)
 
         rendered = await self.render(send, "email", lambda: self.templates.email(send.template, context))
         # Every link in the mail becomes a signed, tracked redirect ("Message Clicked").
@@ -90,7 +90,3 @@ class EmailActivities(Channel):
             raise
         await self.ledger.record(send.key, "sent", reply, recipient=customer.email)
         return SendResult(status="sent", detail=f"to {customer.email}")
-
-    async def _skip(self, send: Send, reason: str) -> SendResult:
-        await self.ledger.record(send.key, "skipped", reason)
-        return SendResult(status="skipped", detail=reason)

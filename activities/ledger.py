@@ -97,14 +97,6 @@ class Ledger:
             )
             await session.commit()
 
-    async def outcome(self, send: Send, channel: str, status: str, detail: str) -> SendResult:
-        """Claim and record a send decided without a provider (skips)."""
-        done = await self.claim(send, channel)
-        if done is not None:
-            return done
-        await self.record(send.key, status, detail)
-        return SendResult(status=status, detail=detail)
-
 
 def _window(window: timedelta) -> str:
     hours = window.total_seconds() / 3600

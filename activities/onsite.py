@@ -22,8 +22,7 @@ class OnsiteActivities(Channel):
             return done
         reason = await self.blocked(send, "onsite", None)
         if reason:
-            await self.ledger.record(send.key, "skipped", reason)
-            return SendResult(status="skipped", detail=reason)
+            return await self.finish(send, "skipped", reason)
         _, context = await self.customer_and_context(send, "onsite")
         content = await self.render(send, "onsite", lambda: self.templates.onsite(send.template, context))
         placement = str(content.pop("placement"))
@@ -40,5 +39,4 @@ class OnsiteActivities(Channel):
                 ).on_conflict_do_nothing(index_elements=["idempotency_key"])
             )
             await session.commit()
-        await self.ledger.record(send.key, "sent", f"placement {placement}", recipient=placement)
-        return SendResult(status="sent", detail=f"on-site: {placement}")
+        return await self.finish(send, "sent", f"on-site: {placement}", recipient=placement)

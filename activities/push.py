@@ -80,10 +80,10 @@ class PushActivities(Channel):
                 .order_by(PushSubscription.id)
             ))
         if not subs:
-            return await self._finish(send, "skipped", "no push subscriptions")
+            return await self.finish(send, "skipped", "no push subscriptions")
         reason = await self.blocked(send, "push", None)
         if reason:
-            return await self._finish(send, "skipped", reason)
+            return await self.finish(send, "skipped", reason)
 
         delivery = await self._delivery(send)
         outcomes: list[str] = []
@@ -91,11 +91,7 @@ class PushActivities(Channel):
             for sub in subs:
                 outcomes.append(await self._send_one(send, sub, delivery, http))
         status = "sent" if "sent" in outcomes else ("failed" if "failed" in outcomes else "skipped")
-        return await self._finish(send, status, f"{outcomes.count('sent')}/{len(subs)} subscriptions")
-
-    async def _finish(self, send: Send, status: str, detail: str) -> SendResult:
-        await self.ledger.record(send.key, status, detail)
-        return SendResult(status=status, detail=detail)
+        return await self.finish(send, status, f"{outcomes.count('sent')}/{len(subs)} subscriptions")
 
     async def _delivery(self, send: Send) -> Delivery:
         _, context = await self.customer_and_context(send, "push")

@@ -36,15 +36,15 @@ class WebhookActivities(Channel):
             return done
         url = self.settings.webhooks.get(send.template)
         if url is None:
-            return await self._skip(send, f"no webhook named {send.template!r} (SOJOURN_WEBHOOKS)")
+            return await self.finish(send, "skipped", f"no webhook named {send.template!r} (SOJOURN_WEBHOOKS)")
         refused = refuse_reason(url, self.settings.webhook_allowed_hosts, "webhook host")
         if refused:
-            return await self._skip(send, f"webhook {refused}")
+            return await self.finish(send, "skipped", f"webhook {refused}")
         if not self.settings.webhook_secret:
-            return await self._skip(send, "SOJOURN_WEBHOOK_SECRET is not set; webhooks are never sent unsigned")
+            return await self.finish(send, "skipped", "SOJOURN_WEBHOOK_SECRET is not set; webhooks are never sent unsigned")
         reason = await self.blocked(send, "webhook", None)
         if reason:
-            return await self._skip(send, reason)
+            return await self.finish(send, "skipped", reason)
 
         idempotency_key = hashlib.sha256(send.key.encode()).hexdigest()
         body = json.dumps({
@@ -66,14 +66,8 @@ class WebhookActivities(Channel):
             await self.ledger.record(send.key, "sending", f"deferred: {exc!r}", recipient=url)
             raise
         if 200 <= response.status < 300:
-            await self.ledger.record(send.key, "sent", answer, recipient=url)
-            return SendResult(status="sent", detail=answer)
+            return await self.finish(send, "sent", answer, recipient=url)
         if response.status in (408, 429) or response.status >= 500:
             await self.ledger.record(send.key, "sending", f"deferred: {answer}", recipient=url)
             raise ApplicationError(f"webhook answered {answer}", type="WebhookDeferred")
-        await self.ledger.record(send.key, "failed", answer, recipient=url)
-        return SendResult(status="failed", detail=f"webhook refused: {answer}")
-
-    async def _skip(self, send: Send, reason: str) -> SendResult:
-        await self.ledger.record(send.key, "skipped", reason)
-        return SendResult(status="skipped", detail=reason)
+        return await self.finish(send, "failed", f"webhook refused: {answer}", recipient=url)
