@@ -8,6 +8,9 @@ nothing for what was delivered: one effect per messageId.
 
 from __future__ import annotations
 
+import asyncio
+import logging
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import func, select, update
@@ -18,6 +21,7 @@ from api.segment import Message
 from sojourn.db import upsert
 from sojourn.models import Customer, Event, utcnow
 
+log = logging.getLogger("sojourn.ingest")
 PROFILE_FIELDS = {"email": ("email",), "first_name": ("first_name", "firstName"), "timezone": ("timezone",)}
 
 
@@ -98,11 +102,14 @@ class Ingestor:
             )
             await session.commit()
 
+        await self._route([m for m in messages if m.message_id in pending])
+
+    async def _route(self, messages: list[Message]) -> None:
         seen: set[str] = set()
         to_route = []
         for message in messages:
             event = journey_event(message)
-            if event and self.router.wants(event) and message.message_id in pending and message.message_id not in seen:
+            if event and self.router.wants(event) and message.message_id not in seen:
                 seen.add(message.message_id)
                 to_route.append(event)
         if not to_route:
@@ -113,3 +120,31 @@ class Ingestor:
                 update(Event).where(Event.message_id.in_([e.message_id for e in to_route])).values(routed_at=utcnow())
             )
             await session.commit()
+
+    async def reroute_pending(self, older_than: timedelta = timedelta(seconds=30), limit: int = 500) -> int:
+        """Route stored events that never reached the journeys (Temporal was down and
+        the sender did not retry). Journeys de-duplicate by messageId, so an event
+        routed twice by racing API replicas still counts once."""
+        async with self.sessions() as session:
+            rows = (await session.scalars(
+                select(Event).where(Event.routed_at.is_(None), Event.received_at < utcnow() - older_than)
+                .order_by(Event.id).limit(limit)
+            )).all()
+        messages = [
+            Message(type=r.type, message_id=r.message_id, customer_id=r.customer_id, user_id=r.user_id,
+                    anonymous_id=r.anonymous_id, name=r.name, properties=dict(r.properties),
+                    context=dict(r.context), timestamp=r.timestamp)
+            for r in rows
+        ]
+        if messages:
+            await self._route(messages)
+        return len(messages)
+
+    async def reroute_forever(self, every: float) -> None:
+        while True:
+            await asyncio.sleep(every)
+            try:
+                if count := await self.reroute_pending(timedelta(seconds=every)):
+                    log.info("re-routed %d stored events", count)
+            except Exception as exc:  # noqa: BLE001 - keep sweeping; the next round retries
+                log.warning("re-routing stored events failed: %s", exc)

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -45,7 +46,13 @@ def create_app(
         app.state.temporal = client
         if not conf.write_keys:
             log.warning("SOJOURN_WRITE_KEYS is empty: every ingestion call will get 401")
+        sweeper = (
+            asyncio.create_task(app.state.ingestor.reroute_forever(conf.reroute_interval_seconds))
+            if conf.reroute_interval_seconds > 0 else None
+        )
         yield
+        if sweeper is not None:
+            sweeper.cancel()
         await engine.dispose()
 
     app = FastAPI(title="Sojourn", version="0.1.0", lifespan=lifespan)

@@ -61,6 +61,8 @@ class Settings(BaseSettings):
 
     # Ingestion: Segment-style write keys, sent as the Basic-auth username.
     write_keys: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Events stored while Temporal was unreachable are routed again this often (0: off).
+    reroute_interval_seconds: float = 30.0
     # Operators (journey listing, cancel, stats): Bearer tokens, separate from write keys.
     operator_keys: Annotated[list[str], NoDecode] = Field(default_factory=list)
     # Signs tokens in links. Empty: generated once and kept in the database.

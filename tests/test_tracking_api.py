@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import json
 import uuid
@@ -212,3 +213,33 @@ async def test_when_temporal_is_down_the_event_is_kept_and_a_retry_routes_it_onc
     signals = [e async for e in handle.fetch_history_events() if e.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED]
     assert len(signals) == 1
     await handle.terminate("test over")
+
+
+async def test_events_stored_while_temporal_was_down_are_routed_by_the_sweeper(
+    env: Any, settings: Any, sessions: Any, worker: Any, customer_id: str
+) -> None:
+    """The sender gave up after the 503: the API itself routes the stored event later."""
+    import httpx
+    from temporalio.client import Client
+
+    from api.main import create_app
+    from tests.conftest import open_api
+
+    dead = await Client.connect("127.0.0.1:1", lazy=True)
+    app = create_app(settings, temporal=dead)
+    body = {"userId": customer_id, "event": "Product Added", "messageId": f"swept-{customer_id}",
+            "properties": {"product_id": "lip-42"}}
+    async with app.router.lifespan_context(app):
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http:
+            assert (await Api(http, dead).post("/v1/track", body)).status_code == 503
+
+    sweeping = settings.model_copy(update={"reroute_interval_seconds": 0.3})
+    async with open_api(sweeping, env.client) as api:
+        handle = api.client.get_workflow_handle(f"cart_abandonment:{customer_id}")
+        for _ in range(50):
+            async with sessions() as session:
+                if await session.scalar(select(Event.routed_at).where(Event.message_id == body["messageId"])):
+                    break
+            await asyncio.sleep(0.1)
+        assert (await handle.query("state"))["entered_at"] is not None
+        await handle.terminate("test over")
