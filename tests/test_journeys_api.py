@@ -46,7 +46,8 @@ async def test_a_customers_journeys_and_cancelling_one(env: WorkflowEnvironment,
     await api.track(customer_id, "Order Delivered", {"order_id": "o-5"})
     for _ in range(50):  # visibility is eventually consistent
         listed = (await api.operator("GET", f"/v1/customers/{customer_id}/journeys")).json()
-        if len(listed) == 2 and all(j["step"] for j in listed):
+        steps = {j["journey"]: j["step"] for j in listed}
+        if steps.get("cart_abandonment") == "an hour after she left her cart" and steps.get("referral_ask") == "3 days after delivery":
             break
         await asyncio.sleep(0.2)
     by_id = {j["workflow_id"]: j for j in listed}
