@@ -14,9 +14,10 @@ from temporalio import activity
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from activities.channel import Channel
+from activities.contracts import SEND_EMAIL, Send, SendResult
+from activities.heartbeat import keep_alive
 from activities.rendering import Templates
 from activities.smtp_pool import SmtpPool
-from activities.contracts import SEND_EMAIL, Send, SendResult
 from sojourn.consent import suppress
 from sojourn.settings import Settings
 
@@ -41,6 +42,10 @@ class EmailActivities(Channel):
 
     @activity.defn(name=SEND_EMAIL)
     async def send_email(self, send: Send) -> SendResult:
+        async with keep_alive():
+            return await self._send_email(send)
+
+    async def _send_email(self, send: Send) -> SendResult:
         done = await self.ledger.claim(send, "email", cap=self.cap("email"))
         if done is not None:
             activity.logger.info("%s: %s (%s); not sending", send.key, done.status, done.detail)

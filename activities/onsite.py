@@ -10,6 +10,7 @@ from temporalio import activity
 
 from activities.channel import Channel
 from activities.contracts import SEND_ONSITE, Send, SendResult
+from activities.heartbeat import keep_alive
 from sojourn.db import upsert
 from sojourn.models import OnsiteMessage, utcnow
 
@@ -17,6 +18,10 @@ from sojourn.models import OnsiteMessage, utcnow
 class OnsiteActivities(Channel):
     @activity.defn(name=SEND_ONSITE)
     async def send_onsite(self, send: Send) -> SendResult:
+        async with keep_alive():
+            return await self._send_onsite(send)
+
+    async def _send_onsite(self, send: Send) -> SendResult:
         done = await self.ledger.claim(send, "onsite", cap=self.cap("onsite"))
         if done is not None:
             return done

@@ -27,6 +27,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities.channel import Channel
 from activities.contracts import SEND_PUSH, Send, SendResult
+from activities.heartbeat import keep_alive
 from activities.rendering import Templates
 from sojourn.allowlist import refuse_reason
 from sojourn.models import PushSubscription
@@ -71,6 +72,10 @@ class PushActivities(Channel):
 
     @activity.defn(name=SEND_PUSH)
     async def send_push(self, send: Send) -> SendResult:
+        async with keep_alive():
+            return await self._send_push(send)
+
+    async def _send_push(self, send: Send) -> SendResult:
         done = await self.ledger.claim(send, "push", cap=self.cap("push"))
         if done is not None:
             return done

@@ -15,6 +15,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities.channel import Channel
 from activities.contracts import SEND_WEBHOOK, Send, SendResult
+from activities.heartbeat import keep_alive
 from sojourn.allowlist import refuse_reason
 
 SIGNATURE_HEADER = "X-Sojourn-Signature"
@@ -31,6 +32,10 @@ def signature(secret: str, timestamp: int, body: bytes) -> str:
 class WebhookActivities(Channel):
     @activity.defn(name=SEND_WEBHOOK)
     async def send_webhook(self, send: Send) -> SendResult:
+        async with keep_alive():
+            return await self._send_webhook(send)
+
+    async def _send_webhook(self, send: Send) -> SendResult:
         done = await self.ledger.claim(send, "webhook", cap=self.cap("webhook"))
         if done is not None:
             return done

@@ -67,6 +67,8 @@ SEND_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=5), maximum_attempts=8
 )
 ACTIVITY_TIMEOUT = timedelta(minutes=2)
+# Send activities heartbeat every 2 s: a worker that dies mid-send is noticed in 10 s.
+SEND_HEARTBEAT = timedelta(seconds=10)
 CHANNELS = {"email": SEND_EMAIL, "push": SEND_PUSH, "webhook": SEND_WEBHOOK, "onsite": SEND_ONSITE}
 
 
@@ -514,6 +516,7 @@ class Journey:
                 ),
                 result_type=SendResult,
                 start_to_close_timeout=ACTIVITY_TIMEOUT,
+                heartbeat_timeout=SEND_HEARTBEAT,
                 retry_policy=SEND_RETRY,
                 summary=f"{step}: {channel} ({template})",
             )

@@ -6,6 +6,7 @@ import asyncio
 import email
 from email.message import Message
 from email.policy import default as default_policy
+from email.utils import getaddresses
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
@@ -20,8 +21,12 @@ class Inbox:
         self.arrived.set()
         return "250 2.0.0 OK queued"
 
-    def to(self, address: str) -> list[Message]:
-        return [m for m in self.messages if address in str(m["To"])]
+    def to(self, who: str) -> list[Message]:
+        """Messages to an address, or to a customer id's address (`<id>@...`)."""
+        def matches(message: Message) -> bool:
+            return any(addr == who or addr.split("@")[0] == who for _, addr in getaddresses([str(message["To"])]))
+
+        return [m for m in self.messages if matches(m)]
 
 
 class CountingInbox(Inbox):
