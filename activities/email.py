@@ -91,7 +91,7 @@ class EmailActivities(Channel):
                 return SendResult(status="failed", detail=f"bounced: {detail}")
             # 4xx (greylisting, mailbox busy) or no reply at all: the activity's retry
             # policy tries again with backoff; the claim stays open.
-            await self.ledger.record(send.key, "sending", f"deferred: {detail}", recipient=customer.email)
+            await self.ledger.record(send.key, "queued", f"deferred: {detail}", recipient=customer.email)
             raise
         await self.ledger.record(send.key, "sent", reply, recipient=customer.email)
         return SendResult(status="sent", detail=f"to {customer.email}")

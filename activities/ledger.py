@@ -1,5 +1,6 @@
 """The message ledger: what makes a retried send a no-op, and what the frequency cap
-counts.
+counts. Statuses: queued (claimed, not yet accepted), sent, skipped (with the reason),
+failed, bounced; every attempt's answer is kept in `message_attempts`.
 
 A send claims its idempotency key before talking to a provider and records the
 outcome after. A retry (or a restarted worker) that finds the key already final
@@ -18,10 +19,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from activities.contracts import Send, SendResult
 from sojourn.db import upsert
-from sojourn.models import Customer, Message, utcnow
+from sojourn.models import Customer, Message, MessageAttempt, utcnow
 
 FINAL = ("sent", "skipped", "bounced")
-COUNTED = ("sending", "sent")
+COUNTED = ("queued", "sent")
 
 
 class Ledger:
@@ -57,7 +58,7 @@ class Ledger:
                 row.attempts += 1  # a retry of a claimed send: already counted
                 await session.commit()
                 return None
-            status, detail = "sending", None
+            status, detail = "queued", None
             if capped and cap is not None:
                 limit, window = cap
                 recent = await session.scalar(
@@ -80,11 +81,16 @@ class Ledger:
                 )
                 .on_conflict_do_nothing(index_elements=["idempotency_key"])
             )
+            if detail:
+                session.add(MessageAttempt(idempotency_key=key, attempt=1, status=status, response=detail, at=utcnow()))
             await session.commit()
         return SendResult(status="skipped", detail=detail) if detail else None
 
     async def record(self, key: str, status: str, detail: str = "", recipient: str | None = None) -> None:
         async with self.sessions() as session:
+            attempt = await session.scalar(select(Message.attempts).where(Message.idempotency_key == key))
+            session.add(MessageAttempt(idempotency_key=key, attempt=attempt or 0, status=status,
+                                       response=detail[:2000] or None, at=utcnow()))
             await session.execute(
                 update(Message)
                 .where(Message.idempotency_key == key)

@@ -146,7 +146,7 @@ class PushActivities(Channel):
                     await session.commit()
                 await self.ledger.record(key, "skipped", f"subscription gone ({status_code})", recipient=sub.endpoint)
                 return "skipped"
-            await self.ledger.record(key, "sending", f"deferred: {status_code}", recipient=sub.endpoint)
+            await self.ledger.record(key, "queued", f"deferred: {status_code}", recipient=sub.endpoint)
             if status_code == 429:
                 retry_after = _retry_after(response.headers.get("Retry-After") if response is not None else None)
                 raise ApplicationError(

@@ -68,11 +68,11 @@ class WebhookActivities(Channel):
                 async with http.post(url, data=body, headers=headers, allow_redirects=False) as response:
                     answer = f"{response.status} {(await response.text())[:200]}".strip()
         except (aiohttp.ClientError, TimeoutError) as exc:
-            await self.ledger.record(send.key, "sending", f"deferred: {exc!r}", recipient=url)
+            await self.ledger.record(send.key, "queued", f"deferred: {exc!r}", recipient=url)
             raise
         if 200 <= response.status < 300:
             return await self.finish(send, "sent", answer, recipient=url)
         if response.status in (408, 429) or response.status >= 500:
-            await self.ledger.record(send.key, "sending", f"deferred: {answer}", recipient=url)
+            await self.ledger.record(send.key, "queued", f"deferred: {answer}", recipient=url)
             raise ApplicationError(f"webhook answered {answer}", type="WebhookDeferred")
         return await self.finish(send, "failed", f"webhook refused: {answer}", recipient=url)

@@ -89,11 +89,25 @@ class Message(Base):
     channel: Mapped[str] = mapped_column(String(32))
     topic: Mapped[str] = mapped_column(String(32), default="marketing", server_default="marketing")
     recipient: Mapped[str | None] = mapped_column(Text)
-    status: Mapped[str] = mapped_column(String(32))  # sending | sent | skipped | failed | bounced
+    status: Mapped[str] = mapped_column(String(32))  # queued | sent | skipped | failed | bounced
     detail: Mapped[str | None] = mapped_column(Text)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class MessageAttempt(Base):
+    """Every attempt at a send, with what the provider answered (SMTP reply, push
+    service status, webhook response) or why it was skipped."""
+
+    __tablename__ = "message_attempts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    idempotency_key: Mapped[str] = mapped_column(String(512), index=True)
+    attempt: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(32))
+    response: Mapped[str | None] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
 class Conversion(Base):

@@ -82,7 +82,12 @@ async def test_the_whole_story(env: WorkflowEnvironment, api: Api, worker: Any, 
         assert "https://beauty.test/cart" not in body, "links are tracked"
     tracked = re.search(r'href="(https://sojourn.test/v1/c/[^"]+)"', html).group(1)
     assert (await api.follow(tracked)).headers["location"] == "https://beauty.test/cart"
-    assert mail["List-Unsubscribe"].startswith("<https://sojourn.test/v1/unsubscribe/")
+    # The marketing email's one-click unsubscribe works as a mailbox provider calls it.
+    unsubscribe = mail["List-Unsubscribe"].strip("<>")
+    assert unsubscribe.startswith("https://sojourn.test/v1/unsubscribe/")
+    assert mail["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    response = await api.http.post(unsubscribe.removeprefix("https://sojourn.test"), content="List-Unsubscribe=One-Click")
+    assert response.status_code == 200
 
     # She orders on day 3: a conversion, inside the 7-day window.
     await env.fast_forward(handle, timedelta(days=2))

@@ -16,7 +16,7 @@ from temporalio.testing import ActivityEnvironment
 from activities.contracts import Send
 from activities.email import EmailActivities
 from activities.rendering import Templates
-from sojourn.models import Consent, Message, Suppression
+from sojourn.models import Consent, Message, MessageAttempt, Suppression
 from sojourn.settings import Settings
 from tests.conftest import Api
 from tests.support.smtp import BouncingInbox, FlakyInbox, Inbox, start_smtp
@@ -94,7 +94,12 @@ async def test_a_4xx_reply_is_retried_and_sent_once(settings: Settings, sessions
     assert result.status == "sent" and len(flaky.to(lisa)) == 1
     async with sessions() as session:
         row = await session.scalar(select(Message).where(Message.idempotency_key == job.key))
+        attempts = (await session.execute(select(MessageAttempt.attempt, MessageAttempt.status, MessageAttempt.response)
+                                          .where(MessageAttempt.idempotency_key == job.key)
+                                          .order_by(MessageAttempt.id))).all()
     assert (row.status, row.attempts) == ("sent", 2)
+    assert [(a, s) for a, s, _ in attempts] == [(1, "queued"), (2, "sent")]
+    assert attempts[0][2].startswith("deferred: 451") and "OK" in attempts[1][2]
 
 
 async def test_a_5xx_reply_bounces_and_suppresses_the_address(settings: Settings, sessions: Any, lisa: str) -> None:
@@ -154,3 +159,21 @@ async def test_smtp_connections_are_pooled_and_replaced_when_dropped(settings: S
     finally:
         server.close()
     assert len(counting.to(lisa)) == 11
+
+
+async def test_a_complaint_reported_by_the_provider_suppresses_the_address(api: Api, settings: Settings,
+                                                                          sessions: Any, inbox: Inbox,
+                                                                          lisa: str) -> None:
+    body = {"channel": "email", "address": f"{lisa.upper()}@mail.test", "reason": "complaint", "detail": "FBL"}
+    assert (await api.post("/v1/suppressions", body)).status_code == 401, "write keys can't suppress"
+    response = await api.http.post("/v1/suppressions", json=body, headers={"Authorization": "Bearer test-operator-key"})
+    assert response.status_code == 201
+    skipped = await send(settings, sessions, a_send(lisa))
+    assert (skipped.status, skipped.detail) == ("skipped", "address suppressed (complaint)")
+    bad = await api.http.post("/v1/suppressions", json={**body, "reason": "because"},
+                              headers={"Authorization": "Bearer test-operator-key"})
+    assert bad.status_code == 400 and bad.json()["error"].startswith("reason:")
+    gone = await api.operator("DELETE", f"/v1/suppressions/email/{lisa}@mail.test")
+    assert gone.status_code == 204
+    assert (await send(settings, sessions, a_send(lisa))).status == "sent"
+    assert len(inbox.to(lisa)) == 1

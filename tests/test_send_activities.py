@@ -59,7 +59,7 @@ async def test_a_refused_smtp_connection_fails_the_attempt_for_a_retry(settings:
         await ActivityEnvironment().run(email.send_email, a_send(customer_id))
     async with sessions() as session:
         row = await session.scalar(select(Message).where(Message.customer_id == customer_id))
-    assert row.status == "sending", "not marked sent, so the activity's retry sends it"
+    assert row.status == "queued", "not marked sent, so the activity's retry sends it"
 
 
 async def test_push_fans_out_once_per_browser_and_forgets_gone_ones(
@@ -156,3 +156,16 @@ async def test_an_unsubscribed_customer_gets_no_marketing_push(api: Api, setting
     result = await ActivityEnvironment().run(push.send_push, a_send(customer_id, "push_1h"))
     assert (result.status, result.detail) == ("skipped", "unsubscribed from marketing push")
     assert push_service.to(browser.name) == []
+
+
+def test_the_seed_onsite_templates_render(tmp_path: Any) -> None:
+    from pathlib import Path
+
+    templates = Templates(Path(__file__).resolve().parent.parent / "templates")
+    context = {"customer": {"first_name": "Lisa"}, "store_url": "https://beauty.test",
+               "referral_code": "abc.def", "referral_url": "https://beauty.test/r/abc.def", "incentive": "10% off"}
+    assert templates.onsite("greeting_bar", context)["text"] == "Welcome back, Lisa!"
+    assert templates.onsite("smart_banner", context)["url"] == "https://beauty.test/cart"
+    prompt = templates.onsite("referral_prompt", context)
+    assert prompt["placement"] == "referral_prompt" and prompt["referral_code"] == "abc.def"
+    assert prompt["text"] == "Give a friend 10% off and get the same."
