@@ -5,11 +5,25 @@ replaced transparently; one that saw a refused message is reset and kept."""
 from __future__ import annotations
 
 import asyncio
+import email.policy
 from email.message import EmailMessage
+from email.utils import getaddresses, parseaddr
 
 import aiosmtplib
 
 from sojourn.settings import Settings
+
+
+# RFC 5322 allows 998 characters a line. At the default 78, a header holding one long
+# token (List-Unsubscribe's signed URL) would be turned into an RFC 2047 encoded-word,
+# which RFC 2369 forbids inside its angle brackets and one-click clients can't read.
+WIRE_POLICY = email.policy.SMTP.clone(max_line_length=998)
+
+
+def wire_format(message: EmailMessage) -> tuple[str, list[str], bytes]:
+    sender = parseaddr(str(message["From"]))[1]
+    recipients = [addr for _, addr in getaddresses([str(v) for v in message.get_all("To", [])])]
+    return sender, recipients, message.as_bytes(policy=WIRE_POLICY)
 
 
 class SmtpPool:
@@ -36,6 +50,7 @@ class SmtpPool:
 
     async def send(self, message: EmailMessage) -> str:
         """Send one message; returns the server's reply. Raises aiosmtplib errors."""
+        sender, recipients, raw = wire_format(message)
         async with self._slots:
             client = self._idle.pop() if self._idle else None
             pooled = client is not None
@@ -43,7 +58,7 @@ class SmtpPool:
                 if client is None or not client.is_connected:
                     client, pooled = await self._connect(), False
                 try:
-                    _, reply = await client.send_message(message)
+                    _, reply = await client.sendmail(sender, recipients, raw)
                 except aiosmtplib.SMTPServerDisconnected:
                     client.close()
                     client = None

@@ -48,6 +48,8 @@ async def test_one_click_unsubscribe_then_resubscribe(api: Api, settings: Settin
     assert mail["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     url = mail["List-Unsubscribe"].strip("<>")
     assert url.startswith("https://sojourn.test/v1/unsubscribe/")
+    # On the wire, as RFC 2369 wants it: the URL in angle brackets, not an encoded-word.
+    assert f"\r\nList-Unsubscribe: <{url}>\r\n".encode() in inbox.raw[-1]
     assert url in mail.get_body(("plain",)).get_content()
 
     # The mailbox provider's POST: no cookies, no auth; 200 and no redirect.

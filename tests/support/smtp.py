@@ -14,9 +14,11 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 class Inbox:
     def __init__(self) -> None:
         self.messages: list[Message] = []
+        self.raw: list[bytes] = []
         self.arrived = asyncio.Event()
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:  # noqa: N802
+        self.raw.append(envelope.original_content or b"")
         self.messages.append(email.message_from_bytes(envelope.original_content or b"", policy=default_policy))
         self.arrived.set()
         return "250 2.0.0 OK queued"
