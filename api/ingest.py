@@ -102,7 +102,8 @@ class Ingestor:
             )
             await session.commit()
 
-        await self._route([m for m in messages if m.message_id in pending])
+        if pending:
+            await self._route([m for m in messages if m.message_id in pending])
 
     async def _route(self, messages: list[Message]) -> None:
         seen: set[str] = set()
@@ -112,12 +113,14 @@ class Ingestor:
             if event and self.router.wants(event) and message.message_id not in seen:
                 seen.add(message.message_id)
                 to_route.append(event)
-        if not to_route:
-            return
-        await self.router.route(to_route)
+        if to_route:
+            await self.router.route(to_route)
+        # Done, including events no journey wants any more (so the sweeper moves on).
         async with self.sessions() as session:
             await session.execute(
-                update(Event).where(Event.message_id.in_([e.message_id for e in to_route])).values(routed_at=utcnow())
+                update(Event)
+                .where(Event.message_id.in_([m.message_id for m in messages]), Event.routed_at.is_(None))
+                .values(routed_at=utcnow())
             )
             await session.commit()
 
