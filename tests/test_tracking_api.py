@@ -8,12 +8,14 @@ import json
 import uuid
 from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy import func, select
 from temporalio.api.enums.v1 import EventType
+from temporalio.client import Client
 
 from sojourn.models import Customer, Event
-from tests.conftest import Api
+from tests.conftest import Api, open_api
 
 
 async def stored(sessions: Any, *message_ids: str) -> int:
@@ -182,22 +184,19 @@ async def test_same_call_without_message_id_but_with_timestamp_counts_once(api: 
     assert count == 1
 
 
+async def track_while_temporal_is_down(settings: Any, body: dict[str, Any]) -> httpx.Response:
+    """The same app, but its Temporal client points where nothing listens."""
+    dead = await Client.connect("127.0.0.1:1", lazy=True)
+    async with open_api(settings, dead) as down:
+        return await down.post("/v1/track", body)
+
+
 async def test_when_temporal_is_down_the_event_is_kept_and_a_retry_routes_it_once(
     api: Api, settings: Any, sessions: Any, worker: Any, customer_id: str
 ) -> None:
-    import httpx
-    from temporalio.client import Client
-
-    from api.main import create_app
-
-    dead = await Client.connect("127.0.0.1:1", lazy=True)
-    app = create_app(settings, temporal=dead)
     body = {"userId": customer_id, "event": "Product Added", "messageId": f"m-{customer_id}",
             "properties": {"product_id": "lip-42"}}
-    async with app.router.lifespan_context(app):
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http:
-            down = Api(http, dead)
-            response = await down.post("/v1/track", body)
+    response = await track_while_temporal_is_down(settings, body)
     assert response.status_code == 503 and response.headers["Retry-After"]
     assert "retry" in response.json()["error"]
     assert await stored(sessions, body["messageId"]) == 1, "accepted messages are never lost"
@@ -219,19 +218,9 @@ async def test_events_stored_while_temporal_was_down_are_routed_by_the_sweeper(
     env: Any, settings: Any, sessions: Any, worker: Any, customer_id: str
 ) -> None:
     """The sender gave up after the 503: the API itself routes the stored event later."""
-    import httpx
-    from temporalio.client import Client
-
-    from api.main import create_app
-    from tests.conftest import open_api
-
-    dead = await Client.connect("127.0.0.1:1", lazy=True)
-    app = create_app(settings, temporal=dead)
     body = {"userId": customer_id, "event": "Product Added", "messageId": f"swept-{customer_id}",
             "properties": {"product_id": "lip-42"}}
-    async with app.router.lifespan_context(app):
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http:
-            assert (await Api(http, dead).post("/v1/track", body)).status_code == 503
+    assert (await track_while_temporal_is_down(settings, body)).status_code == 503
 
     sweeping = settings.model_copy(update={"reroute_interval_seconds": 0.3})
     async with open_api(sweeping, env.client) as api:
