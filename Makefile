@@ -26,6 +26,7 @@ migrate: install
 
 bench: install
 	$(BIN)/python -m bench.ingest
+	$(BIN)/python -m bench.journey_memory
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

@@ -56,13 +56,16 @@ def sandbox_runner() -> SandboxedWorkflowRunner:
     )
 
 
-def build_worker(client: Client, settings: Settings, sessions: Any, extra_workflows: Sequence[type] = ()) -> Worker:
+def build_worker(
+    client: Client, settings: Settings, sessions: Any, extra_workflows: Sequence[type] = (), **options: Any
+) -> Worker:
     return Worker(
         client,
         task_queue=settings.task_queue,
         workflows=[*JOURNEYS, *extra_workflows],
         workflow_runner=sandbox_runner(),
         activities=activities_for(settings, sessions),
+        **options,
     )
 
 
