@@ -39,7 +39,7 @@ class JourneysUnavailable(Exception):
 
 
 def journey_event(message: Message) -> JourneyEvent | None:
-    if message.type not in ROUTED_TYPES or not message.name and message.type == "track":
+    if message.type not in ROUTED_TYPES:  # a track call always has its event name (validated)
         return None
     properties = dict(message.properties)
     if message.type in ("page", "screen"):

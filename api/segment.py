@@ -7,7 +7,6 @@ accepted whole or refused whole, with the offending field named.
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import json
 import uuid

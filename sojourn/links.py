@@ -8,7 +8,7 @@ from __future__ import annotations
 import html
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sojourn.signing import Signer
 
@@ -40,18 +40,14 @@ class LinkTracker:
         return self.base + self.signer.sign(payload)
 
     def html(self, body: str, template: Click) -> str:
-        def replace(match: re.Match[str]) -> str:
+        def rewrite(match: re.Match[str]) -> str:
             url = html.unescape(match.group(1))
-            return f'href="{html.escape(self.wrap(_with_url(template, url)))}"'
+            return f'href="{html.escape(self.wrap(replace(template, url=url)))}"'
 
-        return HREF.sub(replace, body)
+        return HREF.sub(rewrite, body)
 
     def text(self, body: str, template: Click) -> str:
-        return BARE_URL.sub(lambda m: self.wrap(_with_url(template, m.group(0))), body)
-
-
-def _with_url(template: Click, url: str) -> Click:
-    return Click(template.customer_id, template.journey, template.step, template.message_key, template.channel, url)
+        return BARE_URL.sub(lambda m: self.wrap(replace(template, url=m.group(0))), body)
 
 
 def read_click(signer: Signer, token: str) -> Click | None:
