@@ -11,7 +11,8 @@ from fastapi import Depends, HTTPException, Request, status
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
 
-from api.ingest import Ingestor
+from sojourn.pipeline.router import Router
+from sojourn.pipeline.store import Store
 from sojourn.settings import Settings
 from sojourn.signing import Signer, load_signer
 from sojourn.vapid import VapidKeys, load_vapid_keys
@@ -25,13 +26,18 @@ def get_sessions(request: Request) -> async_sessionmaker[AsyncSession]:
     return request.app.state.sessions
 
 
-def get_ingestor(request: Request) -> Ingestor:
-    return request.app.state.ingestor
+def get_store(request: Request) -> Store:
+    return request.app.state.store
+
+
+def get_router(request: Request) -> Router:
+    return request.app.state.router
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 SessionsDep = Annotated[async_sessionmaker[AsyncSession], Depends(get_sessions)]
-IngestorDep = Annotated[Ingestor, Depends(get_ingestor)]
+StoreDep = Annotated[Store, Depends(get_store)]
+RouterDep = Annotated[Router, Depends(get_router)]
 
 
 def _unauthorized(detail: str) -> HTTPException:

@@ -1,4 +1,5 @@
-"""The thin FastAPI app: accepts events and starts or signals journeys.
+"""The thin FastAPI app: accepts events and stores them; the pipeline's router
+(sojourn/pipeline) starts or signals journeys from what was stored.
 
     uvicorn api.main:app      (or `sojourn api`)
 """
@@ -6,6 +7,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -13,13 +15,14 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DataError, InterfaceError, OperationalError
 from temporalio.client import Client
 
-from api.ingest import Ingestor
 from api.routes import api_router
-from api.routing import JourneysUnavailable, Router
 from api.segment import BadRequest
 from sojourn.db import make_engine, make_sessionmaker
+from sojourn.pipeline.router import Router
+from sojourn.pipeline.store import Store
 from sojourn.settings import Settings, get_settings
 from sojourn.temporal import connect
 from workflows.registry import JOURNEYS
@@ -31,7 +34,7 @@ def create_app(
     settings: Settings | None = None, temporal: Client | None = None, journeys: tuple[type, ...] = JOURNEYS
 ) -> FastAPI:
     """`temporal` may be handed in (tests); otherwise the app connects at start-up.
-    `journeys`: what the API routes to (the registry's, unless a test adds its own)."""
+    `journeys`: what the router routes to (the registry's, unless a test adds its own)."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -41,18 +44,19 @@ def create_app(
         client = temporal or await connect(conf, lazy=True)
         app.state.settings = conf
         app.state.sessions = make_sessionmaker(engine)
-        app.state.ingestor = Ingestor(app.state.sessions, Router(client, conf, app.state.sessions, journeys))
+        router = Router(client, conf, app.state.sessions, [j.spec for j in journeys])
+        app.state.router = router
+        app.state.store = Store(app.state.sessions, router.wants, router.notify if conf.router else lambda: None)
         app.state.vapid_keys = None
         app.state.temporal = client
         if not conf.write_keys:
             log.warning("SOJOURN_WRITE_KEYS is empty: every ingestion call will get 401")
-        sweeper = (
-            asyncio.create_task(app.state.ingestor.reroute_forever(conf.reroute_interval_seconds))
-            if conf.reroute_interval_seconds > 0 else None
-        )
+        routing = asyncio.create_task(router.run_forever()) if conf.router else None
         yield
-        if sweeper is not None:
-            sweeper.cancel()
+        if routing is not None:
+            routing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await routing
         await engine.dispose()
 
     app = FastAPI(title="Sojourn", version="0.1.0", lifespan=lifespan)
@@ -68,15 +72,21 @@ def create_app(
         where = ".".join(str(p) for p in first["loc"] if p != "body")
         return JSONResponse({"success": False, "error": f"{where}: {first['msg']}"}, status_code=400)
 
-    @app.exception_handler(JourneysUnavailable)
-    async def temporal_down(_: Request, exc: JourneysUnavailable) -> JSONResponse:
-        # The messages are stored; a retry with the same messageIds routes them once.
-        log.error("routing to Temporal failed: %s", exc)
-        return JSONResponse(
-            {"success": False, "error": "journeys are unavailable right now; retry the request"},
-            status_code=503,
-            headers={"Retry-After": "5"},
-        )
+    @app.exception_handler(OperationalError)
+    @app.exception_handler(InterfaceError)
+    @app.exception_handler(OSError)
+    async def database_down(_: Request, exc: Exception) -> JSONResponse:
+        # Nothing was committed; the SDK's retry (same messageIds) stores it once.
+        log.error("database unavailable: %s", exc)
+        return JSONResponse({"success": False, "error": "the database is unavailable right now; retry the request"},
+                            status_code=503, headers={"Retry-After": "5"})
+
+    @app.exception_handler(DataError)
+    async def refused_by_database(_: Request, exc: DataError) -> JSONResponse:
+        # Validation should have caught it; name what the database said, never a 500.
+        log.warning("database refused a value: %s", exc.orig)
+        return JSONResponse({"success": False, "error": f"a value was refused: {str(exc.orig)[:200]}"},
+                            status_code=400)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:

@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
+import re
 import uuid
 import zlib
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator
 from datetime import datetime, timezone
 from typing import Any
+
+from sojourn.pipeline.messages import Message
 
 MAX_MESSAGE_BYTES = 32 * 1024
 MAX_BATCH_BYTES = 500 * 1024
@@ -30,40 +34,91 @@ class BadRequest(Exception):
         self.status = status
 
 
-@dataclass
-class Message:
-    type: str
-    message_id: str
-    customer_id: str
-    user_id: str | None
-    anonymous_id: str | None
-    name: str | None  # track: event; page/screen: name
-    properties: dict[str, Any] = field(default_factory=dict)
-    traits: dict[str, Any] = field(default_factory=dict)
-    context: dict[str, Any] = field(default_factory=dict)
-    timestamp: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+# What the database and the journeys can hold, checked before anything is written.
+MAX_DEPTH = 32  # nesting of objects and arrays in one body
+EARLIEST = datetime(1970, 1, 1, tzinfo=timezone.utc)
+LATEST = datetime(2100, 1, 1, tzinfo=timezone.utc)
+# Text that no column and no journey should ever see: NUL (PostgreSQL refuses it in
+# text and JSONB) and lone UTF-16 surrogates (not encodable as UTF-8).
+_FORBIDDEN = re.compile("[\x00\ud800-\udfff]")
+# Profile columns and their widths (see sojourn/models.py: Customer).
+TRAIT_LIMITS = {"email": 320, "firstName": 255, "first_name": 255, "timezone": 64}
 
 
-def read_body(raw: bytes, content_encoding: str | None) -> Any:
-    """Decompress (gzip) within the batch limit, then parse JSON."""
-    if len(raw) > MAX_BATCH_BYTES:
-        raise BadRequest(f"request body is {len(raw)} bytes; the limit is {MAX_BATCH_BYTES}", 413)
+async def read_body(chunks: AsyncIterator[bytes], content_encoding: str | None, content_length: str | None) -> Any:
+    """Read at most the batch limit off the wire, and inflate gzip at most to it: a
+    300 MB body, or a small gzip bomb, is refused after reading 500 KB, never whole."""
     encoding = (content_encoding or "identity").strip().lower()
-    if encoding == "gzip":
-        # Bounded decompression: a small gzip bomb must not expand past the limit.
-        inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    if encoding not in ("identity", "", "gzip"):
+        raise BadRequest(f"Content-Encoding {content_encoding!r} is not supported (use gzip)", 415)
+    if content_length and content_length.isdigit() and int(content_length) > MAX_BATCH_BYTES:
+        raise BadRequest(f"request body is {content_length} bytes; the limit is {MAX_BATCH_BYTES}", 413)
+    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS) if encoding == "gzip" else None
+    received = 0
+    body = bytearray()
+    async for chunk in chunks:
+        received += len(chunk)
+        if received > MAX_BATCH_BYTES:
+            raise BadRequest(f"request body is over the {MAX_BATCH_BYTES}-byte limit", 413)
+        if inflater is None:
+            body += chunk
+            continue
         try:
-            raw = inflater.decompress(raw, MAX_BATCH_BYTES + 1)
+            body += inflater.decompress(chunk, MAX_BATCH_BYTES + 1 - len(body))
         except zlib.error as exc:
             raise BadRequest(f"body is not valid gzip: {exc}") from exc
-        if len(raw) > MAX_BATCH_BYTES or inflater.unconsumed_tail:
+        if len(body) > MAX_BATCH_BYTES or inflater.unconsumed_tail:
             raise BadRequest(f"decompressed body is over the {MAX_BATCH_BYTES}-byte limit", 413)
-    elif encoding not in ("identity", ""):
-        raise BadRequest(f"Content-Encoding {content_encoding!r} is not supported (use gzip)", 415)
+    if inflater is not None and not inflater.eof:
+        raise BadRequest("body is not valid gzip: the stream is truncated")
+    return parse_json(bytes(body))
+
+
+def _refuse_constant(name: str) -> Any:
+    raise BadRequest(f"body holds {name}; numbers must be finite")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise BadRequest(f"body holds the number {text[:40]}, which is out of range; numbers must be finite")
+    return value
+
+
+def parse_json(raw: bytes) -> Any:
+    """JSON with only what can be stored: finite numbers, no NUL, no lone surrogates,
+    at most MAX_DEPTH levels of nesting."""
     try:
-        return json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        value = json.loads(raw, parse_constant=_refuse_constant, parse_float=_finite)
+    except RecursionError:
+        raise BadRequest(f"body is nested deeper than {MAX_DEPTH} levels") from None
+    except BadRequest:
+        raise
+    except (UnicodeDecodeError, ValueError) as exc:  # JSONDecodeError, and ints past 4300 digits
         raise BadRequest(f"body is not valid JSON: {exc}") from exc
+    _check_tree(value)
+    return value
+
+
+def _check_tree(root: Any) -> None:
+    # Iterative: a deep body must get a 400, not a RecursionError.
+    stack: list[tuple[Any, str, int]] = [(root, "body", 0)]
+    while stack:
+        value, where, depth = stack.pop()
+        if isinstance(value, str):
+            if _FORBIDDEN.search(value):
+                raise BadRequest(f"{where} holds a NUL character or a lone surrogate")
+        elif isinstance(value, dict):
+            if depth >= MAX_DEPTH:
+                raise BadRequest(f"{where} is nested deeper than {MAX_DEPTH} levels")
+            for key, item in value.items():
+                if _FORBIDDEN.search(key):
+                    raise BadRequest(f"{where} has a key with a NUL character or a lone surrogate")
+                stack.append((item, f"{where}.{key}" if where != "body" else key, depth + 1))
+        elif isinstance(value, list):
+            if depth >= MAX_DEPTH:
+                raise BadRequest(f"{where} is nested deeper than {MAX_DEPTH} levels")
+            stack.extend((item, f"{where}[{i}]", depth + 1) for i, item in enumerate(value))
 
 
 def _optional_str(raw: dict[str, Any], key: str, where: str) -> str | None:
@@ -95,9 +150,21 @@ def _timestamp(raw: dict[str, Any], where: str) -> datetime:
         raise BadRequest(f"{where}timestamp must be an ISO-8601 string")
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError as exc:
-        raise BadRequest(f"{where}timestamp is not ISO-8601: {value!r}") from exc
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+        parsed = (parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)).astimezone(timezone.utc)
+    except (ValueError, OverflowError) as exc:
+        raise BadRequest(f"{where}timestamp is not ISO-8601: {value[:64]!r}") from exc
+    if not EARLIEST <= parsed < LATEST:
+        raise BadRequest(f"{where}timestamp must fall between {EARLIEST:%Y-%m-%d} and {LATEST:%Y-%m-%d} UTC")
+    return parsed
+
+
+def _traits(raw: dict[str, Any], where: str) -> dict[str, Any]:
+    traits = _object(raw, "traits", where) or _object(_object(raw, "context", where), "traits", f"{where}context.")
+    for name, limit in TRAIT_LIMITS.items():
+        value = traits.get(name)
+        if isinstance(value, str) and len(value) > limit:
+            raise BadRequest(f"{where}traits.{name} is longer than {limit} characters")
+    return traits
 
 
 def _derived_message_id(raw: dict[str, Any]) -> str:
@@ -135,8 +202,8 @@ def parse_message(raw: Any, *, type_: str | None = None, where: str = "", defaul
         name = _optional_str(raw, "name", where)
     context = {**(defaults or {}).get("context", {}), **_object(raw, "context", where)}
     properties = _object(raw, "properties", where)
-    if kind in ("page", "screen") and name is None:
-        name = properties.get("name") if isinstance(properties.get("name"), str) else None
+    if kind in ("page", "screen") and name is None and isinstance(properties.get("name"), str):
+        name = _optional_str(properties, "name", f"{where}properties.")
     return Message(
         type=kind,
         message_id=_optional_str(raw, "messageId", where) or _derived_message_id(raw),
@@ -145,7 +212,7 @@ def parse_message(raw: Any, *, type_: str | None = None, where: str = "", defaul
         anonymous_id=anonymous_id,
         name=name,
         properties=properties,
-        traits=_object(raw, "traits", where) or _object(context, "traits", f"{where}context."),
+        traits=_traits(raw, where),
         context=context,
         timestamp=_timestamp(raw, where),
     )

@@ -1,4 +1,4 @@
-"""`sojourn` command: migrate, api, worker, smtp-catcher, dev."""
+"""`sojourn` command: migrate, api, worker, router, smtp-catcher, dev."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("migrate", help="apply database migrations (alembic upgrade head)")
     sub.add_parser("api", help="run the HTTP API (uvicorn)")
     sub.add_parser("worker", help="run the Temporal worker")
+    sub.add_parser("router", help="run the event router alone (with SOJOURN_ROUTER=false on the API)")
     catcher = sub.add_parser("smtp-catcher", help="run the local SMTP catcher (mail saved as .eml)")
     catcher.add_argument("--port", type=int, default=None)
     sub.add_parser("dev", help="run the whole stack locally; Ctrl-C stops it")
@@ -35,6 +36,11 @@ def main(argv: list[str] | None = None) -> int:
         import worker
 
         asyncio.run(worker.main())
+    elif args.command == "router":
+        from sojourn.pipeline.service import main as route
+
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+        asyncio.run(route(settings))
     elif args.command == "smtp-catcher":
         from sojourn.mailcatcher import serve
 

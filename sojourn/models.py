@@ -52,11 +52,16 @@ class PushSubscription(Base):
 
 
 class Event(Base):
-    """Every accepted message, once per messageId. `routed_at` stays empty until the
-    journeys have it, so a retried request re-routes an event that was stored but not
-    yet delivered instead of losing it."""
+    """Every accepted message, once per messageId: the pipeline's durable queue.
+
+    `route_state`: `pending` until the router has delivered it to the journeys that
+    want it (`routed`); an event that keeps failing for a reason other than Temporal
+    being unreachable is retried `attempts` times with backoff, then parked `dead`
+    with `last_error` for an operator to retry or `discard`. A router holds an event
+    while `lease_owner`/`lease_until` say so; an expired lease is free to take."""
 
     __tablename__ = "events"
+    __table_args__ = (Index("ix_events_route_queue", "route_state", "id"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     message_id: Mapped[str] = mapped_column(String(255), unique=True)
@@ -69,7 +74,35 @@ class Event(Base):
     context: Mapped[dict[str, Any]] = mapped_column(default=dict)
     timestamp: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    route_state: Mapped[str] = mapped_column(String(16), default="pending", server_default="pending")
     routed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    lease_owner: Mapped[str | None] = mapped_column(String(64))
+    lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class JourneyRun(Base):
+    """The router's record of the runs it started: the entry decision, made once per
+    entry event (unique per journey and event), and whether the run is still active
+    as far as the router knows. Events that are not entries go only to active runs;
+    a run found ended (Temporal answers NOT_FOUND) gets `ended_at`."""
+
+    __tablename__ = "journey_runs"
+    __table_args__ = (
+        UniqueConstraint("journey", "entry_message_id"),
+        Index("ix_journey_runs_customer", "customer_id", "journey", "journey_key"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    journey: Mapped[str] = mapped_column(String(128))
+    customer_id: Mapped[str] = mapped_column(String(255))
+    journey_key: Mapped[str] = mapped_column(String(255), default="")
+    workflow_id: Mapped[str] = mapped_column(String(512))
+    entry_message_id: Mapped[str] = mapped_column(String(255))
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class Message(Base):

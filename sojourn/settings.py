@@ -61,8 +61,18 @@ class Settings(BaseSettings):
 
     # Ingestion: Segment-style write keys, sent as the Basic-auth username.
     write_keys: Annotated[list[str], NoDecode] = Field(default_factory=list)
-    # Events stored while Temporal was unreachable are routed again this often (0: off).
-    reroute_interval_seconds: float = 30.0
+    # The router (sojourn/pipeline): runs inside `sojourn api` unless `router` is off
+    # (then run `sojourn router` on its own). Replicas share the work through the database.
+    router: bool = True
+    router_loops: int = Field(default=4, ge=1)  # rounds in flight per process
+    router_batch: int = Field(default=200, ge=1)  # events leased per round
+    router_concurrency: int = Field(default=32, ge=1)  # customers routed at once per round
+    router_poll_seconds: float = Field(default=0.5, gt=0)  # idle poll, for events another process stored
+    router_lease_seconds: float = Field(default=60.0, gt=0)  # a crashed router's events are free after this
+    # A poison event (fails for a reason other than Temporal being down) is retried
+    # with backoff (route_retry_seconds x 4^n), then parked dead for an operator.
+    route_max_attempts: int = Field(default=5, ge=1)
+    route_retry_seconds: float = Field(default=2.0, ge=0)
     # Operators (journey listing, cancel, stats): Bearer tokens, separate from write keys.
     operator_keys: Annotated[list[str], NoDecode] = Field(default_factory=list)
     # Signs tokens in links. Empty: generated once and kept in the database.

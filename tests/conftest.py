@@ -19,6 +19,7 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
 from temporalio.testing import TimeSkippingConfig, WorkflowEnvironment
@@ -27,6 +28,7 @@ from temporalio.worker import Worker
 from api.main import create_app
 from sojourn.db import make_engine, make_sessionmaker
 from sojourn.migrate import upgrade
+from sojourn.models import Event
 from sojourn.settings import Settings
 from sojourn.temporal import dev_server_flags
 from tests.support.push_receiver import PushReceiver
@@ -166,16 +168,48 @@ async def worker(env: WorkflowEnvironment, settings: Settings, sessions: Any) ->
         yield running
 
 
+ROUTED_PATHS = ("/v1/track", "/v1/page", "/v1/screen", "/v1/batch", "/v1/identify", "/v1/alias", "/v1/group")
+
+
 @dataclass
 class Api:
+    """The API as a test drives it. Accepting an event and routing it are separate
+    now (the pipeline routes after the answer), so an accepted call waits here until
+    the router has settled its messages: the journey's workflow exists afterwards."""
+
     http: httpx.AsyncClient
     client: Client
+    sessions: async_sessionmaker[AsyncSession]
+    app: Any = None
 
-    async def post(self, path: str, body: Any, key: str | None = WRITE_KEY, **kw: Any) -> httpx.Response:
+    def app_router(self) -> Any:
+        """The app's own router (sojourn/pipeline/router.py)."""
+        return self.app.state.router
+
+    async def post(self, path: str, body: Any, key: str | None = WRITE_KEY, *, settle: bool = True,
+                   **kw: Any) -> httpx.Response:
         headers = kw.pop("headers", {})
         if key is not None:
             headers["Authorization"] = "Basic " + base64.b64encode(f"{key}:".encode()).decode()
-        return await self.http.post(path, json=body, headers=headers, **kw)
+        response = await self.http.post(path, json=body, headers=headers, **kw)
+        if settle and response.status_code == 200 and path in ROUTED_PATHS:
+            await self.settled(*message_ids(body))
+        return response
+
+    async def settled(self, *ids: str, timeout: float = 15.0) -> None:
+        """Wait until these messages (all messages, if none named) are routed: no
+        longer pending, or pending only for a retry after a failure."""
+        query = select(func.count()).select_from(Event).where(Event.route_state == "pending", Event.attempts == 0)
+        if ids:
+            query = query.where(Event.message_id.in_(ids))
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            async with self.sessions() as session:
+                if not await session.scalar(query):
+                    return
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError(f"events not routed within {timeout}s: {ids or 'all'}")
+            await asyncio.sleep(0.02)
 
     async def operator(self, method: str, path: str, key: str | None = OPERATOR_KEY) -> httpx.Response:
         headers = {"Authorization": f"Bearer {key}"} if key else {}
@@ -190,7 +224,9 @@ class Api:
     async def follow(self, url: str) -> httpx.Response:
         """GET a tracked link the way a mail client would (no auth)."""
         assert url.startswith("https://sojourn.test/v1/c/"), url
-        return await self.http.get(url.removeprefix("https://sojourn.test"))
+        response = await self.http.get(url.removeprefix("https://sojourn.test"))
+        await self.settled()  # the click is an event too
+        return response
 
     async def track(self, user_id: str, event: str, properties: dict[str, Any] | None = None, **extra: Any) -> httpx.Response:
         body = {"userId": user_id, "event": event, "properties": properties or {}, **extra}
@@ -200,14 +236,19 @@ class Api:
         return response
 
 
+def message_ids(body: Any) -> list[str]:
+    items = body.get("batch", [body]) if isinstance(body, dict) else []
+    return [str(m["messageId"]) for m in items if isinstance(m, dict) and m.get("messageId")]
+
+
 @asynccontextmanager
 async def open_api(settings: Settings, client: Client, journeys: tuple[type, ...] = JOURNEYS) -> AsyncIterator[Api]:
-    """The real app, lifespan included, over httpx's ASGI transport."""
+    """The real app, lifespan included (its router too), over httpx's ASGI transport."""
     app = create_app(settings, temporal=client, journeys=journeys)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://sojourn.test") as http:
-            yield Api(http, client)
+            yield Api(http, client, app.state.sessions, app)
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import uuid
 from datetime import timedelta
 from typing import Any
 
@@ -11,10 +10,8 @@ import pytest
 from temporalio.client import WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
 
-from api.routing import Router
 from sojourn.settings import Settings
-from tests.conftest import WRITE_KEY, Api
-from workflows.events import JourneyEvent
+from tests.conftest import WRITE_KEY, Api, open_api
 from tests.support.journeys import OnceProbe
 
 
@@ -96,15 +93,11 @@ async def test_reentry_once_ever(env: WorkflowEnvironment, settings: Settings, s
                                  customer_id: str) -> None:
     from worker import build_worker
 
-    router = Router(env.client, settings, sessions, journeys=(OnceProbe,))
-
-    def welcome() -> JourneyEvent:
-        return JourneyEvent(message_id=str(uuid.uuid4()), type="track", name="Welcome", customer_id=customer_id)
-
-    async with build_worker(env.client, settings, sessions, extra_workflows=[OnceProbe]):
-        await router.route([welcome()])
+    async with build_worker(env.client, settings, sessions, extra_workflows=[OnceProbe]), \
+            open_api(settings, env.client, journeys=(OnceProbe,)) as api:
+        await api.track(customer_id, "Welcome")
         handle = env.client.get_workflow_handle(f"probe_once:{customer_id}")
         first = (await handle.describe()).run_id
         await handle.result()
-        await router.route([welcome()])
+        await api.track(customer_id, "Welcome")
         assert (await env.client.get_workflow_handle(f"probe_once:{customer_id}").describe()).run_id == first

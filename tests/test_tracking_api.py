@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
 import gzip
 import json
 import uuid
 from typing import Any
 
-import httpx
 import pytest
 from sqlalchemy import func, select
-from temporalio.api.enums.v1 import EventType
-from temporalio.client import Client
 
 from sojourn.models import Customer, Event
-from tests.conftest import Api, open_api
+from tests.conftest import Api
 
 
 async def stored(sessions: Any, *message_ids: str) -> int:
@@ -182,53 +178,3 @@ async def test_same_call_without_message_id_but_with_timestamp_counts_once(api: 
     async with sessions() as session:
         count = await session.scalar(select(func.count()).select_from(Event).where(Event.customer_id == "u-ts"))
     assert count == 1
-
-
-async def track_while_temporal_is_down(settings: Any, body: dict[str, Any]) -> httpx.Response:
-    """The same app, but its Temporal client points where nothing listens."""
-    dead = await Client.connect("127.0.0.1:1", lazy=True)
-    async with open_api(settings, dead) as down:
-        return await down.post("/v1/track", body)
-
-
-async def test_when_temporal_is_down_the_event_is_kept_and_a_retry_routes_it_once(
-    api: Api, settings: Any, sessions: Any, worker: Any, customer_id: str
-) -> None:
-    body = {"userId": customer_id, "event": "Product Added", "messageId": f"m-{customer_id}",
-            "properties": {"product_id": "lip-42"}}
-    response = await track_while_temporal_is_down(settings, body)
-    assert response.status_code == 503 and response.headers["Retry-After"]
-    assert "retry" in response.json()["error"]
-    assert await stored(sessions, body["messageId"]) == 1, "accepted messages are never lost"
-
-    response = await api.post("/v1/track", body)  # the SDK retries the same messageId
-    assert response.status_code == 200
-    handle = api.client.get_workflow_handle(f"cart_abandonment:{customer_id}")
-    assert (await handle.query("state"))["entered_at"] is not None
-    async with sessions() as session:
-        routed = await session.scalar(select(Event.routed_at).where(Event.message_id == body["messageId"]))
-    assert routed is not None
-    response = await api.post("/v1/track", body)  # and once more: no second signal
-    signals = [e async for e in handle.fetch_history_events() if e.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED]
-    assert len(signals) == 1
-    await handle.terminate("test over")
-
-
-async def test_events_stored_while_temporal_was_down_are_routed_by_the_sweeper(
-    env: Any, settings: Any, sessions: Any, worker: Any, customer_id: str
-) -> None:
-    """The sender gave up after the 503: the API itself routes the stored event later."""
-    body = {"userId": customer_id, "event": "Product Added", "messageId": f"swept-{customer_id}",
-            "properties": {"product_id": "lip-42"}}
-    assert (await track_while_temporal_is_down(settings, body)).status_code == 503
-
-    sweeping = settings.model_copy(update={"reroute_interval_seconds": 0.3})
-    async with open_api(sweeping, env.client) as api:
-        handle = api.client.get_workflow_handle(f"cart_abandonment:{customer_id}")
-        for _ in range(50):
-            async with sessions() as session:
-                if await session.scalar(select(Event.routed_at).where(Event.message_id == body["messageId"])):
-                    break
-            await asyncio.sleep(0.1)
-        assert (await handle.query("state"))["entered_at"] is not None
-        await handle.terminate("test over")

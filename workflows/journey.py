@@ -20,12 +20,23 @@ from datetime import datetime, time, timedelta
 from typing import Any, Callable, ClassVar, TypeVar
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy, SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
+from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 
 from workflows.events import SIGNAL, JourneyEvent, On, Setting, as_trigger
 from workflows.experiments import assign
-from workflows.spec import Goal, JourneySpec, Reentry, Triggers, triggers
+from workflows.spec import (  # noqa: F401 - the search attributes are re-exported for operators' code
+    CUSTOMER_ID,
+    JOURNEY_NAME,
+    JOURNEY_STEP,
+    JOURNEY_VARIANT,
+    Goal,
+    JourneySpec,
+    Reentry,
+    Triggers,
+    start_attributes,
+    triggers,
+)
 
 with workflow.unsafe.imports_passed_through():
     from activities.contracts import (
@@ -50,10 +61,6 @@ with workflow.unsafe.imports_passed_through():
 # What a journey file needs, from one place.
 __all__ = ["Goal", "Journey", "JourneyEvent", "JourneyResult", "JourneyStart", "On", "Reentry", "Setting", "journey"]
 
-CUSTOMER_ID = SearchAttributeKey.for_keyword("CustomerId")
-JOURNEY_NAME = SearchAttributeKey.for_keyword("JourneyName")
-JOURNEY_STEP = SearchAttributeKey.for_keyword("JourneyStep")
-JOURNEY_VARIANT = SearchAttributeKey.for_keyword("JourneyVariant")
 
 # Bounded per-customer state: messageIds remembered for de-duplication, events kept
 # for the story to look back on, timeline lines shown to operators.
@@ -643,10 +650,3 @@ def journey(
         return workflow.defn(cls)
 
     return wrap
-
-
-def start_attributes(spec: JourneySpec, customer_id: str) -> TypedSearchAttributes:
-    """The search attributes a journey starts with (the API sets them)."""
-    return TypedSearchAttributes(
-        [SearchAttributePair(CUSTOMER_ID, customer_id), SearchAttributePair(JOURNEY_NAME, spec.name)]
-    )

@@ -7,7 +7,15 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
+
 from workflows.events import JourneyEvent, On, as_trigger
+
+# What operators filter by in the Temporal UI (registered by sojourn/temporal.py).
+CUSTOMER_ID = SearchAttributeKey.for_keyword("CustomerId")
+JOURNEY_NAME = SearchAttributeKey.for_keyword("JourneyName")
+JOURNEY_STEP = SearchAttributeKey.for_keyword("JourneyStep")
+JOURNEY_VARIANT = SearchAttributeKey.for_keyword("JourneyVariant")
 
 Triggers = str | On | tuple[str | On, ...]
 
@@ -100,3 +108,24 @@ class JourneySpec:
             "reentry": self.reentry.describe(),
             "params": dict(self.params),
         }
+
+
+def start_attributes(spec: JourneySpec, customer_id: str) -> TypedSearchAttributes:
+    """The search attributes a journey starts with (the router sets them)."""
+    return TypedSearchAttributes(
+        [SearchAttributePair(CUSTOMER_ID, customer_id), SearchAttributePair(JOURNEY_NAME, spec.name)]
+    )
+
+
+def start_input(spec: JourneySpec, customer_id: str, key: str | None, settings: Any) -> dict[str, Any]:
+    """The kit's `JourneyStart` (workflows/journey.py), as the data converter sends it.
+    Settings that change behaviour are copied in at start, so a replay of the run sees
+    what the run saw."""
+    return {
+        "customer_id": customer_id,
+        "time_scale": settings.time_scale,
+        "journey_key": key,
+        "default_timezone": settings.default_timezone,
+        "quiet_hours": settings.quiet_hours,
+        "params": {name: getattr(settings, name, default) for name, default in spec.params.items()},
+    }

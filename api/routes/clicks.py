@@ -3,24 +3,21 @@
 
 from __future__ import annotations
 
-import logging
 import uuid
 from datetime import datetime, timezone
 
 from fastapi import APIRouter, HTTPException, status
 from fastapi.responses import RedirectResponse
 
-from api.deps import IngestorDep, SignerDep
-from api.routing import JourneysUnavailable
-from api.segment import Message
+from api.deps import SignerDep, StoreDep
+from sojourn.pipeline.messages import Message
 from sojourn.links import read_click
 
 router = APIRouter(tags=["tracking"])
-log = logging.getLogger("sojourn.clicks")
 
 
 @router.get("/v1/c/{token}", include_in_schema=False)
-async def click(token: str, signer: SignerDep, ingestor: IngestorDep) -> RedirectResponse:
+async def click(token: str, signer: SignerDep, store: StoreDep) -> RedirectResponse:
     clicked = read_click(signer, token)
     if clicked is None:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, "this link is not valid")
@@ -35,9 +32,5 @@ async def click(token: str, signer: SignerDep, ingestor: IngestorDep) -> Redirec
                     "channel": clicked.channel, "url": clicked.url},
         timestamp=datetime.now(timezone.utc),
     )
-    try:
-        await ingestor.accept([event])
-    except JourneysUnavailable:
-        # Stored, not yet routed; the shopper still gets where she was going.
-        log.warning("click %s stored but not routed: Temporal unavailable", event.message_id)
+    await store.accept([event])  # routed to journeys by the pipeline, like any event
     return RedirectResponse(clicked.url, status_code=status.HTTP_302_FOUND)

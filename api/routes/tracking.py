@@ -1,10 +1,16 @@
-"""Segment-compatible ingestion: /v1/track, /identify, /page, /screen, /group, /alias, /batch."""
+"""Segment-compatible ingestion: /v1/track, /identify, /page, /screen, /group, /alias, /batch.
+
+A call is answered once its messages are committed (one transaction); routing to the
+journeys happens after, from what was stored, whether or not Temporal is up.
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Request
 
-from api.deps import IngestorDep, WriteKey
+from api.deps import StoreDep, WriteKey
 from api.segment import parse_batch, parse_message, read_body
 
 router = APIRouter(prefix="/v1", tags=["tracking"])
@@ -12,13 +18,15 @@ router = APIRouter(prefix="/v1", tags=["tracking"])
 SUCCESS = {"success": True}
 
 
-async def _body(request: Request) -> object:
-    return read_body(await request.body(), request.headers.get("content-encoding"))
+async def _body(request: Request) -> Any:
+    return await read_body(
+        request.stream(), request.headers.get("content-encoding"), request.headers.get("content-length")
+    )
 
 
 def _single(kind: str):  # noqa: ANN202 - a route factory
-    async def endpoint(request: Request, _key: WriteKey, ingestor: IngestorDep) -> dict[str, bool]:
-        await ingestor.accept([parse_message(await _body(request), type_=kind)])
+    async def endpoint(request: Request, _key: WriteKey, store: StoreDep) -> dict[str, bool]:
+        await store.accept([parse_message(await _body(request), type_=kind)])
         return SUCCESS
 
     endpoint.__name__ = kind
@@ -30,6 +38,6 @@ for _kind in ("track", "identify", "page", "screen", "group", "alias"):
 
 
 @router.post("/batch", summary="Segment batch call")
-async def batch(request: Request, _key: WriteKey, ingestor: IngestorDep) -> dict[str, bool]:
-    await ingestor.accept(parse_batch(await _body(request)))
+async def batch(request: Request, _key: WriteKey, store: StoreDep) -> dict[str, bool]:
+    await store.accept(parse_batch(await _body(request)))
     return SUCCESS

@@ -1,0 +1,157 @@
+"""The events table as the router's queue: claim, guard the per-customer order, and
+settle each event as routed, retried later, or dead.
+
+A router claims a batch of due events by leasing them (`FOR UPDATE SKIP LOCKED` on
+PostgreSQL, so replicas take disjoint batches; SQLite's write lock does the same
+there). A customer whose earlier event is still due and held elsewhere is released
+for this round, so one customer's events reach the journeys in the order received,
+whichever replica routes them.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from sojourn.models import Event, utcnow
+
+EVENTS = Event.__table__
+ERROR_LIMIT = 2000  # characters of an error kept on a dead event
+
+
+@dataclass
+class Failure:
+    event_id: int
+    attempts: int  # after this one
+    error: str
+
+
+async def claim(
+    sessions: async_sessionmaker[AsyncSession], owner: str, *, limit: int, lease: timedelta
+) -> dict[str, list[Event]]:
+    """Lease up to `limit` due events; return them per customer, oldest first, less
+    the customers that must wait for an earlier event held elsewhere."""
+    now = utcnow()
+    due = (
+        select(Event.id)
+        .where(
+            Event.route_state == "pending",
+            or_(Event.next_attempt_at.is_(None), Event.next_attempt_at <= now),
+            or_(Event.lease_until.is_(None), Event.lease_until < now),
+        )
+        .order_by(Event.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    async with sessions() as session:
+        ids = list(await session.scalars(
+            update(EVENTS).where(EVENTS.c.id.in_(due)).values(lease_owner=owner, lease_until=now + lease)
+            .returning(EVENTS.c.id)
+        ))
+        if not ids:
+            await session.commit()
+            return {}
+        rows = (await session.scalars(select(Event).where(Event.id.in_(ids)).order_by(Event.id))).all()
+        per_customer: dict[str, list[Event]] = defaultdict(list)
+        for row in rows:
+            per_customer[row.customer_id].append(row)
+        # Earlier, never-tried events of these customers that this claim does not hold:
+        # another router has them (or is taking them). A retried (poison) event does
+        # not hold the others back.
+        ahead = dict((await session.execute(
+            select(Event.customer_id, func.min(Event.id))
+            .where(Event.customer_id.in_(list(per_customer)), Event.route_state == "pending",
+                   Event.attempts == 0, Event.id.not_in(ids))
+            .group_by(Event.customer_id)
+        )).all())
+        blocked = [c for c, first in ahead.items() if first < per_customer[c][0].id]
+        if blocked:
+            await session.execute(
+                update(EVENTS).where(EVENTS.c.id.in_([e.id for c in blocked for e in per_customer.pop(c)]))
+                .values(lease_owner=None, lease_until=None)
+            )
+        await session.commit()
+    return dict(per_customer)
+
+
+async def settle(
+    sessions: async_sessionmaker[AsyncSession],
+    owner: str,
+    *,
+    routed: list[int],
+    failed: list[Failure],
+    released: list[int],
+    max_attempts: int,
+    retry_base: timedelta,
+) -> None:
+    """Record a round's outcome. Only rows this router still leases are touched."""
+    now = utcnow()
+    mine = EVENTS.c.lease_owner == owner
+    async with sessions() as session:
+        if routed:
+            await session.execute(
+                update(EVENTS).where(EVENTS.c.id.in_(routed), mine)
+                .values(route_state="routed", routed_at=now, lease_owner=None, lease_until=None)
+            )
+        for failure in failed:
+            dead = failure.attempts >= max_attempts
+            await session.execute(
+                update(EVENTS).where(EVENTS.c.id == failure.event_id, mine).values(
+                    route_state="dead" if dead else "pending",
+                    attempts=failure.attempts,
+                    last_error=failure.error[:ERROR_LIMIT],
+                    next_attempt_at=None if dead else now + retry_base * 4 ** (failure.attempts - 1),
+                    lease_owner=None,
+                    lease_until=None,
+                )
+            )
+        if released:
+            await session.execute(
+                update(EVENTS).where(EVENTS.c.id.in_(released), mine).values(lease_owner=None, lease_until=None)
+            )
+        await session.commit()
+
+
+# ----- dead events, for operators -----
+
+async def dead_events(sessions: async_sessionmaker[AsyncSession], limit: int = 100) -> list[Event]:
+    async with sessions() as session:
+        return list((await session.scalars(
+            select(Event).where(Event.route_state == "dead").order_by(Event.id).limit(limit)
+        )).all())
+
+
+async def retry_dead(sessions: async_sessionmaker[AsyncSession], event_id: int) -> bool:
+    """Put a dead event back in the queue with fresh attempts."""
+    async with sessions() as session:
+        result = await session.execute(
+            update(EVENTS).where(EVENTS.c.id == event_id, EVENTS.c.route_state == "dead")
+            .values(route_state="pending", attempts=0, next_attempt_at=None, lease_owner=None, lease_until=None)
+        )
+        await session.commit()
+        return bool(result.rowcount)
+
+
+async def discard_dead(sessions: async_sessionmaker[AsyncSession], event_id: int) -> bool:
+    async with sessions() as session:
+        result = await session.execute(
+            update(EVENTS).where(EVENTS.c.id == event_id, EVENTS.c.route_state == "dead")
+            .values(route_state="discarded")
+        )
+        await session.commit()
+        return bool(result.rowcount)
+
+
+async def backlog(sessions: async_sessionmaker[AsyncSession]) -> dict[str, int]:
+    """Events by route state that still need attention."""
+    async with sessions() as session:
+        rows = await session.execute(
+            select(Event.route_state, func.count()).where(Event.route_state.in_(("pending", "dead")))
+            .group_by(Event.route_state)
+        )
+        return {state: count for state, count in rows.all()}
+

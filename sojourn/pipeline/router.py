@@ -1,0 +1,344 @@
+"""From stored events to the journeys that want them, exactly once in effect.
+
+Each round leases due events (sojourn/pipeline/queue.py) and routes them per
+customer, in the order received; customers run in parallel.
+
+- An entry event signal-with-starts the journey. The decision is recorded first
+  (`journey_runs`, unique per journey and entry event), so routing the same event
+  again never starts a second run: a re-routed entry whose run exists (its memo
+  names the event) is only signalled, and journeys drop a messageId they have seen.
+- Any other event goes only to runs the router knows are active and that listen
+  for it: no RPC for customers who are in no journey. A run that has ended answers
+  NOT_FOUND once and is marked ended.
+- Temporal unreachable: the round stops, the events stay pending (no attempt is
+  counted) and the router backs off. Any other failure makes the event a poison
+  event: retried with backoff, then parked `dead`; the customer's later events go on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta, timezone
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
+
+from sojourn.db import upsert
+from sojourn.models import Event, JourneyRun, utcnow
+from sojourn.pipeline import queue
+from sojourn.pipeline.messages import Message
+from sojourn.settings import Settings
+from workflows.events import SIGNAL, JourneyEvent
+from workflows.spec import JourneySpec, start_attributes, start_input
+
+log = logging.getLogger("sojourn.router")
+ROUTED_TYPES = ("track", "page", "screen")
+# Temporal is down or overloaded: wait and try again, the event is not at fault.
+UNAVAILABLE = {
+    RPCStatusCode.UNAVAILABLE,
+    RPCStatusCode.DEADLINE_EXCEEDED,
+    RPCStatusCode.RESOURCE_EXHAUSTED,
+    RPCStatusCode.CANCELLED,
+}
+
+
+class TemporalUnavailable(Exception):
+    """Temporal could not be reached; the events stay pending."""
+
+
+def journey_event(message: Message | Event) -> JourneyEvent | None:
+    """The signal payload a journey gets, or None for calls journeys never see."""
+    if message.type not in ROUTED_TYPES:  # a track call always has its event name (validated)
+        return None
+    properties = dict(message.properties)
+    if message.type in ("page", "screen"):
+        # Segment puts the page's path in properties, and analytics.js in context.page too.
+        page = message.context.get("page")
+        if isinstance(page, dict):
+            for name in ("path", "url", "title"):
+                properties.setdefault(name, page.get(name))
+    timestamp = message.timestamp if message.timestamp.tzinfo else message.timestamp.replace(tzinfo=timezone.utc)
+    return JourneyEvent(
+        message_id=message.message_id,
+        type=message.type,
+        name=message.name or "",
+        customer_id=message.customer_id,
+        properties=properties,
+        timestamp=timestamp.isoformat(),
+    )
+
+
+def _is_unavailable(exc: BaseException) -> bool:
+    if isinstance(exc, RPCError):
+        return exc.status in UNAVAILABLE
+    # The lazy client's connect failure; not RecursionError, which is a RuntimeError too.
+    return type(exc) is RuntimeError and "connect" in str(exc).lower()
+
+
+@dataclass
+class Runs:
+    """One customer's journey runs as the router recorded them."""
+
+    rows: list[JourneyRun] = field(default_factory=list)
+
+    def active(self, journey: str, key: str | None) -> list[JourneyRun]:
+        return [r for r in self.rows if r.journey == journey and r.ended_at is None
+                and (key is None or r.journey_key == key)]
+
+    def entered_by(self, journey: str, message_id: str) -> JourneyRun | None:
+        return next((r for r in self.rows if r.journey == journey and r.entry_message_id == message_id), None)
+
+    def previous(self, journey: str, key: str) -> list[JourneyRun]:
+        return [r for r in self.rows if r.journey == journey and r.journey_key == key]
+
+
+class Router:
+    def __init__(
+        self,
+        client: Client,
+        settings: Settings,
+        sessions: async_sessionmaker[AsyncSession],
+        specs: Sequence[JourneySpec],
+        *,
+        owner: str | None = None,
+    ) -> None:
+        self.client = client
+        self.settings = settings
+        self.sessions = sessions
+        self.specs = tuple(specs)
+        self.owner = owner or f"{socket.gethostname()[:24]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._wake = asyncio.Event()
+        self.unavailable_since: float | None = None
+
+    # ----- what the store asks -----
+
+    def wants(self, message: Message) -> bool:
+        event = journey_event(message)
+        return event is not None and any(spec.wants(event, self.settings) for spec in self.specs)
+
+    def notify(self) -> None:
+        """New events were stored: route now rather than at the next poll."""
+        self._wake.set()
+
+    # ----- the loop -----
+
+    async def run_forever(self) -> None:
+        """`settings.router_loops` rounds in flight at once; each is like a replica."""
+        await asyncio.gather(*(self._loop(i) for i in range(self.settings.router_loops)))
+
+    async def _loop(self, index: int) -> None:
+        owner = f"{self.owner}/{index}"
+        backoff = 0.0
+        while True:
+            try:
+                claimed = await self.route_once(owner)
+                backoff = 0.0
+            except TemporalUnavailable as exc:
+                backoff = min(max(backoff * 2, 0.25), 5.0)
+                log.warning("Temporal unavailable (%s); events stay pending, retrying in %.2fs", exc, backoff)
+                await asyncio.sleep(backoff)
+                continue
+            except Exception:  # noqa: BLE001 - the database is down or a bug: keep the loop alive
+                log.exception("routing round failed")
+                await asyncio.sleep(1.0)
+                continue
+            if claimed < self.settings.router_batch:
+                self._wake.clear()
+                try:
+                    await asyncio.wait_for(self._wake.wait(), timeout=self.settings.router_poll_seconds)
+                except asyncio.TimeoutError:
+                    pass
+
+    async def route_once(self, owner: str | None = None) -> int:
+        """One round: lease, route, settle. Returns how many events it claimed.
+        Raises TemporalUnavailable (after settling what it did) if Temporal was down."""
+        owner = owner or f"{self.owner}/0"
+        per_customer = await queue.claim(
+            self.sessions, owner, limit=self.settings.router_batch,
+            lease=timedelta(seconds=self.settings.router_lease_seconds),
+        )
+        if not per_customer:
+            return 0
+        runs = await self._load_runs(per_customer)
+        routed: list[int] = []
+        failed: list[queue.Failure] = []
+        released: list[int] = []
+        unavailable: list[BaseException] = []
+        gate = asyncio.Semaphore(self.settings.router_concurrency)
+
+        async def one_customer(customer_id: str, events: list[Event]) -> None:
+            async with gate:
+                for i, row in enumerate(events):
+                    if unavailable:  # keep this customer's order: the rest waits
+                        released.extend(e.id for e in events[i:])
+                        return
+                    try:
+                        await self.route_event(row, runs[customer_id])
+                        routed.append(row.id)
+                    except Exception as exc:  # noqa: BLE001 - sorted below
+                        if _is_unavailable(exc):
+                            unavailable.append(exc)
+                            released.extend(e.id for e in events[i:])
+                            return
+                        log.warning("event %s (%s) failed to route, attempt %d: %r",
+                                    row.message_id, row.name, row.attempts + 1, exc)
+                        failed.append(queue.Failure(row.id, row.attempts + 1, f"{type(exc).__name__}: {exc}"))
+
+        await asyncio.gather(*(one_customer(c, events) for c, events in per_customer.items()))
+        await queue.settle(
+            self.sessions, owner, routed=routed, failed=failed, released=released,
+            max_attempts=self.settings.route_max_attempts,
+            retry_base=timedelta(seconds=self.settings.route_retry_seconds),
+        )
+        if unavailable:
+            raise TemporalUnavailable(str(unavailable[0]))
+        return sum(len(e) for e in per_customer.values())
+
+    async def _load_runs(self, per_customer: dict[str, list[Event]]) -> dict[str, Runs]:
+        restricted = [s.name for s in self.specs if s.reentry.mode != "ended"]
+        entries = [e.message_id for events in per_customer.values() for e in events]
+        async with self.sessions() as session:
+            rows = (await session.scalars(
+                select(JourneyRun).where(
+                    JourneyRun.customer_id.in_(list(per_customer)),
+                    or_(JourneyRun.ended_at.is_(None), JourneyRun.journey.in_(restricted),
+                        JourneyRun.entry_message_id.in_(entries)),
+                ).order_by(JourneyRun.id)
+            )).all()
+        runs = {c: Runs() for c in per_customer}
+        for row in rows:
+            runs[row.customer_id].rows.append(row)
+        return runs
+
+    # ----- one event -----
+
+    async def route_event(self, row: Event, runs: Runs) -> None:
+        event = journey_event(row)
+        if event is None:
+            return
+        for spec in self.specs:
+            if not spec.wants(event, self.settings):
+                continue
+            key = spec.key_of(event)
+            if spec.enters_on(event, self.settings):
+                if spec.key and key is None:
+                    log.warning("%s enters on %s but %s has no %s; not entered",
+                                spec.name, event.name, event.message_id, spec.key)
+                    continue
+                await self._enter(spec, event, key, runs)
+            else:
+                # A keyed journey (one run per order) gets a keyless event, e.g.
+                # "Referral Sent", in each of the customer's active runs.
+                for run in runs.active(spec.name, key if spec.key else ""):
+                    await self._signal_run(run, event, runs)
+
+    async def _enter(self, spec: JourneySpec, event: JourneyEvent, key: str | None, runs: Runs) -> None:
+        workflow_id = spec.workflow_id(event.customer_id, key)
+        decided = runs.entered_by(spec.name, event.message_id)
+        if decided is not None:
+            # Routed before (a retry, or a router that lost its lease): start only if
+            # that earlier attempt never did.
+            if await self._started_by(workflow_id, event.message_id):
+                await self._signal(workflow_id, event)
+            else:
+                await self._start(spec, event, key)
+            return
+        for run in runs.active(spec.name, key or ""):
+            if await self._signal_run(run, event, runs):
+                return  # she is in the journey already: the entry is just an event
+        if not self._may_enter(spec, key or "", runs):
+            return
+        run = JourneyRun(journey=spec.name, customer_id=event.customer_id, journey_key=key or "",
+                         workflow_id=workflow_id, entry_message_id=event.message_id, started_at=utcnow())
+        async with self.sessions() as session:
+            session.add(run)
+            try:
+                await session.commit()
+            except IntegrityError:  # decided by another router in the meantime
+                await session.rollback()
+                return
+        runs.rows.append(run)
+        await self._start(spec, event, key)
+
+    def _may_enter(self, spec: JourneySpec, key: str, runs: Runs) -> bool:
+        """The re-entry policy, once no run is active."""
+        if spec.reentry.mode == "ended":
+            return True
+        previous = runs.previous(spec.name, key)
+        if not previous:
+            return True
+        if spec.reentry.mode == "once" or spec.reentry.cooldown is None:
+            return False
+        last = max(r.started_at if r.started_at.tzinfo else r.started_at.replace(tzinfo=timezone.utc)
+                   for r in previous)
+        return utcnow() - last >= spec.reentry.cooldown / self.settings.time_scale
+
+    async def _start(self, spec: JourneySpec, event: JourneyEvent, key: str | None) -> None:
+        await self.client.start_workflow(
+            spec.workflow_type,
+            start_input(spec, event.customer_id, key, self.settings),
+            id=spec.workflow_id(event.customer_id, key),
+            task_queue=self.settings.task_queue,
+            start_signal=SIGNAL,
+            start_signal_args=[event],
+            search_attributes=start_attributes(spec, event.customer_id),
+            memo={"entry": event.message_id},
+            static_summary=f"{spec.name} for {event.customer_id}" + (f" ({spec.key} {key})" if key else ""),
+        )
+
+    async def _started_by(self, workflow_id: str, message_id: str) -> bool:
+        try:
+            described = await self.client.get_workflow_handle(workflow_id).describe()
+        except RPCError as exc:
+            if exc.status == RPCStatusCode.NOT_FOUND:
+                return False
+            raise
+        return await described.memo_value("entry", None) == message_id
+
+    async def _signal_run(self, run: JourneyRun, event: JourneyEvent, runs: Runs) -> bool:
+        """Signal an active run; False (and the run marked ended) if it has ended."""
+        if await self._signal(run.workflow_id, event):
+            return True
+        now = utcnow()
+        async with self.sessions() as session:
+            await session.execute(
+                update(JourneyRun).where(JourneyRun.workflow_id == run.workflow_id, JourneyRun.ended_at.is_(None))
+                .values(ended_at=now)
+            )
+            await session.commit()
+        for other in runs.rows:
+            if other.workflow_id == run.workflow_id and other.ended_at is None:
+                other.ended_at = now
+        return False
+
+    async def _signal(self, workflow_id: str, event: JourneyEvent) -> bool:
+        try:
+            await self.client.get_workflow_handle(workflow_id).signal(SIGNAL, event)
+        except RPCError as exc:
+            if exc.status == RPCStatusCode.NOT_FOUND:
+                return False
+            raise
+        return True
+
+
+async def record_external_run(
+    sessions: async_sessionmaker[AsyncSession], spec: JourneySpec, customer_id: str, message_id: str,
+    key: str | None = None,
+) -> None:
+    """Tell the router about a run started outside it (tests, migrations of old runs)."""
+    async with sessions() as session:
+        await session.execute(upsert(session, JourneyRun).values(
+            journey=spec.name, customer_id=customer_id, journey_key=key or "",
+            workflow_id=spec.workflow_id(customer_id, key), entry_message_id=message_id, started_at=utcnow(),
+        ).on_conflict_do_nothing(index_elements=["journey", "entry_message_id"]))
+        await session.commit()
+

@@ -1,0 +1,110 @@
+"""Accepting: every message of a request stored in one transaction, or none.
+
+The request is answered once this commits; nothing here talks to Temporal, so a
+slow or unreachable Temporal never slows acceptance. The same transaction updates
+what the messages change on the customer's profile, so the router never sees an
+event before the profile that follows from it (customer facts join here).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from sqlalchemy import func
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from sojourn.db import upsert
+from sojourn.models import Customer, Event, utcnow
+from sojourn.pipeline.messages import Message
+
+PROFILE_FIELDS = {"email": ("email",), "first_name": ("first_name", "firstName"), "timezone": ("timezone",)}
+
+
+def profile_fields(message: Message) -> dict[str, Any]:
+    fields: dict[str, Any] = {}
+    for column, names in PROFILE_FIELDS.items():
+        for name in names:
+            value = message.traits.get(name)
+            if isinstance(value, str) and value:
+                fields[column] = value
+                break
+    if "timezone" not in fields and isinstance(message.context.get("timezone"), str):
+        fields["timezone"] = message.context["timezone"][:64]
+    return fields
+
+
+class Store:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        routable: Callable[[Message], bool],
+        on_stored: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.sessions = sessions
+        self.routable = routable  # does any journey want this message?
+        self.on_stored = on_stored  # wakes the router in this process
+
+    async def accept(self, messages: Sequence[Message]) -> list[Message]:
+        """Store each message once per messageId; return the ones that were new."""
+        unique = list({m.message_id: m for m in reversed(messages)}.values())[::-1]  # first of each id wins
+        now = utcnow()
+        async with self.sessions() as session:
+            rows = [
+                {
+                    "message_id": m.message_id, "type": m.type, "customer_id": m.customer_id, "user_id": m.user_id,
+                    "anonymous_id": m.anonymous_id, "name": m.name, "properties": m.properties,
+                    "context": m.context, "timestamp": m.timestamp, "received_at": now,
+                    # What no journey wants is done once stored.
+                    "route_state": "pending" if self.routable(m) else "routed",
+                    "routed_at": None if self.routable(m) else now,
+                }
+                for m in unique
+            ]
+            inserted = set(await session.scalars(
+                upsert(session, Event).values(rows).on_conflict_do_nothing(index_elements=["message_id"])
+                .returning(Event.message_id)
+            ))
+            new = [m for m in unique if m.message_id in inserted]
+            # A duplicate messageId must not re-apply its traits either.
+            await update_profiles(session, new)
+            await session.commit()
+        if any(self.routable(m) for m in new):
+            self.on_stored()
+        return new
+
+
+async def update_profiles(session: AsyncSession, messages: Sequence[Message]) -> None:
+    """Create the profile of every customer seen, and merge identify traits in
+    arrival order. Per-customer facts are kept here too, in the same transaction."""
+    if not messages:
+        return
+    now = utcnow()
+    merged: dict[str, tuple[dict[str, Any], dict[str, Any], str | None]] = {}
+    for m in messages:
+        traits, fields, anonymous_id = merged.get(m.customer_id, ({}, {}, None))
+        if m.type == "identify":
+            traits = {**traits, **m.traits}
+            fields = {**fields, **profile_fields(m)}
+        merged[m.customer_id] = (traits, fields, anonymous_id or m.anonymous_id)
+
+    plain = [
+        {"id": cid, "anonymous_id": anon, "traits": {}, "created_at": now, "updated_at": now}
+        for cid, (traits, fields, anon) in merged.items() if not traits and not fields
+    ]
+    if plain:
+        await session.execute(upsert(session, Customer).values(plain).on_conflict_do_nothing(index_elements=["id"]))
+    # In a stable order, so two requests touching the same customers can't deadlock.
+    for cid, (traits, fields, anon) in sorted(merged.items()):
+        if not traits and not fields:
+            continue
+        stmt = upsert(session, Customer).values(
+            id=cid, anonymous_id=anon, traits=traits, created_at=now, updated_at=now, **fields
+        )
+        if session.bind.dialect.name == "postgresql":
+            merged_traits = Customer.traits.op("||")(stmt.excluded.traits)
+        else:
+            merged_traits = func.json_patch(Customer.traits, stmt.excluded.traits)
+        changes: dict[str, Any] = {"traits": merged_traits, "updated_at": stmt.excluded.updated_at}
+        changes.update({column: getattr(stmt.excluded, column) for column in fields})
+        await session.execute(stmt.on_conflict_do_update(index_elements=["id"], set_=changes))
