@@ -1,0 +1,163 @@
+"""Property: whatever a client sends to the ingestion endpoints, the answer is never a
+5xx, and a message is stored whole or not at all, on SQLite and PostgreSQL.
+
+The bodies mix plausible Segment calls with what broke earlier versions: NUL and
+lone surrogates anywhere, timestamps at the edges of the calendar, deep nesting,
+non-finite and huge numbers, traits longer than their columns, gzip."""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import json
+import uuid
+from datetime import timezone
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, event, given, settings as hsettings, strategies as st
+from sqlalchemy import select
+from temporalio.testing import WorkflowEnvironment
+
+from sojourn.models import Customer, Event
+from sojourn.settings import Settings
+from tests.conftest import WRITE_KEY, Api, open_api
+
+AUTH = {"Authorization": "Basic " + base64.b64encode(f"{WRITE_KEY}:".encode()).decode()}
+OK = {200, 400, 413, 415}
+
+any_text = st.text(st.characters(exclude_categories=()), max_size=40)  # surrogates and NUL included
+plain_text = st.text(st.characters(exclude_categories=("Cs", "Cc")), max_size=30)
+hazard_text = st.sampled_from(["a\x00b", "\ud800", "x" * 300, "\udfff tail", "y" * 40_000])
+texts = st.one_of(plain_text, plain_text, plain_text, any_text, hazard_text)
+safe_numbers = st.one_of(st.integers(min_value=-(10**30), max_value=10**30), st.floats(allow_nan=False,
+                                                                                    allow_infinity=False))
+hazard_numbers = st.one_of(st.floats(), st.just("__HUGE__"), st.just("__BIGINT__"), st.integers())
+leaves = st.one_of(st.none(), st.booleans(), safe_numbers, plain_text, plain_text, hazard_numbers, texts)
+json_values = st.recursive(
+    leaves, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(texts, inner, max_size=3), max_leaves=10
+)
+good_times = st.datetimes(timezones=st.sampled_from([timezone.utc, None])).map(lambda d: d.isoformat())
+timestamps = st.one_of(
+    good_times, good_times,
+    st.sampled_from(["0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00", "2026-11-23T10:00:00Z",
+                     "1969-12-31T23:59:59Z", "yesterday", "2026-02-30T00:00:00Z"]),
+    any_text, st.integers(),
+)
+traits = st.fixed_dictionaries({}, optional={
+    "email": st.one_of(texts, st.just("a" * 330 + "@x.test"), st.just("lisa@example.com")), "firstName": texts,
+    "timezone": st.one_of(texts, st.just("Europe/Paris")), "extra": json_values,
+})
+user_ids = st.one_of(st.uuids().map(str), st.uuids().map(str), st.uuids().map(str), texts, st.integers(),
+                     st.just({"id": 1}))
+names = st.one_of(st.sampled_from(["Product Added", "Product Viewed", "Order Completed", "Loyalty"]), texts)
+kinds = st.one_of(st.just("track"), st.sampled_from(["track", "identify", "page", "screen", "group", "alias", "bogus"]))
+
+
+@st.composite
+def messages(draw: Any, kind: str | None = None) -> dict[str, Any]:
+    message: dict[str, Any] = {"messageId": "set-per-example", "userId": draw(user_ids), "event": draw(names)}
+    if kind is None:
+        message["type"] = draw(kinds)
+    for field, values in (
+        ("userId", st.one_of(user_ids, st.none())),
+        ("anonymousId", st.one_of(texts, st.none())),
+        ("name", names),
+        ("timestamp", timestamps),
+        ("properties", st.one_of(st.dictionaries(plain_text, json_values, max_size=4), json_values)),
+        ("traits", traits),
+        ("context", st.dictionaries(plain_text, json_values, max_size=3)),
+    ):
+        if draw(st.booleans()):
+            message[field] = draw(values)
+    depth = draw(st.sampled_from([0] * 12 + [40, 700, 12_000]))
+    if depth:
+        message["properties"] = {"deep": "__DEEP__"}
+        message["__depth"] = depth
+    return message
+
+
+def encode(body: Any) -> bytes:
+    depth = 0
+    if isinstance(body, dict):
+        for m in body.get("batch", [body]) if isinstance(body.get("batch"), list) else [body]:
+            depth = max(depth, m.pop("__depth", 0))
+    text = json.dumps(body, allow_nan=True)  # NaN/Infinity tokens on purpose
+    text = text.replace('"__HUGE__"', "1e400").replace('"__BIGINT__"', "9" * 5000)
+    return text.replace('"__DEEP__"', "[" * depth + "]" * depth).encode()
+
+
+calls = st.one_of(
+    st.tuples(st.sampled_from(["track", "identify", "page", "screen"]), messages(kind="single")),
+    st.tuples(st.just("batch"), st.fixed_dictionaries({"batch": st.lists(messages(), min_size=1, max_size=4)})),
+    st.tuples(st.sampled_from(["track", "batch"]), st.one_of(json_values, st.lists(json_values, max_size=2))),
+    st.tuples(st.just("track"), st.fixed_dictionaries({"userId": user_ids, "event": names,
+                                                      "messageId": st.uuids().map(str),
+                                                      "properties": st.dictionaries(plain_text, leaves)})),
+)
+
+
+def fresh_ids(body: Any) -> list[str]:
+    """Give every message a messageId no earlier example used; return them."""
+    items = body.get("batch") if isinstance(body, dict) and isinstance(body.get("batch"), list) else [body]
+    ids = []
+    for m in items:
+        if isinstance(m, dict) and isinstance(m.get("messageId"), str):
+            m["messageId"] = f"fuzz-{uuid.uuid4()}"
+            ids.append(m["messageId"])
+    return ids
+
+
+@pytest.fixture
+async def quiet_api(env: WorkflowEnvironment, settings: Settings) -> AsyncIterator[Api]:
+    """The API without its router: this is about accepting."""
+    async with open_api(settings.model_copy(update={"router": False}), env.client) as api:
+        yield api
+
+
+@hsettings(max_examples=150, deadline=None, derandomize=True,
+           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
+                                  HealthCheck.function_scoped_fixture])
+@given(call=calls, zipped=st.booleans())
+async def test_no_input_gets_a_5xx_and_nothing_is_half_written(
+    quiet_api: Api, sessions: Any, call: tuple[str, Any], zipped: bool
+) -> None:
+    path, body = call
+    ids = fresh_ids(body)
+    raw = encode(body)
+    headers = {**AUTH, "Content-Type": "application/json"}
+    if zipped:
+        raw, headers["Content-Encoding"] = gzip.compress(raw), "gzip"
+    response = await quiet_api.http.post(f"/v1/{path}", content=raw, headers=headers)
+    assert response.status_code in OK, (response.status_code, response.text, raw[:300])
+    event(f"{path} {response.status_code}")
+    async with sessions() as session:
+        stored = (await session.scalars(select(Event).where(Event.message_id.in_(ids)))).all()
+        for row in stored:  # what was stored reads back
+            assert isinstance(row.properties, dict)
+            assert await session.get(Customer, row.customer_id) is not None, "the profile came with it"
+    if response.status_code == 200:
+        assert len(stored) == len(set(ids)), "accepted whole"
+    else:
+        assert "error" in response.json()
+        assert stored == [], "refused whole"
+
+
+async def test_a_huge_body_is_refused_without_reading_it_whole(env: WorkflowEnvironment, settings: Settings) -> None:
+    """A body over the limit is cut off at the limit, declared length or not."""
+    sent = 0
+
+    async def endless() -> Any:
+        nonlocal sent
+        chunk = b" " * 65536
+        for _ in range(300 * 16):  # 300 MB if it were all read
+            sent += len(chunk)
+            yield chunk
+
+    async with open_api(settings.model_copy(update={"router": False}), env.client) as api:
+        response = await api.http.post("/v1/batch", content=endless(), headers=AUTH)
+        assert response.status_code == 413 and "limit" in response.json()["error"]
+        assert sent < 2 * 1024 * 1024, f"read {sent} bytes"
+        declared = await api.http.post("/v1/batch", content=b"{}", headers={**AUTH, "Content-Length": "314572800"})
+        assert declared.status_code == 413
