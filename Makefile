@@ -25,7 +25,7 @@ migrate: install
 	$(BIN)/sojourn migrate
 
 bench: install
-	$(BIN)/python -m bench.ingest
+	$(BIN)/python -m bench.pipeline
 	$(BIN)/python -m bench.journey_memory
 
 clean:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from typing import Any
 
 from sqlalchemy import event
@@ -35,3 +37,17 @@ def upsert(session: AsyncSession, table: Any) -> Any:
     """An INSERT that understands ON CONFLICT on both SQLite and PostgreSQL."""
     dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
     return postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
+
+
+_WRITE_LOCKS: dict[int, asyncio.Lock] = {}
+
+
+def write_lock(sessions: async_sessionmaker[AsyncSession]) -> contextlib.AbstractAsyncContextManager[Any]:
+    """SQLite takes one writer at a time, and a writer that finds the file locked
+    sleeps in SQLite's busy handler (up to 100 ms a try). Queue this process's own
+    writers in asyncio instead, so they never sleep on each other; PostgreSQL needs
+    no such thing."""
+    engine = sessions.kw["bind"]
+    if engine.dialect.name != "sqlite":
+        return contextlib.nullcontext()
+    return _WRITE_LOCKS.setdefault(id(engine), asyncio.Lock())

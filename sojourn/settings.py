@@ -64,10 +64,11 @@ class Settings(BaseSettings):
     # The router (sojourn/pipeline): runs inside `sojourn api` unless `router` is off
     # (then run `sojourn router` on its own). Replicas share the work through the database.
     router: bool = True
-    router_loops: int = Field(default=4, ge=1)  # rounds in flight per process
+    router_loops: int = Field(default=2, ge=1)  # rounds in flight per process
     router_batch: int = Field(default=200, ge=1)  # events leased per round
     router_concurrency: int = Field(default=32, ge=1)  # customers routed at once per round
     router_poll_seconds: float = Field(default=0.5, gt=0)  # idle poll, for events another process stored
+    router_linger_seconds: float = Field(default=0.01, ge=0)  # after a wake, gather a burst into one round
     router_lease_seconds: float = Field(default=60.0, gt=0)  # a crashed router's events are free after this
     # A poison event (fails for a reason other than Temporal being down) is retried
     # with backoff (route_retry_seconds x 4^n), then parked dead for an operator.

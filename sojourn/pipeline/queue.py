@@ -13,10 +13,12 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from sojourn.db import write_lock
 from sojourn.models import Event, utcnow
 
 EVENTS = Event.__table__
@@ -32,8 +34,8 @@ class Failure:
 
 async def claim(
     sessions: async_sessionmaker[AsyncSession], owner: str, *, limit: int, lease: timedelta
-) -> dict[str, list[Event]]:
-    """Lease up to `limit` due events; return them per customer, oldest first, less
+) -> dict[str, list[Any]]:
+    """Lease up to `limit` due events; return their rows per customer, oldest first, less
     the customers that must wait for an earlier event held elsewhere."""
     now = utcnow()
     due = (
@@ -47,16 +49,16 @@ async def claim(
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
-    async with sessions() as session:
-        ids = list(await session.scalars(
+    async with write_lock(sessions), sessions() as session:
+        rows = sorted((await session.execute(
             update(EVENTS).where(EVENTS.c.id.in_(due)).values(lease_owner=owner, lease_until=now + lease)
-            .returning(EVENTS.c.id)
-        ))
-        if not ids:
+            .returning(*EVENTS.c)
+        )).all(), key=lambda r: r.id)
+        if not rows:
             await session.commit()
             return {}
-        rows = (await session.scalars(select(Event).where(Event.id.in_(ids)).order_by(Event.id))).all()
-        per_customer: dict[str, list[Event]] = defaultdict(list)
+        ids = [row.id for row in rows]
+        per_customer: dict[str, list[Any]] = defaultdict(list)
         for row in rows:
             per_customer[row.customer_id].append(row)
         # Earlier, never-tried events of these customers that this claim does not hold:
@@ -91,7 +93,7 @@ async def settle(
     """Record a round's outcome. Only rows this router still leases are touched."""
     now = utcnow()
     mine = EVENTS.c.lease_owner == owner
-    async with sessions() as session:
+    async with write_lock(sessions), sessions() as session:
         if routed:
             await session.execute(
                 update(EVENTS).where(EVENTS.c.id.in_(routed), mine)

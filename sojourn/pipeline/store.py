@@ -14,10 +14,12 @@ from typing import Any
 from sqlalchemy import func
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from sojourn.db import upsert
+from sojourn.db import upsert, write_lock
 from sojourn.models import Customer, Event, utcnow
 from sojourn.pipeline.messages import Message
 
+EVENTS = Event.__table__
+CUSTOMERS = Customer.__table__
 PROFILE_FIELDS = {"email": ("email",), "first_name": ("first_name", "firstName"), "timezone": ("timezone",)}
 
 
@@ -49,7 +51,7 @@ class Store:
         """Store each message once per messageId; return the ones that were new."""
         unique = list({m.message_id: m for m in reversed(messages)}.values())[::-1]  # first of each id wins
         now = utcnow()
-        async with self.sessions() as session:
+        async with write_lock(self.sessions), self.sessions() as session:
             rows = [
                 {
                     "message_id": m.message_id, "type": m.type, "customer_id": m.customer_id, "user_id": m.user_id,
@@ -61,9 +63,12 @@ class Store:
                 }
                 for m in unique
             ]
+            # executemany with a fixed statement: compiled once and cached, unlike a
+            # multi-VALUES statement whose SQL changes with the number of rows.
             inserted = set(await session.scalars(
-                upsert(session, Event).values(rows).on_conflict_do_nothing(index_elements=["message_id"])
-                .returning(Event.message_id)
+                upsert(session, EVENTS).on_conflict_do_nothing(index_elements=["message_id"])
+                .returning(EVENTS.c.message_id),
+                rows,
             ))
             new = [m for m in unique if m.message_id in inserted]
             # A duplicate messageId must not re-apply its traits either.
@@ -93,7 +98,7 @@ async def update_profiles(session: AsyncSession, messages: Sequence[Message]) ->
         for cid, (traits, fields, anon) in merged.items() if not traits and not fields
     ]
     if plain:
-        await session.execute(upsert(session, Customer).values(plain).on_conflict_do_nothing(index_elements=["id"]))
+        await session.execute(upsert(session, CUSTOMERS).on_conflict_do_nothing(index_elements=["id"]), plain)
     # In a stable order, so two requests touching the same customers can't deadlock.
     for cid, (traits, fields, anon) in sorted(merged.items()):
         if not traits and not fields:

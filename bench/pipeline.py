@@ -1,0 +1,253 @@
+"""The event pipeline, measured end to end against the raw baseline in the same run.
+
+Real parts only: a Temporal dev server, `sojourn worker` processes running the
+journeys, and `sojourn api` processes (uvicorn, router inside) reached over HTTP.
+
+- accept: calls answered per second, and p50/p99 latency, for single `track` calls
+  and for SDK-style `/v1/batch` calls of 50;
+- end to end: cart journeys whose workflow exists per second (the router has started
+  them), divided by the raw SDK signal-with-start of the same journey on the same
+  server with the same worker, measured just before. Goal: >= 0.9x;
+- on SQLite, on PostgreSQL, and on PostgreSQL with two API processes.
+
+    make bench          (BENCH_N=1000 BENCH_CONCURRENCY=32 make bench)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any, AsyncIterator, Awaitable, Callable
+
+import aiohttp
+import asyncpg
+import httpx
+from sqlalchemy import func, select
+from temporalio.client import Client
+from temporalio.testing import WorkflowEnvironment
+
+from sojourn.db import make_engine, make_sessionmaker
+from sojourn.migrate import upgrade
+from sojourn.models import Event
+from sojourn.temporal import dev_server_flags
+from workflows.events import SIGNAL, JourneyEvent
+from workflows.registry import by_name
+from workflows.spec import start_attributes, start_input
+
+N = int(os.environ.get("BENCH_N", "600"))
+CONCURRENCY = int(os.environ.get("BENCH_CONCURRENCY", "32"))
+BATCH = 50
+KEY = "bench-key"
+AUTH = {"Authorization": "Basic " + base64.b64encode(f"{KEY}:".encode()).decode()}
+CART = by_name("cart_abandonment").spec  # type: ignore[union-attr]
+PRODUCT = {"product_id": "lip-42", "name": "Velvet Lipstick", "price": 24, "cart_id": "c-1"}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+
+
+async def bounded(n: int, concurrency: int, one: Callable[[int], Awaitable[None]]) -> float:
+    gate = asyncio.Semaphore(concurrency)
+
+    async def run(i: int) -> None:
+        async with gate:
+            await one(i)
+
+    start = time.perf_counter()
+    await asyncio.gather(*(run(i) for i in range(n)))
+    return time.perf_counter() - start
+
+
+class Stack:
+    """Worker and API processes for one database, on one task queue."""
+
+    def __init__(self, temporal: str, database_url: str, apis: int) -> None:
+        self.queue = f"bench-{uuid.uuid4().hex[:8]}"
+        self.env = {
+            **os.environ, "SOJOURN_TEMPORAL_ADDRESS": temporal, "SOJOURN_DATABASE_URL": database_url,
+            "SOJOURN_TASK_QUEUE": self.queue, "SOJOURN_WRITE_KEYS": KEY, "SOJOURN_API_HOST": "127.0.0.1",
+        }
+        self.ports = [free_port() for _ in range(apis)]
+        self.procs: list[subprocess.Popen[bytes]] = []
+        self.sojourn = str(Path(sys.executable).parent / "sojourn")
+
+    def start(self) -> None:
+        self.procs.append(subprocess.Popen([self.sojourn, "worker"], env=self.env, stderr=subprocess.DEVNULL))
+        for port in self.ports:
+            self.procs.append(subprocess.Popen(
+                [self.sojourn, "api"], env={**self.env, "SOJOURN_API_PORT": str(port)},
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            ))
+        deadline = time.monotonic() + 60
+        for port in self.ports:
+            while True:
+                try:
+                    if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise SystemExit(f"sojourn api on :{port} did not start")
+                time.sleep(0.2)
+
+    def stop(self) -> None:
+        for proc in self.procs:
+            proc.send_signal(signal.SIGINT)
+        for proc in self.procs:
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+async def raw_signal_with_start(client: Client, queue: str, tag: str) -> float:
+    """The baseline: what the SDK alone does to put N customers in the journey."""
+    settings = type("S", (), {"time_scale": 1.0, "default_timezone": "UTC", "quiet_hours": None})()
+
+    async def one(i: int) -> None:
+        customer = f"raw-{tag}-{i}"
+        event = JourneyEvent(message_id=str(uuid.uuid4()), type="track", name="Product Added",
+                             customer_id=customer, properties=PRODUCT)
+        await client.start_workflow(
+            CART.workflow_type, start_input(CART, customer, None, settings), id=CART.workflow_id(customer),
+            task_queue=queue, start_signal=SIGNAL, start_signal_args=[event],
+            search_attributes=start_attributes(CART, customer), memo={"entry": event.message_id},
+        )
+
+    return N / await bounded(N, CONCURRENCY, one)
+
+
+async def through_api(stack: Stack, database_url: str, tag: str, batched: bool) -> dict[str, float]:
+    """Send N cart entries over HTTP; time the answers, then until every journey exists."""
+    latencies: list[float] = []
+    ids = [f"{tag}-{i}" for i in range(N)]
+    bodies = [{"type": "track", "userId": f"{tag}-c{i}", "event": "Product Added", "messageId": ids[i],
+               "properties": PRODUCT} for i in range(N)]
+    engine = make_engine(database_url)
+    sessions = make_sessionmaker(engine)
+    # aiohttp: the load generator shares the 2 cores, so it should cost little.
+    http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=CONCURRENCY),
+                                 timeout=aiohttp.ClientTimeout(total=60))
+    bases = [f"http://127.0.0.1:{p}" for p in stack.ports]
+
+    async def post(i: int, path: str, body: Any) -> None:
+        began = time.perf_counter()
+        async with http.post(bases[i % len(bases)] + path, json=body, headers=AUTH) as response:
+            text = await response.text()
+        latencies.append(time.perf_counter() - began)
+        assert response.status == 200, text
+
+    async def routed() -> int:
+        async with sessions() as session:
+            return await session.scalar(select(func.count()).select_from(Event).where(
+                Event.message_id.in_(ids), Event.route_state == "routed"))
+
+    began = time.perf_counter()
+    if batched:
+        chunks = [bodies[i:i + BATCH] for i in range(0, N, BATCH)]
+        accept_s = await bounded(len(chunks), max(2, CONCURRENCY // 8),
+                                 lambda i: post(i, "/v1/batch", {"batch": chunks[i]}))
+    else:
+        accept_s = await bounded(N, CONCURRENCY, lambda i: post(i, "/v1/track", bodies[i]))
+    while await routed() < N:
+        await asyncio.sleep(0.02)
+    end_to_end_s = time.perf_counter() - began
+    await http.close()
+    await engine.dispose()
+    return {
+        "accepted_events_per_s": N / accept_s,
+        "calls_per_s": len(latencies) / accept_s,
+        "accept_p50_ms": percentile(latencies, 50) * 1000,
+        "accept_p99_ms": percentile(latencies, 99) * 1000,
+        "journeys_per_s": N / end_to_end_s,
+    }
+
+
+@asynccontextmanager
+async def postgres() -> AsyncIterator[str | None]:
+    try:
+        admin = await asyncpg.connect("postgresql://postgres@127.0.0.1:5432/test", timeout=3)
+    except (OSError, asyncpg.PostgresError, asyncio.TimeoutError):
+        yield None
+        return
+    name = f"sojourn_bench_{uuid.uuid4().hex[:8]}"
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+async def scenario(env: WorkflowEnvironment, temporal: str, label: str, database_url: str, apis: int) -> dict[str, Any]:
+    await asyncio.to_thread(upgrade, database_url)
+    stack = Stack(temporal, database_url, apis)
+    stack.start()
+    try:
+        tag = uuid.uuid4().hex[:6]
+        await raw_signal_with_start(env.client, stack.queue, f"{tag}w")  # warm-up
+        out: dict[str, Any] = {"apis": apis}
+        for mode, batched in (("single", False), ("batch50", True)):
+            raw = await raw_signal_with_start(env.client, stack.queue, f"{tag}{mode}")
+            result = await through_api(stack, database_url, f"{label}-{mode}-{tag}", batched)
+            result["raw_signal_with_start_per_s"] = raw
+            result["end_to_end_ratio"] = result["journeys_per_s"] / raw
+            out[mode] = result
+        return out
+    finally:
+        stack.stop()
+
+
+async def main() -> None:
+    temporal = str(Path(sys.executable).parent / "temporal") if (Path(sys.executable).parent / "temporal").exists() \
+        else shutil.which("temporal")
+    port = free_port()
+    env = await WorkflowEnvironment.start_local(
+        port=port, dev_server_existing_path=temporal, dev_server_extra_args=dev_server_flags(),
+    )
+    results: dict[str, Any] = {"n": N, "concurrency": CONCURRENCY, "batch": BATCH, "cores": os.cpu_count(),
+                               "server": "temporal dev server, in memory; one sojourn worker process"}
+    async with env:
+        address = f"127.0.0.1:{port}"
+        with tempfile.TemporaryDirectory() as tmp:
+            results["sqlite"] = await scenario(env, address, "sq", f"sqlite+aiosqlite:///{tmp}/bench.db", 1)
+        async with postgres() as url:
+            if url:
+                results["postgresql"] = await scenario(env, address, "pg", url, 1)
+        async with postgres() as url:
+            if url:
+                results["postgresql_2_apis"] = await scenario(env, address, "pg2", url, 2)
+
+    print(f"{'':24} {'mode':8} {'accept/s':>9} {'p50 ms':>7} {'p99 ms':>7} {'journeys/s':>10} {'raw/s':>7} {'ratio':>6}")
+    for name in ("sqlite", "postgresql", "postgresql_2_apis"):
+        for mode in ("single", "batch50"):
+            if name in results:
+                r = results[name][mode]
+                print(f"{name:24} {mode:8} {r['accepted_events_per_s']:9.0f} {r['accept_p50_ms']:7.1f} "
+                      f"{r['accept_p99_ms']:7.1f} {r['journeys_per_s']:10.0f} {r['raw_signal_with_start_per_s']:7.0f} "
+                      f"{r['end_to_end_ratio']:5.2f}x")
+    print(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
