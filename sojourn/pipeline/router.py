@@ -24,7 +24,7 @@ import socket
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta, timezone
+from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
@@ -233,20 +233,12 @@ class Router:
         for customer_id, events in per_customer.items():
             mine = runs[customer_id]
             for row in events:
-                event = journey_event(row)
-                if event is None:
+                try:
+                    entries = self._entries_to_plan(row, mine)
+                except Exception:  # noqa: BLE001 - routing the event meets it again, as a poison event
                     continue
-                for spec in self.specs:
-                    if not spec.enters_on(event, self.settings):
-                        continue
-                    key = spec.key_of(event)
-                    if (spec.key and key is None) or mine.entered_by(spec.name, event.message_id) is not None:
-                        continue
-                    if mine.active(spec.name, key or "") or not self._may_enter(spec, key or "", mine):
-                        continue
-                    run = JourneyRun(journey=spec.name, customer_id=customer_id, journey_key=key or "",
-                                     workflow_id=spec.workflow_id(customer_id, key),
-                                     entry_message_id=event.message_id, started_at=now)
+                for spec, event, key in entries:
+                    run = self._new_run(spec, event, key, now)
                     mine.rows.append(run)
                     mine.fresh.add((spec.name, event.message_id))
                     planned.append(run)
@@ -265,6 +257,29 @@ class Router:
         for run in planned:
             if run.entry_message_id not in inserted:  # decided before after all: check on routing
                 runs[run.customer_id].fresh.discard((run.journey, run.entry_message_id))
+
+    def _entries_to_plan(self, row: Event, runs: Runs) -> list[tuple[JourneySpec, JourneyEvent, str | None]]:
+        """The journeys this event enters: no active run, and the re-entry policy allows."""
+        event = journey_event(row)
+        if event is None:
+            return []
+        found = []
+        for spec in self.specs:
+            if not spec.enters_on(event, self.settings):
+                continue
+            key = spec.key_of(event)
+            if (spec.key and key is None) or runs.entered_by(spec.name, event.message_id) is not None:
+                continue
+            if runs.active(spec.name, key or "") or not self._may_enter(spec, key or "", runs):
+                continue
+            found.append((spec, event, key))
+        return found
+
+    @staticmethod
+    def _new_run(spec: JourneySpec, event: JourneyEvent, key: str | None, now: datetime) -> JourneyRun:
+        return JourneyRun(journey=spec.name, customer_id=event.customer_id, journey_key=key or "",
+                          workflow_id=spec.workflow_id(event.customer_id, key),
+                          entry_message_id=event.message_id, started_at=now)
 
     # ----- one event -----
 
@@ -307,9 +322,8 @@ class Router:
                 return  # she is in the journey already: the entry is just an event
         if not self._may_enter(spec, key or "", runs):
             return
-        run = JourneyRun(journey=spec.name, customer_id=event.customer_id, journey_key=key or "",
-                         workflow_id=workflow_id, entry_message_id=event.message_id, started_at=utcnow())
-        async with self.sessions() as session:
+        run = self._new_run(spec, event, key, utcnow())
+        async with write_lock(self.sessions), self.sessions() as session:
             session.add(run)
             try:
                 await session.commit()
@@ -359,7 +373,7 @@ class Router:
         if await self._signal(run.workflow_id, event):
             return True
         now = utcnow()
-        async with self.sessions() as session:
+        async with write_lock(self.sessions), self.sessions() as session:
             await session.execute(
                 update(JourneyRun).where(JourneyRun.workflow_id == run.workflow_id, JourneyRun.ended_at.is_(None))
                 .values(ended_at=now)
@@ -378,17 +392,4 @@ class Router:
                 return False
             raise
         return True
-
-
-async def record_external_run(
-    sessions: async_sessionmaker[AsyncSession], spec: JourneySpec, customer_id: str, message_id: str,
-    key: str | None = None,
-) -> None:
-    """Tell the router about a run started outside it (tests, migrations of old runs)."""
-    async with sessions() as session:
-        await session.execute(upsert(session, JourneyRun).values(
-            journey=spec.name, customer_id=customer_id, journey_key=key or "",
-            workflow_id=spec.workflow_id(customer_id, key), entry_message_id=message_id, started_at=utcnow(),
-        ).on_conflict_do_nothing(index_elements=["journey", "entry_message_id"]))
-        await session.commit()
 

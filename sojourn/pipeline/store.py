@@ -51,6 +51,7 @@ class Store:
         """Store each message once per messageId; return the ones that were new."""
         unique = list({m.message_id: m for m in reversed(messages)}.values())[::-1]  # first of each id wins
         now = utcnow()
+        wanted = {m.message_id for m in unique if self.routable(m)}
         async with write_lock(self.sessions), self.sessions() as session:
             rows = [
                 {
@@ -58,8 +59,8 @@ class Store:
                     "anonymous_id": m.anonymous_id, "name": m.name, "properties": m.properties,
                     "context": m.context, "timestamp": m.timestamp, "received_at": now,
                     # What no journey wants is done once stored.
-                    "route_state": "pending" if self.routable(m) else "routed",
-                    "routed_at": None if self.routable(m) else now,
+                    "route_state": "pending" if m.message_id in wanted else "routed",
+                    "routed_at": None if m.message_id in wanted else now,
                 }
                 for m in unique
             ]
@@ -74,7 +75,7 @@ class Store:
             # A duplicate messageId must not re-apply its traits either.
             await update_profiles(session, new)
             await session.commit()
-        if any(self.routable(m) for m in new):
+        if any(m.message_id in wanted for m in new):
             self.on_stored()
         return new
 
