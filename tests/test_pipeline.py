@@ -277,3 +277,22 @@ async def test_the_cart_journey_still_reads_its_events(env: WorkflowEnvironment,
         await handle.terminate("test over")
     except RPCError:
         pass
+
+
+async def test_a_journey_predicate_that_raises_is_a_poison_event_not_a_stalled_router(
+    env: WorkflowEnvironment, settings: Settings, sessions: Any
+) -> None:
+    """Journey code runs in the router (entry predicates). One event that makes it
+    raise is retried and parked dead; the events around it are routed."""
+    from tests.support.journeys import FussyProbe
+
+    fussy = settings.model_copy(update={"route_retry_seconds": 0.05, "route_max_attempts": 2})
+    bad, good = f"bad-{uuid.uuid4().hex[:8]}", f"good-{uuid.uuid4().hex[:8]}"
+    async with open_api(fussy, env.client, journeys=(FussyProbe,)) as api:
+        await api.post("/v1/batch", {"batch": [
+            {"type": "track", "userId": bad, "event": "Fussy", "properties": {"n": 0}, "messageId": f"m-{bad}"},
+            {"type": "track", "userId": good, "event": "Fussy", "properties": {"n": 1}, "messageId": f"m-{good}"},
+        ]})
+        assert await signals(env.client, f"probe_fussy:{good}") == [f"m-{good}"]
+        await wait_until(lambda: _is(sessions, f"m-{bad}", "dead"))
+        assert "ZeroDivisionError" in (await state_of(sessions, f"m-{bad}"))[2]

@@ -124,7 +124,12 @@ class Router:
 
     def wants(self, message: Message) -> bool:
         event = journey_event(message)
-        return event is not None and any(spec.wants(event, self.settings) for spec in self.specs)
+        if event is None:
+            return False
+        try:
+            return any(spec.wants(event, self.settings) for spec in self.specs)
+        except Exception:  # noqa: BLE001 - journey code (a predicate) raised: accept it anyway,
+            return True  # and let the router meet it as a poison event, retried then parked dead
 
     def notify(self) -> None:
         """New events were stored: route now rather than at the next poll."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import time, timedelta
 
-from workflows.journey import Journey, Reentry, journey
+from workflows.journey import Journey, On, Reentry, journey
 from workflows.timing import WEEKDAYS
 
 
@@ -92,3 +92,11 @@ class ChannelsProbe(Journey):
 
 
 TEST_JOURNEYS = (WaitForOrder, LocalMorning, DateProbe, SplitProbe, FallbackProbe, ChattyProbe, OnceProbe, ClickProbe, ChannelsProbe)
+
+
+@journey(name="probe_fussy", enters_on=On("Fussy", where=lambda e: 1 / e.properties["n"] > 0))
+class FussyProbe(Journey):
+    """Its entry predicate raises on n=0: journey code the router runs, poisoned by data."""
+
+    async def story(self) -> None:
+        self.branch("entered", "yes")
