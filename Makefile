@@ -27,6 +27,7 @@ migrate: install
 bench: install
 	$(BIN)/python -m bench.pipeline
 	$(BIN)/python -m bench.journey_memory
+	$(BIN)/python -m bench.worker_cost
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

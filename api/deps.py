@@ -1,4 +1,7 @@
-"""Annotated dependencies shared by the routers."""
+"""Annotated dependencies shared by the routers.
+
+All are `async def`, though none awaits: FastAPI runs a plain `def` dependency in
+a worker thread, a thread hop per dependency per request on the ingestion path."""
 
 from __future__ import annotations
 
@@ -18,19 +21,19 @@ from sojourn.signing import Signer, load_signer
 from sojourn.vapid import VapidKeys, load_vapid_keys
 
 
-def get_settings_dep(request: Request) -> Settings:
+async def get_settings_dep(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def get_sessions(request: Request) -> async_sessionmaker[AsyncSession]:
+async def get_sessions(request: Request) -> async_sessionmaker[AsyncSession]:
     return request.app.state.sessions
 
 
-def get_store(request: Request) -> Store:
+async def get_store(request: Request) -> Store:
     return request.app.state.store
 
 
-def get_router(request: Request) -> Router:
+async def get_router(request: Request) -> Router:
     return request.app.state.router
 
 
@@ -46,7 +49,7 @@ def _unauthorized(detail: str) -> HTTPException:
     )
 
 
-def require_write_key(request: Request, settings: SettingsDep) -> str:
+async def require_write_key(request: Request, settings: SettingsDep) -> str:
     """Segment-style auth: HTTP Basic with the source's write key as the username."""
     header = request.headers.get("authorization", "")
     scheme, _, credentials = header.partition(" ")
@@ -65,7 +68,7 @@ def require_write_key(request: Request, settings: SettingsDep) -> str:
 WriteKey = Annotated[str, Depends(require_write_key)]
 
 
-def require_operator_key(request: Request, settings: SettingsDep) -> str:
+async def require_operator_key(request: Request, settings: SettingsDep) -> str:
     """Operator endpoints: `Authorization: Bearer <operator key>`, never a write key
     (write keys ship inside storefronts)."""
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
@@ -80,7 +83,7 @@ def require_operator_key(request: Request, settings: SettingsDep) -> str:
 OperatorKey = Annotated[str, Depends(require_operator_key)]
 
 
-def get_temporal(request: Request) -> Client:
+async def get_temporal(request: Request) -> Client:
     return request.app.state.temporal
 
 

@@ -16,6 +16,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DataError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from temporalio.client import Client
 
 from api.routes import api_router
@@ -39,7 +40,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         conf = settings or get_settings()
-        engine = make_engine(conf.database_url)
+        engine = make_engine(conf.database_url, conf.database_pool_size)
         # Lazy: the API starts (and stores events) even before Temporal is reachable.
         client = temporal or await connect(conf, lazy=True)
         app.state.settings = conf
@@ -75,6 +76,7 @@ def create_app(
     @app.exception_handler(OperationalError)
     @app.exception_handler(InterfaceError)
     @app.exception_handler(OSError)
+    @app.exception_handler(PoolTimeout)  # every pooled connection busy for pool_timeout
     async def database_down(_: Request, exc: Exception) -> JSONResponse:
         # Nothing was committed; the SDK's retry (same messageIds) stores it once.
         log.error("database unavailable: %s", exc)

@@ -8,9 +8,18 @@ journeys, and `sojourn api` processes (uvicorn, router inside) reached over HTTP
 - end to end: cart journeys whose workflow exists per second (the router has started
   them), divided by the raw SDK signal-with-start of the same journey on the same
   server with the same worker, measured just before. Goal: >= 0.9x;
-- on SQLite, on PostgreSQL, and on PostgreSQL with two API processes.
+- on SQLite, on PostgreSQL, and on PostgreSQL with two API processes;
+- CPU per journey, per process kind and for the whole machine (PostgreSQL included),
+  from /proc, for each phase: what a journey costs, beside the raw baseline.
 
-    make bench          (BENCH_N=1000 BENCH_CONCURRENCY=32 make bench)
+Each mode runs BENCH_REPEATS times, raw and API alternating which goes first; the
+run with the median ratio is reported, with all ratios. Between phases the bench waits until the server, the worker and the APIs are idle,
+so no phase pays for the previous one's backlog (the worker runs each started
+journey's first task well after its start returned).
+
+    make bench          (BENCH_N=1000 BENCH_CONCURRENCY=32 BENCH_REPEATS=3 make bench)
+    BENCH_ONLY=postgresql BENCH_ROUTER=process BENCH_API_LOG=/tmp/api.log make bench
+      (one scenario; the router as its own `sojourn router` process; the API's log)
 """
 
 from __future__ import annotations
@@ -47,6 +56,9 @@ from workflows.registry import by_name
 from workflows.spec import start_attributes, start_input
 
 N = int(os.environ.get("BENCH_N", "600"))
+# BENCH_ONLY=postgresql (or sqlite, postgresql_2_apis; comma-separated) runs just those.
+REPEATS = int(os.environ.get("BENCH_REPEATS", "1"))  # raw and API phases, alternated; the median is reported
+ONLY = {s for s in os.environ.get("BENCH_ONLY", "").split(",") if s}
 CONCURRENCY = int(os.environ.get("BENCH_CONCURRENCY", "32"))
 BATCH = 50
 KEY = "bench-key"
@@ -78,6 +90,88 @@ async def bounded(n: int, concurrency: int, one: Callable[[int], Awaitable[None]
     return time.perf_counter() - start
 
 
+def _descendants() -> list[int]:
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            parents[int(entry.name)] = int(fields[1])
+    found, frontier = [], [os.getpid()]
+    while frontier:
+        parent = frontier.pop()
+        children = [pid for pid, ppid in parents.items() if ppid == parent]
+        found += children
+        frontier += children
+    return found
+
+
+def _cpu_ticks(pids: list[int]) -> int:
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime + stime
+    return total
+
+
+def _names(pids: list[int]) -> dict[int, str]:
+    names = {}
+    for pid in pids:
+        try:
+            cmd = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        names[pid] = " ".join(Path(c.decode()).name for c in cmd[:2] if c)
+    return names
+
+
+def _machine_busy() -> int:
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return sum(fields) - fields[3] - fields[4]  # all but idle and iowait
+
+
+class CpuMeter:
+    """CPU seconds per process kind (server, worker, api, ...) and for the whole
+    machine (PostgreSQL included) over one phase: what each journey costs."""
+
+    def __enter__(self) -> "CpuMeter":
+        self.pids = _descendants() + [os.getpid()]
+        self.names = _names(self.pids)
+        self.before = {pid: _cpu_ticks([pid]) for pid in self.pids}
+        self.busy = _machine_busy()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        hz = os.sysconf("SC_CLK_TCK")
+        self.seconds: dict[str, float] = {}
+        for pid in self.pids:
+            name = self.names.get(pid, "?")
+            kind = "bench" if pid == os.getpid() else "server" if "temporal" in name else name.split()[-1]
+            self.seconds[kind] = self.seconds.get(kind, 0) + (_cpu_ticks([pid]) - self.before[pid]) / hz
+        self.seconds["machine"] = (_machine_busy() - self.busy) / hz
+
+    def per_journey_ms(self, n: int) -> dict[str, float]:
+        return {k: round(v / n * 1000, 2) for k, v in self.seconds.items()}
+
+
+async def quiet(limit_s: float = 90) -> None:
+    """Wait until the server, the worker and the APIs are idle, so no phase pays for
+    the previous one's backlog (the worker runs each started journey's first task)."""
+    hz = os.sysconf("SC_CLK_TCK")
+    deadline = time.monotonic() + limit_s
+    calm = 0
+    while calm < 2 and time.monotonic() < deadline:
+        pids = _descendants()
+        before = _cpu_ticks(pids)
+        await asyncio.sleep(1)
+        calm = calm + 1 if (_cpu_ticks(pids) - before) / hz < 0.15 else 0
+
+
 class Stack:
     """Worker and API processes for one database, on one task queue."""
 
@@ -93,10 +187,15 @@ class Stack:
 
     def start(self) -> None:
         self.procs.append(subprocess.Popen([self.sojourn, "worker"], env=self.env, stderr=subprocess.DEVNULL))
+        api_env = dict(self.env)
+        if os.environ.get("BENCH_ROUTER") == "process":
+            api_env["SOJOURN_ROUTER"] = "false"
+            self.procs.append(subprocess.Popen([self.sojourn, "router"], env=self.env,
+                              stderr=open(os.environ.get("BENCH_API_LOG", os.devnull), "a")))
         for port in self.ports:
             self.procs.append(subprocess.Popen(
-                [self.sojourn, "api"], env={**self.env, "SOJOURN_API_PORT": str(port)},
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                [self.sojourn, "api"], env={**api_env, "SOJOURN_API_PORT": str(port)},
+                stdout=subprocess.DEVNULL, stderr=open(os.environ.get("BENCH_API_LOG", os.devnull), "a"),
             ))
         deadline = time.monotonic() + 60
         for port in self.ports:
@@ -208,11 +307,37 @@ async def scenario(env: WorkflowEnvironment, temporal: str, label: str, database
         await raw_signal_with_start(env.client, stack.queue, f"{tag}w")  # warm-up
         out: dict[str, Any] = {"apis": apis}
         for mode, batched in (("single", False), ("batch50", True)):
-            raw = await raw_signal_with_start(env.client, stack.queue, f"{tag}{mode}")
-            result = await through_api(stack, database_url, f"{label}-{mode}-{tag}", batched)
-            result["raw_signal_with_start_per_s"] = raw
-            result["end_to_end_ratio"] = result["journeys_per_s"] / raw
-            out[mode] = result
+            runs = []
+            for rep in range(REPEATS):
+                async def raw_phase() -> tuple[float, CpuMeter]:
+                    await quiet()
+                    with CpuMeter() as cpu:
+                        rate = await raw_signal_with_start(env.client, stack.queue, f"{tag}{mode}{rep}")
+                        await quiet()  # the meter includes the worker running each journey's first task
+                    return rate, cpu
+
+                async def api_phase() -> tuple[dict[str, Any], CpuMeter]:
+                    await quiet()
+                    with CpuMeter() as cpu:
+                        result = await through_api(stack, database_url, f"{label}-{mode}-{tag}-{rep}", batched)
+                        await quiet()
+                    return result, cpu
+
+                # Alternate which goes first, so a drift of the machine does not favour either.
+                if rep % 2 == 0:
+                    raw, raw_cpu = await raw_phase()
+                    result, api_cpu = await api_phase()
+                else:
+                    result, api_cpu = await api_phase()
+                    raw, raw_cpu = await raw_phase()
+                result["raw_cpu_ms_per_journey"] = raw_cpu.per_journey_ms(N)
+                result["cpu_ms_per_journey"] = api_cpu.per_journey_ms(N)
+                result["raw_signal_with_start_per_s"] = raw
+                result["end_to_end_ratio"] = result["journeys_per_s"] / raw
+                runs.append(result)
+            # The median run by ratio, with every run kept.
+            out[mode] = {**sorted(runs, key=lambda r: r["end_to_end_ratio"])[len(runs) // 2],
+                         "ratios_of_all_runs": [round(r["end_to_end_ratio"], 2) for r in runs]}
         return out
     finally:
         stack.stop()
@@ -229,14 +354,14 @@ async def main() -> None:
                                "server": "temporal dev server, in memory; one sojourn worker process"}
     async with env:
         address = f"127.0.0.1:{port}"
-        with tempfile.TemporaryDirectory() as tmp:
-            results["sqlite"] = await scenario(env, address, "sq", f"sqlite+aiosqlite:///{tmp}/bench.db", 1)
-        async with postgres() as url:
-            if url:
-                results["postgresql"] = await scenario(env, address, "pg", url, 1)
-        async with postgres() as url:
-            if url:
-                results["postgresql_2_apis"] = await scenario(env, address, "pg2", url, 2)
+        if not ONLY or "sqlite" in ONLY:
+            with tempfile.TemporaryDirectory() as tmp:
+                results["sqlite"] = await scenario(env, address, "sq", f"sqlite+aiosqlite:///{tmp}/bench.db", 1)
+        for name, apis in (("postgresql", 1), ("postgresql_2_apis", 2)):
+            if not ONLY or name in ONLY:
+                async with postgres() as url:
+                    if url:
+                        results[name] = await scenario(env, address, name, url, apis)
 
     print(f"{'':24} {'mode':8} {'accept/s':>9} {'p50 ms':>7} {'p99 ms':>7} {'journeys/s':>10} {'raw/s':>7} {'ratio':>6}")
     for name in ("sqlite", "postgresql", "postgresql_2_apis"):
@@ -245,7 +370,7 @@ async def main() -> None:
                 r = results[name][mode]
                 print(f"{name:24} {mode:8} {r['accepted_events_per_s']:9.0f} {r['accept_p50_ms']:7.1f} "
                       f"{r['accept_p99_ms']:7.1f} {r['journeys_per_s']:10.0f} {r['raw_signal_with_start_per_s']:7.0f} "
-                      f"{r['end_to_end_ratio']:5.2f}x")
+                      f"{r['end_to_end_ratio']:5.2f}x  (runs: {', '.join(f'{x:.2f}' for x in r['ratios_of_all_runs'])})")
     print(json.dumps(results, indent=2))
 
 

@@ -31,7 +31,8 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "api":
         import uvicorn
 
-        uvicorn.run("api.main:app", host=settings.api_host, port=settings.api_port, log_level="info")
+        uvicorn.run("api.main:app", host=settings.api_host, port=settings.api_port, log_level="info",
+                    access_log=settings.api_access_log)
     elif args.command == "worker":
         import worker
 

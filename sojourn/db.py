@@ -11,7 +11,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 
-def make_engine(url: str) -> AsyncEngine:
+def make_engine(url: str, pool_size: int = 20) -> AsyncEngine:
     if url.startswith("sqlite"):
         engine = create_async_engine(url, connect_args={"timeout": 30})
 
@@ -26,7 +26,12 @@ def make_engine(url: str) -> AsyncEngine:
             cur.close()
 
         return engine
-    return create_async_engine(url, pool_pre_ping=True)
+    # A pool as large as the requests and routing lanes in flight, with no overflow:
+    # overflow connections are opened and closed per burst, each a new TCP (and TLS
+    # negotiation) round. No pre-ping: it costs a round trip per transaction; a
+    # connection found dead invalidates the pool, that one call gets 503 with
+    # Retry-After, and SDKs retry it.
+    return create_async_engine(url, pool_size=pool_size, max_overflow=0, pool_timeout=30)
 
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -53,6 +53,8 @@ class Settings(BaseSettings):
 
     # Storage. SQLite by default so `make dev` needs nothing installed; PostgreSQL in production.
     database_url: str = f"sqlite+aiosqlite:///{ROOT / 'var' / 'sojourn.db'}"
+    database_pool_size: int = Field(default=20, ge=1)  # connections per process (PostgreSQL)
+    api_access_log: bool = False  # a log line per request: costly at ingestion rates
 
     # Temporal
     temporal_address: str = "localhost:7233"
@@ -64,9 +66,9 @@ class Settings(BaseSettings):
     # The router (sojourn/pipeline): runs inside `sojourn api` unless `router` is off
     # (then run `sojourn router` on its own). Replicas share the work through the database.
     router: bool = True
-    router_loops: int = Field(default=2, ge=1)  # rounds in flight per process
-    router_batch: int = Field(default=200, ge=1)  # events leased per round
-    router_concurrency: int = Field(default=32, ge=1)  # customers routed at once per round
+    router_loops: int = Field(default=4, ge=1)  # rounds in flight per process
+    router_batch: int = Field(default=100, ge=1)  # events leased per round
+    router_concurrency: int = Field(default=32, ge=1)  # customers routed at once, over all rounds
     router_poll_seconds: float = Field(default=0.5, gt=0)  # idle poll, for events another process stored
     router_linger_seconds: float = Field(default=0.01, ge=0)  # after a wake, gather a burst into one round
     router_lease_seconds: float = Field(default=60.0, gt=0)  # a crashed router's events are free after this

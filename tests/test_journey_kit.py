@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from datetime import datetime, time, timedelta, timezone
@@ -235,3 +236,31 @@ async def test_a_chatty_journey_continues_as_new_and_loses_nothing(small_history
     assert result.sends == {"summary": "sent"}
     assert "pings: 60" in story and "continued as new" in story
     assert len(inbox.to(customer_id)) == 1, "one email across all runs"
+
+
+async def test_the_sandbox_still_stops_a_story_that_reads_the_wall_clock(
+    env: WorkflowEnvironment, settings: Settings, sessions: Any
+) -> None:
+    """The kit is passed through the sandbox for speed (worker.KIT_MODULES); a
+    journey's own file is not, so its non-determinism fails the workflow task."""
+    from tests.support.journeys import WallClockProbe
+
+    customer_id = f"clock-{uuid.uuid4().hex[:8]}"
+    async with build_worker(env.client, settings, sessions, extra_workflows=[WallClockProbe]):
+        # Started as the router starts journeys: the entry in the start input.
+        handle = await env.client.start_workflow(
+            WallClockProbe.run,  # type: ignore[attr-defined]
+            JourneyStart(customer_id=customer_id, entry=JourneyEvent(
+                message_id=str(uuid.uuid4()), type="track", name="Clock Probe", customer_id=customer_id)),
+            id=WallClockProbe.spec.workflow_id(customer_id), task_queue=settings.task_queue,
+        )
+        failure = ""
+        for _ in range(100):
+            async for event in handle.fetch_history_events():
+                if event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED:
+                    failure = event.workflow_task_failed_event_attributes.failure.message
+            if failure:
+                break
+            await asyncio.sleep(0.1)
+        await handle.terminate("test over")
+    assert "datetime.datetime.now" in failure, failure

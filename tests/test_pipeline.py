@@ -30,10 +30,16 @@ def cart_id(customer_id: str) -> str:
     return f"cart_abandonment:{customer_id}"
 
 
-async def signals(client: Client, workflow_id: str) -> list[str]:
-    """The messageIds a workflow was signalled with, in order, over all its runs."""
+async def delivered(client: Client, workflow_id: str) -> list[str]:
+    """The messageIds a run was given, in order: the entry in its start input, then
+    every signal."""
     ids = []
     async for event in client.get_workflow_handle(workflow_id).fetch_history_events():
+        if event.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED:
+            [payload] = event.workflow_execution_started_event_attributes.input.payloads
+            entry = (await client.data_converter.decode([payload], [dict]))[0].get("entry")
+            if entry:
+                ids.append(entry["message_id"])
         if event.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED:
             [payload] = event.workflow_execution_signaled_event_attributes.input.payloads
             ids.append((await client.data_converter.decode([payload], [dict]))[0]["message_id"])
@@ -83,7 +89,7 @@ async def test_accepting_needs_no_temporal_and_routing_follows_when_it_returns(
         try:
             await api.settled(*[f"m-{c}" for c in customers], timeout=60)
             for c in customers[:: 20]:
-                assert await signals(env.client, cart_id(c)) == [f"m-{c}"]
+                assert await delivered(env.client, cart_id(c)) == [f"m-{c}"]
         finally:
             await proxy.down()
     async with sessions() as session:
@@ -125,9 +131,9 @@ async def test_a_poison_event_is_parked_dead_and_holds_nobody_back(
         await wait_until(lambda: _is(sessions, poison_id, "dead"))
 
         for c in others:
-            assert await signals(env.client, cart_id(c)) == [f"m-{c}"], "once each, nothing repeated"
+            assert await delivered(env.client, cart_id(c)) == [f"m-{c}"], "once each, nothing repeated"
             assert await starts(env.client, cart_id(c)) == 1
-        assert await signals(env.client, cart_id(victim)) == [f"later-{victim}"], "her later event went on"
+        assert await delivered(env.client, cart_id(victim)) == [f"later-{victim}"], "her later event went on"
         state, attempts, error = await state_of(sessions, poison_id)
         assert (state, attempts) == ("dead", 3) and "RecursionError" in error
 
@@ -210,7 +216,7 @@ async def test_an_entry_is_decided_once_even_when_routed_again(
                                    workflow_id=cart_id(nina), entry_message_id=f"entry-{nina}", started_at=utcnow()))
             await session.commit()
         await api.track(nina, "Product Added", ADDED, messageId=f"entry-{nina}")
-        assert await signals(env.client, cart_id(nina)) == [f"entry-{nina}"]
+        assert await delivered(env.client, cart_id(nina)) == [f"entry-{nina}"]
 
 
 async def _store_without_routing(settings: Settings, client: Client, messages: list[dict[str, Any]]) -> None:
@@ -261,7 +267,7 @@ async def test_each_customers_events_arrive_in_order_once(
         for engine in engines:
             await engine.dispose()
     for c in customers:
-        received = await signals(env.client, cart_id(c))
+        received = await delivered(env.client, cart_id(c))
         assert received == [f"{c}-{i:02d}" for i in range(8)], f"{c}: {received}"
         assert await starts(env.client, cart_id(c)) == 1
 
@@ -293,6 +299,6 @@ async def test_a_journey_predicate_that_raises_is_a_poison_event_not_a_stalled_r
             {"type": "track", "userId": bad, "event": "Fussy", "properties": {"n": 0}, "messageId": f"m-{bad}"},
             {"type": "track", "userId": good, "event": "Fussy", "properties": {"n": 1}, "messageId": f"m-{good}"},
         ]})
-        assert await signals(env.client, f"probe_fussy:{good}") == [f"m-{good}"]
+        assert await delivered(env.client, f"probe_fussy:{good}") == [f"m-{good}"]
         await wait_until(lambda: _is(sessions, f"m-{bad}", "dead"))
         assert "ZeroDivisionError" in (await state_of(sessions, f"m-{bad}"))[2]

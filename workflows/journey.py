@@ -109,6 +109,10 @@ class JourneyStart:
     quiet_hours: str | None = None  # "21:00-08:00", customer's local time
     params: dict[str, Any] = field(default_factory=dict)
     state: JourneyState | None = None  # set by continue-as-new
+    # The entry event, when the router starts the run: a plain start, one history
+    # event and one RPC less than signal-with-start. Runs started with a signal
+    # (older histories, tests) get it through on_event instead.
+    entry: JourneyEvent | None = None
 
 
 @dataclass
@@ -139,6 +143,8 @@ class Journey:
         self._seen: set[str] = set(self.s.seen)
         self._profile: Profile | None = None
         self._shown_step = ""
+        if start.entry is not None and start.state is None:
+            self.on_event(start.entry)
 
     # ----- the story, told by each journey -----
 
@@ -241,7 +247,7 @@ class Journey:
                 # hand the whole state to a fresh run with a short history.
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 self._note(f"continued as new (run {self.s.runs + 1})")
-                workflow.continue_as_new(JourneyStart(**{**start.__dict__, "state": self.s}))
+                workflow.continue_as_new(JourneyStart(**{**start.__dict__, "state": self.s, "entry": None}))
         else:
             story.result()  # a bug in the story fails the workflow task loudly
 

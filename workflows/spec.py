@@ -117,10 +117,12 @@ def start_attributes(spec: JourneySpec, customer_id: str) -> TypedSearchAttribut
     )
 
 
-def start_input(spec: JourneySpec, customer_id: str, key: str | None, settings: Any) -> dict[str, Any]:
+def start_input(
+    spec: JourneySpec, customer_id: str, key: str | None, settings: Any, entry: JourneyEvent | None = None
+) -> dict[str, Any]:
     """The kit's `JourneyStart` (workflows/journey.py), as the data converter sends it.
     Settings that change behaviour are copied in at start, so a replay of the run sees
-    what the run saw."""
+    what the run saw. `entry` is the event that starts the run (a plain start)."""
     return {
         "customer_id": customer_id,
         "time_scale": settings.time_scale,
@@ -128,4 +130,5 @@ def start_input(spec: JourneySpec, customer_id: str, key: str | None, settings: 
         "default_timezone": settings.default_timezone,
         "quiet_hours": settings.quiet_hours,
         "params": {name: getattr(settings, name, default) for name, default in spec.params.items()},
+        "entry": entry,
     }

@@ -3,7 +3,7 @@
 Each round leases due events (sojourn/pipeline/queue.py) and routes them per
 customer, in the order received; customers run in parallel.
 
-- An entry event signal-with-starts the journey. The decision is recorded first
+- An entry event starts the journey, the event in its input. The decision is recorded first
   (`journey_runs`, unique per journey and entry event), so routing the same event
   again never starts a second run: a re-routed entry whose run exists (its memo
   names the event) is only signalled, and journeys drop a messageId they have seen.
@@ -22,6 +22,7 @@ import logging
 import os
 import socket
 import uuid
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -117,7 +118,14 @@ class Router:
         self.sessions = sessions
         self.specs = tuple(specs)
         self.owner = owner or f"{socket.gethostname()[:24]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-        self._wake = asyncio.Event()
+        # Loops waiting for work, and whether events came in since a loop last looked.
+        # A store wakes one idle loop, not all: under a stream of single calls, rounds
+        # then grow with the load instead of every loop claiming a few events each.
+        self._idle: deque[asyncio.Event] = deque()
+        self._dirty = False
+        # Shared by all rounds in flight: while one round claims, plans or settles, or
+        # waits on its slowest RPC, the others keep the lanes to Temporal busy.
+        self._lanes = asyncio.Semaphore(settings.router_concurrency)
         self.unavailable_since: float | None = None
 
     # ----- what the store asks -----
@@ -133,7 +141,9 @@ class Router:
 
     def notify(self) -> None:
         """New events were stored: route now rather than at the next poll."""
-        self._wake.set()
+        self._dirty = True
+        if self._idle:
+            self._idle.popleft().set()
 
     # ----- the loop -----
 
@@ -158,14 +168,23 @@ class Router:
                 await asyncio.sleep(1.0)
                 continue
             if claimed < self.settings.router_batch:
-                self._wake.clear()
-                try:
-                    await asyncio.wait_for(self._wake.wait(), timeout=self.settings.router_poll_seconds)
-                    # Let a burst of single calls gather into one round: far fewer
-                    # queries per event, for a few milliseconds of latency.
-                    await asyncio.sleep(self.settings.router_linger_seconds)
-                except asyncio.TimeoutError:
-                    pass
+                await self._wait_for_work()
+
+    async def _wait_for_work(self) -> None:
+        if not self._dirty:  # nothing stored since this loop claimed: sleep till woken
+            wake = asyncio.Event()
+            self._idle.append(wake)
+            try:
+                await asyncio.wait_for(wake.wait(), timeout=self.settings.router_poll_seconds)
+            except asyncio.TimeoutError:
+                return  # poll: events another process stored
+            finally:
+                if wake in self._idle:
+                    self._idle.remove(wake)
+        self._dirty = False
+        # Let a burst of single calls gather into one round: far fewer queries per
+        # event, for a few milliseconds of latency.
+        await asyncio.sleep(self.settings.router_linger_seconds)
 
     async def route_once(self, owner: str | None = None) -> int:
         """One round: lease, route, settle. Returns how many events it claimed.
@@ -183,10 +202,9 @@ class Router:
         failed: list[queue.Failure] = []
         released: list[int] = []
         unavailable: list[BaseException] = []
-        gate = asyncio.Semaphore(self.settings.router_concurrency)
 
         async def one_customer(customer_id: str, events: list[Event]) -> None:
-            async with gate:
+            async with self._lanes:
                 for i, row in enumerate(events):
                     if unavailable:  # keep this customer's order: the rest waits
                         released.extend(e.id for e in events[i:])
@@ -354,11 +372,9 @@ class Router:
     async def _start(self, spec: JourneySpec, event: JourneyEvent, key: str | None) -> None:
         await self.client.start_workflow(
             spec.workflow_type,
-            start_input(spec, event.customer_id, key, self.settings),
+            start_input(spec, event.customer_id, key, self.settings, entry=event),
             id=spec.workflow_id(event.customer_id, key),
             task_queue=self.settings.task_queue,
-            start_signal=SIGNAL,
-            start_signal_args=[event],
             search_attributes=start_attributes(spec, event.customer_id),
             memo={"entry": event.message_id},
             static_summary=f"{spec.name} for {event.customer_id}" + (f" ({spec.key} {key})" if key else ""),

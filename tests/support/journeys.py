@@ -100,3 +100,14 @@ class FussyProbe(Journey):
 
     async def story(self) -> None:
         self.branch("entered", "yes")
+
+
+@journey(name="probe_wall_clock", enters_on="Clock Probe")
+class WallClockProbe(Journey):
+    """Reads the wall clock in its story, which replay could never reproduce: the
+    sandbox must stop it even though the kit it imports is passed through."""
+
+    async def story(self) -> None:
+        from datetime import datetime
+
+        self.branch("now", datetime.now().isoformat())
