@@ -50,7 +50,7 @@ def activities_for(settings: Settings, sessions: Any) -> Sequence[Any]:
 
 # The kit: project code, reviewed, deterministic and replay-tested in CI. The sandbox
 # re-imports every module that is not passed through for each new run; passing the
-# kit through cuts the worker's CPU per journey start by about 40% (bench/worker_cost.py).
+# kit through cuts the worker's CPU per journey start by about 45% (bench/worker_cost.py).
 # Each journey's own file stays sandboxed, so a story that reads the clock or random
 # is still caught at run time.
 KIT_MODULES = ("workflows.timing", "workflows.journey", "workflows.events", "workflows.spec",
