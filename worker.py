@@ -78,7 +78,7 @@ def build_worker(
 async def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s worker %(levelname)s %(message)s")
     settings = get_settings()
-    engine = make_engine(settings.database_url, settings.database_pool_size)
+    engine = make_engine(settings.database_url, settings.database_pool_size, settings.database_pool_timeout_seconds)
     client = await connect(settings)
     await ensure_search_attributes(client)
     worker = build_worker(client, settings, make_sessionmaker(engine))

@@ -40,7 +40,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         conf = settings or get_settings()
-        engine = make_engine(conf.database_url, conf.database_pool_size)
+        engine = make_engine(conf.database_url, conf.database_pool_size, conf.database_pool_timeout_seconds)
         # Lazy: the API starts (and stores events) even before Temporal is reachable.
         client = temporal or await connect(conf, lazy=True)
         app.state.settings = conf

@@ -11,7 +11,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 
-def make_engine(url: str, pool_size: int = 20) -> AsyncEngine:
+def make_engine(url: str, pool_size: int = 20, pool_timeout: float = 30.0) -> AsyncEngine:
     if url.startswith("sqlite"):
         engine = create_async_engine(url, connect_args={"timeout": 30})
 
@@ -31,7 +31,7 @@ def make_engine(url: str, pool_size: int = 20) -> AsyncEngine:
     # negotiation) round. No pre-ping: it costs a round trip per transaction; a
     # connection found dead invalidates the pool, that one call gets 503 with
     # Retry-After, and SDKs retry it.
-    return create_async_engine(url, pool_size=pool_size, max_overflow=0, pool_timeout=30)
+    return create_async_engine(url, pool_size=pool_size, max_overflow=0, pool_timeout=pool_timeout)
 
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

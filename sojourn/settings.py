@@ -54,6 +54,7 @@ class Settings(BaseSettings):
     # Storage. SQLite by default so `make dev` needs nothing installed; PostgreSQL in production.
     database_url: str = f"sqlite+aiosqlite:///{ROOT / 'var' / 'sojourn.db'}"
     database_pool_size: int = Field(default=20, ge=1)  # connections per process (PostgreSQL)
+    database_pool_timeout_seconds: float = Field(default=30.0, gt=0)  # wait for a free one, then 503
     api_access_log: bool = False  # a log line per request: costly at ingestion rates
 
     # Temporal

@@ -97,6 +97,25 @@ async def test_accepting_needs_no_temporal_and_routing_follows_when_it_returns(
             JourneyRun.customer_id.in_(customers))) == 200
 
 
+async def test_a_database_whose_connections_are_all_busy_gets_503(
+    env: WorkflowEnvironment, settings: Settings, database_url: str
+) -> None:
+    """PostgreSQL's pool has no overflow: when every connection stays busy past the
+    pool timeout, the call is refused with 503 and Retry-After, never a 500."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("SQLite opens its file per connection; it has no pool limit to exhaust")
+    tight = settings.model_copy(update={"database_pool_size": 1, "database_pool_timeout_seconds": 0.3,
+                                        "router": False})
+    async with open_api(tight, env.client) as api:
+        async with api.sessions() as held:
+            await held.connection()  # the pool's only connection, held
+            response = await api.post("/v1/track", {"userId": "u-busy", "event": "Product Added"}, settle=False)
+        assert response.status_code == 503 and response.headers["Retry-After"]
+        # Once it is free again, the same call is stored.
+        again = await api.post("/v1/track", {"userId": "u-busy", "event": "Product Added"}, settle=False)
+        assert again.status_code == 200
+
+
 async def test_a_database_that_is_down_gets_503(env: WorkflowEnvironment, settings: Settings) -> None:
     down = settings.model_copy(update={"database_url": "postgresql+asyncpg://postgres@127.0.0.1:1/none",
                                        "router": False})

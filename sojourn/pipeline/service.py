@@ -11,7 +11,7 @@ from workflows.registry import specs
 
 
 async def main(settings: Settings) -> None:
-    engine = make_engine(settings.database_url, settings.database_pool_size)
+    engine = make_engine(settings.database_url, settings.database_pool_size, settings.database_pool_timeout_seconds)
     client = await connect(settings, lazy=True)
     try:
         await Router(client, settings, make_sessionmaker(engine), specs()).run_forever()
