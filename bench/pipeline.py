@@ -90,14 +90,18 @@ async def bounded(n: int, concurrency: int, one: Callable[[int], Awaitable[None]
     return time.perf_counter() - start
 
 
+def _stat(pid: int) -> list[str] | None:
+    """/proc/<pid>/stat after the command name (which may hold spaces): state, ppid, ..."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+
+
 def _descendants() -> list[int]:
     parents: dict[int, int] = {}
     for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
+        if entry.name.isdigit() and (fields := _stat(int(entry.name))):
             parents[int(entry.name)] = int(fields[1])
     found, frontier = [], [os.getpid()]
     while frontier:
@@ -111,11 +115,8 @@ def _descendants() -> list[int]:
 def _cpu_ticks(pids: list[int]) -> int:
     total = 0
     for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += int(fields[11]) + int(fields[12])  # utime + stime
+        if fields := _stat(pid):
+            total += int(fields[11]) + int(fields[12])  # utime + stime
     return total
 
 

@@ -40,8 +40,12 @@ def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
 
 def upsert(session: AsyncSession, table: Any) -> Any:
     """An INSERT that understands ON CONFLICT on both SQLite and PostgreSQL."""
-    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
-    return postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
+    return insert_for(session.bind.dialect.name if session.bind is not None else "sqlite")(table)
+
+
+def insert_for(dialect: str) -> Any:
+    """The dialect's ON CONFLICT-capable `insert`, for statements built once, ahead of a session."""
+    return postgresql.insert if dialect == "postgresql" else sqlite.insert
 
 
 _WRITE_LOCKS: dict[int, asyncio.Lock] = {}
