@@ -9,6 +9,7 @@ from temporalio import activity
 
 from activities.contracts import LOAD_PROFILE, Profile, ProfileRequest, Send
 from sojourn.models import Customer
+from sojourn.referrals import referral_code
 from sojourn.settings import Settings
 from sojourn.signing import Signer
 
@@ -40,8 +41,7 @@ class ProfileActivities:
 def template_context(settings: Settings, signer: Signer, customer: Customer | None, send: Send) -> dict[str, Any]:
     traits = dict(customer.traits) if customer else {}
     store = settings.store_url.rstrip("/")
-    # The referral code is signed: a code in a link can't be forged for someone else.
-    referral_code = signer.sign(f"ref:{send.customer_id}")
+    code = referral_code(signer, send.customer_id)
     return {
         **send.data,
         "customer": {
@@ -51,8 +51,8 @@ def template_context(settings: Settings, signer: Signer, customer: Customer | No
             "first_name": (customer.first_name if customer else None) or traits.get("first_name"),
         },
         "store_url": store,
-        "referral_code": referral_code,
-        "referral_url": f"{store}/r/{referral_code}",
+        "referral_code": code,
+        "referral_url": f"{settings.public_url.rstrip('/')}/v1/r/{code}",
         "journey": send.journey,
         "step": send.step,
     }

@@ -90,6 +90,14 @@ async def get_temporal(request: Request) -> Client:
 TemporalDep = Annotated[Client, Depends(get_temporal)]
 
 
+async def get_journeys(request: Request) -> tuple[type, ...]:
+    """The journeys this app routes to: the registry's, or a test's own."""
+    return request.app.state.journeys
+
+
+JourneysDep = Annotated[tuple[type, ...], Depends(get_journeys)]
+
+
 async def get_vapid_keys(request: Request) -> VapidKeys:
     if getattr(request.app.state, "vapid_keys", None) is None:
         request.app.state.vapid_keys = await load_vapid_keys(request.app.state.sessions, request.app.state.settings)

@@ -47,6 +47,7 @@ def create_app(
         app.state.sessions = make_sessionmaker(engine)
         router = Router(client, conf, app.state.sessions, [j.spec for j in journeys])
         app.state.router = router
+        app.state.journeys = tuple(journeys)
         app.state.store = Store(app.state.sessions, router.wants, router.notify if conf.router else lambda: None)
         app.state.vapid_keys = None
         app.state.temporal = client

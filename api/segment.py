@@ -17,6 +17,8 @@ from collections.abc import AsyncIterator
 from datetime import datetime, timezone
 from typing import Any
 
+from email_validator import EmailNotValidError, validate_email
+
 from sojourn.pipeline.messages import Message
 
 MAX_MESSAGE_BYTES = 32 * 1024
@@ -167,6 +169,65 @@ def _traits(raw: dict[str, Any], where: str) -> dict[str, Any]:
     return traits
 
 
+# Segment's e-commerce spec (v2): its events' typed properties, checked so that a
+# journey reading a cart never meets "quantity": "abc". Other events' properties are
+# the sender's own and stay free-form.
+ECOMMERCE_EVENTS = frozenset({
+    "Products Searched", "Product List Viewed", "Product List Filtered", "Promotion Viewed", "Promotion Clicked",
+    "Product Clicked", "Product Viewed", "Product Added", "Product Removed", "Cart Viewed", "Checkout Started",
+    "Checkout Step Viewed", "Checkout Step Completed", "Payment Info Entered", "Order Updated", "Order Completed",
+    "Order Refunded", "Order Cancelled", "Coupon Entered", "Coupon Applied", "Coupon Denied", "Coupon Removed",
+    "Product Added to Wishlist", "Product Removed from Wishlist", "Wishlist Product Added to Cart",
+    "Product Shared", "Cart Shared", "Product Reviewed",
+})
+INTEGERS = ("quantity", "position", "step")
+NUMBERS = ("price", "revenue", "value", "total", "subtotal", "shipping", "tax", "discount")
+
+
+def _check_ecommerce(properties: dict[str, Any], where: str) -> None:
+    def check(props: dict[str, Any], at: str) -> None:
+        for name in INTEGERS:
+            value = props.get(name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
+                                      or (isinstance(value, float) and not value.is_integer())):
+                raise BadRequest(f"{at}{name} must be an integer (got {json.dumps(value)[:40]})")
+        if isinstance(props.get("quantity"), (int, float)) and props["quantity"] < 0:
+            raise BadRequest(f"{at}quantity must not be negative")
+        for name in NUMBERS:
+            value = props.get(name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+                raise BadRequest(f"{at}{name} must be a number (got {json.dumps(value)[:40]})")
+
+    at = f"{where}properties."
+    check(properties, at)
+    products = properties.get("products")
+    if products is None:
+        return
+    if not isinstance(products, list):
+        raise BadRequest(f"{at}products must be an array of products")
+    for i, product in enumerate(products):
+        if not isinstance(product, dict):
+            raise BadRequest(f"{at}products[{i}] must be an object")
+        check(product, f"{at}products[{i}].")
+
+
+def _checked_email(traits: dict[str, Any], where: str) -> None:
+    """An email trait is one valid address, or the identify is refused: "a@x, b@y"
+    would otherwise reach two mailboxes, one of them past the suppression list."""
+    value = traits.get("email")
+    if value is None or value == "":
+        return
+    if not isinstance(value, str):
+        raise BadRequest(f"{where}email must be a string")
+    try:
+        # test_environment: also allow the reserved .test domain (RFC 2606), which no
+        # real mailbox has; everything else is checked as in production.
+        checked = validate_email(value, check_deliverability=False, test_environment=True)
+    except EmailNotValidError as exc:
+        raise BadRequest(f"{where}email is not one valid address: {exc}") from None
+    traits["email"] = checked.normalized
+
+
 def _derived_message_id(raw: dict[str, Any]) -> str:
     # Segment's libraries always set messageId. A hand-written call without one but
     # with a timestamp gets an id derived from its content, so retrying the very same
@@ -204,6 +265,12 @@ def parse_message(raw: Any, *, type_: str | None = None, where: str = "", defaul
     properties = _object(raw, "properties", where)
     if kind in ("page", "screen") and name is None and isinstance(properties.get("name"), str):
         name = _optional_str(properties, "name", f"{where}properties.")
+    if kind == "track" and name in ECOMMERCE_EVENTS:
+        _check_ecommerce(properties, where)
+    traits = _traits(raw, where)
+    if kind == "identify":
+        _checked_email(traits, f"{where}traits." if isinstance(raw.get("traits"), dict) and raw["traits"]
+                       else f"{where}context.traits.")
     return Message(
         type=kind,
         message_id=_optional_str(raw, "messageId", where) or _derived_message_id(raw),
@@ -212,7 +279,7 @@ def parse_message(raw: Any, *, type_: str | None = None, where: str = "", defaul
         anonymous_id=anonymous_id,
         name=name,
         properties=properties,
-        traits=_traits(raw, where),
+        traits=traits,
         context=context,
         timestamp=_timestamp(raw, where),
     )

@@ -10,7 +10,8 @@ journeys, and `sojourn api` processes (uvicorn, router inside) reached over HTTP
   server with the same worker, measured just before. Goal: >= 0.9x;
 - on SQLite, on PostgreSQL, and on PostgreSQL with two API processes;
 - CPU per journey, per process kind and for the whole machine (PostgreSQL included),
-  from /proc, for each phase: what a journey costs, beside the raw baseline.
+  from /proc, for each phase: what a journey costs, beside the raw baseline;
+- the server alone: raw starts with no worker, and how many cores that keeps busy.
 
 Each mode runs BENCH_REPEATS times, raw and API alternating which goes first; the
 run with the median ratio is reported, with all ratios. Between phases the bench waits until the server, the worker and the APIs are idle,
@@ -18,8 +19,9 @@ so no phase pays for the previous one's backlog (the worker runs each started
 journey's first task well after its start returned).
 
     make bench          (BENCH_N=1000 BENCH_CONCURRENCY=32 BENCH_REPEATS=3 make bench)
-    BENCH_ONLY=postgresql BENCH_ROUTER=process BENCH_API_LOG=/tmp/api.log make bench
-      (one scenario; the router as its own `sojourn router` process; the API's log)
+    BENCH_ONLY=postgresql BENCH_MODES=single BENCH_ROUTER=process BENCH_API_LOG=/tmp/api.log make bench
+      (one scenario and mode; the router as its own `sojourn router` process; the API's log)
+    BENCH_TRACE=1 ...   (journeys started so far, every half second)
 """
 
 from __future__ import annotations
@@ -59,6 +61,7 @@ N = int(os.environ.get("BENCH_N", "600"))
 # BENCH_ONLY=postgresql (or sqlite, postgresql_2_apis; comma-separated) runs just those.
 REPEATS = int(os.environ.get("BENCH_REPEATS", "1"))  # raw and API phases, alternated; the median is reported
 ONLY = {s for s in os.environ.get("BENCH_ONLY", "").split(",") if s}
+MODES = [m for m in os.environ.get("BENCH_MODES", "single,batch50").split(",") if m]
 CONCURRENCY = int(os.environ.get("BENCH_CONCURRENCY", "32"))
 BATCH = 50
 KEY = "bench-key"
@@ -127,7 +130,7 @@ def _names(pids: list[int]) -> dict[int, str]:
             cmd = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
-        names[pid] = " ".join(Path(c.decode()).name for c in cmd[:2] if c)
+        names[pid] = " ".join(Path(c.decode()).name for c in cmd[:3] if c)  # python sojourn api
     return names
 
 
@@ -237,6 +240,19 @@ async def raw_signal_with_start(client: Client, queue: str, tag: str) -> float:
     return N / await bounded(N, CONCURRENCY, one)
 
 
+async def server_alone(client: Client) -> dict[str, Any]:
+    """The same raw starts with no worker on their queue and nothing else running: what
+    the dev server alone can do, and how much of the 2 cores that already takes. Any
+    other work in the window (a worker's first tasks, HTTP, a database) takes from it."""
+    await quiet()
+    with CpuMeter() as cpu:
+        began = time.perf_counter()
+        rate = await raw_signal_with_start(client, f"nobody-{uuid.uuid4().hex[:6]}", uuid.uuid4().hex[:6])
+        elapsed = time.perf_counter() - began
+    return {"starts_per_s": round(rate, 1), "cpu_ms_per_start": cpu.per_journey_ms(N),
+            "busy_cores": round(cpu.seconds["machine"] / elapsed, 2)}
+
+
 async def through_api(stack: Stack, database_url: str, tag: str, batched: bool) -> dict[str, float]:
     """Send N cart entries over HTTP; time the answers, then until every journey exists."""
     latencies: list[float] = []
@@ -263,6 +279,7 @@ async def through_api(stack: Stack, database_url: str, tag: str, batched: bool) 
                 Event.message_id.in_(ids), Event.route_state == "routed"))
 
     began = time.perf_counter()
+    trace = asyncio.create_task(_trace(routed, began)) if os.environ.get("BENCH_TRACE") else None
     if batched:
         chunks = [bodies[i:i + BATCH] for i in range(0, N, BATCH)]
         accept_s = await bounded(len(chunks), max(2, CONCURRENCY // 8),
@@ -272,6 +289,9 @@ async def through_api(stack: Stack, database_url: str, tag: str, batched: bool) 
     while await routed() < N:
         await asyncio.sleep(0.02)
     end_to_end_s = time.perf_counter() - began
+    if trace:
+        trace.cancel()
+    print(f"accepted in {accept_s:.2f}s, routed in {end_to_end_s:.2f}s", file=sys.stderr)
     await http.close()
     await engine.dispose()
     return {
@@ -281,6 +301,13 @@ async def through_api(stack: Stack, database_url: str, tag: str, batched: bool) 
         "accept_p99_ms": percentile(latencies, 99) * 1000,
         "journeys_per_s": N / end_to_end_s,
     }
+
+
+async def _trace(routed: Callable[[], Awaitable[int]], began: float) -> None:
+    """BENCH_TRACE=1: journeys started so far, every half second, on stderr."""
+    while True:
+        await asyncio.sleep(0.5)
+        print(f"  {time.perf_counter() - began:5.1f}s routed {await routed()}", file=sys.stderr)
 
 
 @asynccontextmanager
@@ -308,6 +335,8 @@ async def scenario(env: WorkflowEnvironment, temporal: str, label: str, database
         await raw_signal_with_start(env.client, stack.queue, f"{tag}w")  # warm-up
         out: dict[str, Any] = {"apis": apis}
         for mode, batched in (("single", False), ("batch50", True)):
+            if mode not in MODES:
+                continue
             runs = []
             for rep in range(REPEATS):
                 async def raw_phase() -> tuple[float, CpuMeter]:
@@ -355,6 +384,7 @@ async def main() -> None:
                                "server": "temporal dev server, in memory; one sojourn worker process"}
     async with env:
         address = f"127.0.0.1:{port}"
+        results["server_alone"] = await server_alone(env.client)
         if not ONLY or "sqlite" in ONLY:
             with tempfile.TemporaryDirectory() as tmp:
                 results["sqlite"] = await scenario(env, address, "sq", f"sqlite+aiosqlite:///{tmp}/bench.db", 1)
@@ -364,10 +394,13 @@ async def main() -> None:
                     if url:
                         results[name] = await scenario(env, address, name, url, apis)
 
+    alone = results["server_alone"]
+    print(f"server alone (no worker): {alone['starts_per_s']:.0f} starts/s, {alone['busy_cores']} cores busy, "
+          f"{alone['cpu_ms_per_start']['machine']} ms machine CPU per start")
     print(f"{'':24} {'mode':8} {'accept/s':>9} {'p50 ms':>7} {'p99 ms':>7} {'journeys/s':>10} {'raw/s':>7} {'ratio':>6}")
     for name in ("sqlite", "postgresql", "postgresql_2_apis"):
         for mode in ("single", "batch50"):
-            if name in results:
+            if mode in results.get(name, {}):
                 r = results[name][mode]
                 print(f"{name:24} {mode:8} {r['accepted_events_per_s']:9.0f} {r['accept_p50_ms']:7.1f} "
                       f"{r['accept_p99_ms']:7.1f} {r['journeys_per_s']:10.0f} {r['raw_signal_with_start_per_s']:7.0f} "

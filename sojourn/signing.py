@@ -37,7 +37,9 @@ class Signer:
     def verify(self, token: str) -> str | None:
         """The signed value, or None for a tampered or malformed token."""
         payload, _, mac = token.partition(".")
-        if not payload or not mac or not hmac.compare_digest(mac, self._mac(payload)):
+        # Compared as bytes: compare_digest raises TypeError on a str that is not
+        # ASCII, and a link's token is whatever the person (or a scanner) typed.
+        if not payload or not mac or not hmac.compare_digest(mac.encode(), self._mac(payload).encode()):
             return None
         try:
             return _unb64(payload).decode()

@@ -8,11 +8,15 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 from temporalio.testing import WorkflowEnvironment
 
+from sojourn.consent import ConsentRef, unsubscribe_token
 from sojourn.models import Event
+from sojourn.referrals import referral_code
 from sojourn.settings import Settings
+from sojourn.signing import load_signer
 from tests.conftest import open_api
 from tests.support.journeys import TEST_JOURNEYS, ClickProbe
 from tests.support.smtp import Inbox
@@ -69,3 +73,26 @@ async def test_tampered_or_foreign_links_are_refused_never_redirected(api: Any, 
     for bad in (path[:-2] + "xx", forged, "/v1/c/not-a-token", "/v1/c/aHR0cHM6Ly9ldmlsLmV4YW1wbGU"):
         response = await api.http.get(bad)
         assert response.status_code == 400 and "location" not in response.headers
+
+
+@pytest.mark.parametrize("path", ["/v1/c/{}", "/v1/unsubscribe/{}", "/v1/r/{}"])
+@pytest.mark.parametrize("token", ["a.%C3%A9", "%C3%A9.abc", "a.b", "a.", "abc", "a" * 600, "%00.%00", "YWJj.Zm9v"])
+async def test_malformed_tokens_in_links_get_400(env: WorkflowEnvironment, settings: Settings, path: str,
+                                                 token: str) -> None:
+    """Whatever a person or a link scanner puts in a link: a 400, never a 500."""
+    async with open_api(settings, env.client) as api:
+        for method in ("GET", "POST") if "unsubscribe" in path else ("GET",):
+            response = await api.http.request(method, path.format(token))
+            assert response.status_code == 400, (method, response.status_code, response.text)
+
+
+async def test_a_token_signed_for_one_link_opens_no_other(env: WorkflowEnvironment, settings: Settings,
+                                                          sessions: Any) -> None:
+    async with open_api(settings, env.client) as api:
+        signer = await load_signer(sessions, settings)
+        referral = referral_code(signer, "lisa")
+        unsubscribe = unsubscribe_token(signer, ConsentRef("lisa", "email", "marketing"))
+        assert (await api.http.get(f"/v1/c/{referral}")).status_code == 400
+        assert (await api.http.get(f"/v1/unsubscribe/{referral}")).status_code == 400
+        assert (await api.http.get(f"/v1/r/{unsubscribe}")).status_code == 400
+        assert (await api.http.get(f"/v1/r/{referral}")).status_code == 302

@@ -7,6 +7,10 @@ from typing import Any
 
 from temporalio.testing import WorkflowEnvironment
 
+from sqlalchemy import select
+
+from sojourn.models import Event
+from sojourn.referrals import read_referral_code
 from sojourn.settings import Settings
 from sojourn.signing import load_signer
 from tests.conftest import Api, keep_history, open_api
@@ -33,10 +37,18 @@ async def test_three_days_after_delivery_she_is_asked_to_refer(env: WorkflowEnvi
     code = text.split("Your referral code: ")[1].split()[0]
     assert "(o-1)" in text
     link = text.split("Your link: ")[1].split()[0]
-    assert (await api.follow(link)).headers["location"] == f"https://beauty.test/r/{code}"
+    assert (await api.follow(link)).headers["location"] == f"https://sojourn.test/v1/r/{code}"
     signer = await load_signer(sessions, settings)
-    assert signer.verify(code) == f"ref:{customer_id}"
-    assert signer.verify(code[:-2] + "xx") is None, "a tampered code is refused"
+    assert read_referral_code(signer, code) == customer_id
+    assert read_referral_code(signer, code[:-2] + "xx") is None, "a tampered code is refused"
+    # A friend opens the shared link: the store gets the code, her journey the event.
+    opened = await api.http.get(f"/v1/r/{code}")
+    assert (opened.status_code, opened.headers["location"]) == (302, f"https://beauty.test/?ref={code}")
+    await api.settled()
+    async with sessions() as session:
+        [event] = (await session.scalars(select(Event).where(Event.customer_id == customer_id,
+                                                             Event.name == "Referral Link Opened"))).all()
+    assert event.properties == {"referral_code": code}
 
     await api.track(customer_id, "Referral Sent", {"friend_email": "ana@mail.test"})
     result = await handle.result()

@@ -67,6 +67,65 @@ async def test_invalid_payloads_get_400_naming_the_field(api: Api, body: Any, er
     assert response.json()["success"] is False
 
 
+@pytest.mark.parametrize(
+    "properties, error",
+    [
+        ({"quantity": "abc"}, "properties.quantity must be an integer"),
+        ({"quantity": [1]}, "properties.quantity must be an integer"),
+        ({"quantity": 1.5}, "properties.quantity must be an integer"),
+        ({"quantity": True}, "properties.quantity must be an integer"),
+        ({"quantity": -2}, "properties.quantity must not be negative"),
+        ({"price": "24 EUR"}, "properties.price must be a number"),
+        ({"revenue": {"amount": 1}}, "properties.revenue must be a number"),
+        ({"products": "lipstick"}, "properties.products must be an array"),
+        ({"products": ["lipstick"]}, "properties.products[0] must be an object"),
+        ({"products": [{"quantity": 1}, {"quantity": "abc"}]}, "properties.products[1].quantity must be an integer"),
+    ],
+)
+async def test_ecommerce_properties_of_the_wrong_type_get_400_naming_the_field(
+    api: Api, sessions: Any, properties: dict[str, Any], error: str
+) -> None:
+    """Segment's e-commerce spec types them; a journey reading a cart relies on it."""
+    for path, body in (("/v1/track", track("u1", event="Product Added", properties=properties)),
+                       ("/v1/batch", {"batch": [track("u1", type="track", event="Order Completed", properties=properties)]})):
+        response = await api.post(path, body)
+        assert response.status_code == 400, response.text
+        assert error in response.json()["error"], response.json()
+    assert await stored(sessions, *message_ids_of(body)) == 0
+
+
+async def test_ecommerce_types_bind_only_the_spec_s_events(api: Api, sessions: Any) -> None:
+    body = track("u1", event="Quiz Answered", properties={"quantity": "lots", "price": "n/a"})
+    assert (await api.post("/v1/track", body)).status_code == 200
+    body = track("u1", event="Product Added", properties={"quantity": 2.0, "price": 24, "products": [{"price": 1.5}]})
+    assert (await api.post("/v1/track", body)).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "email",
+    ["a@example.com, other@evil.example", "a@example.com;b@example.com", "Lisa <a@example.com>", "not-an-address",
+     "a@example.com\r\nBcc: b@example.com", 42],
+)
+async def test_an_email_trait_must_be_exactly_one_address(api: Api, sessions: Any, email: Any) -> None:
+    for traits_at in ({"traits": {"email": email}}, {"context": {"traits": {"email": email}}}):
+        body = {"userId": "u-mail", "messageId": str(uuid.uuid4()), **traits_at}
+        response = await api.post("/v1/identify", body)
+        assert response.status_code == 400, response.text
+        assert "traits.email" in response.json()["error"], response.json()
+        assert await stored(sessions, body["messageId"]) == 0
+
+
+async def test_a_valid_email_trait_is_stored_normalized(api: Api, sessions: Any, customer_id: str) -> None:
+    response = await api.post("/v1/identify", {"userId": customer_id, "traits": {"email": "Lisa@Beauty.TEST"}})
+    assert response.status_code == 200, response.text
+    async with sessions() as session:
+        assert (await session.get(Customer, customer_id)).email == "Lisa@beauty.test"
+
+
+def message_ids_of(body: dict[str, Any]) -> list[str]:
+    return [m["messageId"] for m in body.get("batch", [body])]
+
+
 async def test_invalid_json_is_400(api: Api) -> None:
     response = await api.http.post(
         "/v1/track", content=b'{"userId": "u1", "event": ', headers={"Authorization": "Basic dGVzdC13cml0ZS1rZXk6"}

@@ -30,7 +30,7 @@ class CartAbandonment(Journey):
         items: dict[str, dict[str, Any]] = {}
         for event in self.events:
             if event.name == "Product Added":
-                p = event.properties
-                line = items.setdefault(str(p.get("product_id") or p.get("sku") or p.get("name")), {**p, "quantity": 0})
-                line["quantity"] += int(p.get("quantity") or 1)
-        return {"items": list(items.values()), "cart_id": self.entry.properties.get("cart_id") if self.entry else None}
+                product = event.text("product_id") or event.text("sku") or event.text("name")
+                line = items.setdefault(product, {**event.properties, "quantity": 0})
+                line["quantity"] += event.integer("quantity", 1, minimum=1)
+        return {"items": list(items.values()), "cart_id": self.entry.text("cart_id") or None if self.entry else None}

@@ -3,6 +3,7 @@ match events: by name and type, property values, and optional predicates."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
@@ -17,6 +18,53 @@ class JourneyEvent:
     customer_id: str
     properties: dict[str, Any] = field(default_factory=dict)
     timestamp: str = ""  # ISO-8601, as the sender stamped it
+
+    # Typed reads that never raise: journey code runs on whatever senders sent, and a
+    # story that raised on odd data would stop the customer's journey. The API checks
+    # the e-commerce spec's types, but older events, other senders and hand-made
+    # tests reach journeys too.
+
+    def integer(self, name: str, default: int = 0, *, minimum: int | None = None) -> int:
+        """A whole-number property: 2, 2.0 and "2" read as 2; anything else, or a value
+        below `minimum`, as `default`."""
+        value = _number(self.properties.get(name))
+        if value is None or not value.is_integer() or (minimum is not None and value < minimum):
+            return default
+        return int(value)
+
+    def number(self, name: str, default: float = 0.0) -> float:
+        """A finite number property ("24.5" reads as 24.5), else `default`."""
+        value = _number(self.properties.get(name))
+        return default if value is None else value
+
+    def text(self, name: str, default: str = "") -> str:
+        """A property as text: strings as they are, numbers written out, else `default`."""
+        value = self.properties.get(name)
+        if isinstance(value, str):
+            return value
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and _number(value) is not None:
+            try:
+                return str(value)
+            except ValueError:  # an int past Python's 4300-digit str() limit
+                return default
+        return default
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, str):
+        try:
+            value = float(value.strip())
+        except ValueError:
+            return None
+    if isinstance(value, (int, float)):
+        try:
+            value = float(value)
+        except OverflowError:  # an int too big for a float
+            return None
+        return value if math.isfinite(value) else None
+    return None
 
 
 Predicate = Callable[[JourneyEvent], bool]

@@ -21,7 +21,7 @@ from typing import Any, Callable, ClassVar, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError
+from temporalio.exceptions import ActivityError, ApplicationError
 
 from workflows.events import SIGNAL, JourneyEvent, On, Setting, as_trigger
 from workflows.experiments import assign
@@ -180,7 +180,7 @@ class Journey:
         self._remember(event.message_id)
         now = workflow.now()
         if self.s.entry is None:
-            if not self.spec.enters_on(event):
+            if not _holds(lambda: self.spec.enters_on(event)):
                 return  # nothing before the entry belongs to this journey
             self.s.entry, self.s.entered_at = event, now.isoformat()
             self._note(f"entered on {event.name}")
@@ -200,7 +200,7 @@ class Journey:
         ):
             self.s.conversion = event
             self._note(f"converted: {event.name}")
-        if self.s.exit_event is None and self.spec.exits_on(event):
+        if self.s.exit_event is None and _holds(lambda: self.spec.exits_on(event)):
             self.s.exit_event = event
             self._note(f"exit on {event.name}")
 
@@ -249,7 +249,9 @@ class Journey:
                 self._note(f"continued as new (run {self.s.runs + 1})")
                 workflow.continue_as_new(JourneyStart(**{**start.__dict__, "state": self.s, "entry": None}))
         else:
-            story.result()  # a bug in the story fails the workflow task loudly
+            failure = story.exception()
+            if failure is not None:
+                raise self._failed(failure)
 
         if self.s.conversion is not None and self.spec.goal is not None:
             await self._record_conversion(self.s.conversion, self.spec.goal)
@@ -276,6 +278,22 @@ class Journey:
                 step=f"waiting for {goal.event}",
                 key="goal",
             )
+
+    def _failed(self, error: BaseException) -> BaseException:
+        """What a story that raised does to the run. A bug met on some customer's data
+        fails this run for good, visibly: failed in the Temporal UI with the error,
+        counted in the journey's stats, and the customer free to enter again. (Left to
+        Temporal's default, the workflow task would be retried forever and the journey
+        would sit at its last step sending nothing.) Errors of the engine itself, e.g.
+        the sandbox refusing a clock read, still fail only the task: a fixed deploy
+        then resumes those runs."""
+        if isinstance(error, (ApplicationError, workflow.NondeterminismError)) or \
+                type(error).__module__.startswith("temporalio"):
+            return error
+        self.step = "failed"
+        self._note(f"failed: {type(error).__name__}: {error}"[:300])
+        return ApplicationError(f"the story raised {type(error).__name__}: {error}", type=type(error).__name__,
+                                non_retryable=True)
 
     def _continue_as_new_due(self) -> bool:
         info = workflow.info()
@@ -344,7 +362,7 @@ class Journey:
 
         def arrived() -> JourneyEvent | None:
             for event in self.s.events[max(0, since - self.s.first_seq):]:
-                if any(t.matches(event) for t in triggers) and (where is None or where(event)):
+                if _holds(lambda: any(t.matches(event) for t in triggers) and (where is None or where(event))):
                     return event
             return None
 
@@ -615,6 +633,19 @@ class Journey:
         if self.step != self._shown_step:
             self._shown_step = self.step
             workflow.upsert_search_attributes([JOURNEY_STEP.value_set(self.step[:200])])
+
+
+def _holds(test: Callable[[], Any]) -> bool:
+    """A journey's own predicate on an event. One that raises on odd data does not
+    match, rather than failing every workflow task that meets the event (a signal
+    handler or a wait condition that raises would). The engine's own errors, e.g. the
+    sandbox refusing a clock read, still go up."""
+    try:
+        return bool(test())
+    except Exception as error:  # noqa: BLE001 - see above
+        if type(error).__module__.startswith("temporalio"):
+            raise
+        return False
 
 
 J = TypeVar("J", bound=type)

@@ -2,7 +2,7 @@
 
 from fastapi import APIRouter
 
-from api.routes import clicks, consent, customers, journeys, onsite, pipeline, push, suppressions, tracking
+from api.routes import clicks, consent, customers, journeys, onsite, pipeline, push, referrals, suppressions, tracking
 
 api_router = APIRouter()
 api_router.include_router(tracking.router)
@@ -11,6 +11,7 @@ api_router.include_router(push.router)
 api_router.include_router(journeys.router)
 api_router.include_router(consent.router)
 api_router.include_router(clicks.router)
+api_router.include_router(referrals.router)
 api_router.include_router(onsite.router)
 api_router.include_router(suppressions.router)
 api_router.include_router(pipeline.router)

@@ -10,10 +10,9 @@ from sqlalchemy import func, select
 from temporalio.client import WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
-from api.deps import OperatorKey, SessionsDep, TemporalDep
+from api.deps import JourneysDep, OperatorKey, SessionsDep, TemporalDep
 from sojourn.models import Conversion, ExperimentAssignment, JourneyEntry, Message
 from workflows.journey import CUSTOMER_ID, JOURNEY_NAME, JOURNEY_STEP, JOURNEY_VARIANT
-from workflows.registry import JOURNEYS, by_name
 
 router = APIRouter(tags=["operators"])
 
@@ -26,15 +25,18 @@ def _quoted(customer_id: str) -> str:
 
 
 @router.get("/v1/journeys")
-async def list_journeys(_key: OperatorKey) -> list[dict[str, Any]]:
-    return [journey.spec.describe() for journey in JOURNEYS]
+async def list_journeys(_key: OperatorKey, journeys: JourneysDep) -> list[dict[str, Any]]:
+    return [journey.spec.describe() for journey in journeys]
 
 
 @router.get("/v1/journeys/{name}/stats")
-async def journey_stats(name: str, _key: OperatorKey, sessions: SessionsDep) -> dict[str, Any]:
-    journey = by_name(name)
+async def journey_stats(
+    name: str, _key: OperatorKey, sessions: SessionsDep, temporal: TemporalDep, journeys: JourneysDep
+) -> dict[str, Any]:
+    journey = next((j for j in journeys if j.spec.name == name), None)
     if journey is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no journey named {name!r}")
+    failed = await _failed_runs(temporal, name)
     async with sessions() as session:
         entries = await session.scalar(select(func.count()).select_from(JourneyEntry).where(JourneyEntry.journey == name))
         conversions = await session.scalar(select(func.count()).select_from(Conversion).where(Conversion.journey == name))
@@ -58,6 +60,8 @@ async def journey_stats(name: str, _key: OperatorKey, sessions: SessionsDep) -> 
         "journey": name,
         "entries": entries,
         "conversions": conversions,
+        # Runs whose story raised (see Journey._failed): None when Temporal can't be asked.
+        "failed": failed,
         "kpi": goal.kpi if goal else None,
         "rate": (conversions / entries) if entries else None,
         "sends": by_step,
@@ -66,6 +70,14 @@ async def journey_stats(name: str, _key: OperatorKey, sessions: SessionsDep) -> 
             for e, v, n, c in variants
         ],
     }
+
+
+async def _failed_runs(temporal: Any, name: str) -> int | None:
+    try:
+        counted = await temporal.count_workflows(f'{JOURNEY_NAME.name} = "{name}" AND ExecutionStatus = "Failed"')
+    except Exception:  # noqa: BLE001 - Temporal down: the stats from the database still answer
+        return None
+    return counted.count
 
 
 @router.get("/v1/customers/{customer_id}/journeys")

@@ -111,3 +111,14 @@ class WallClockProbe(Journey):
         from datetime import datetime
 
         self.branch("now", datetime.now().isoformat())
+
+
+@journey(name="probe_brittle", enters_on="Brittle Probe")
+class BrittleProbe(Journey):
+    """Its story trusts the data (`n` must be a whole number) and raises otherwise: the
+    run must fail visibly, not sit forever with a failing workflow task."""
+
+    async def story(self) -> None:
+        assert self.entry is not None
+        self.branch("n", str(int(self.entry.properties["n"])))
+        await self.delay(timedelta(hours=1), "an hour later")
