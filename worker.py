@@ -17,6 +17,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 
 from activities.customers import ProfileActivities
 from activities.email import EmailActivities
+from activities.ledger import LedgerActivities
 from activities.onsite import OnsiteActivities
 from activities.push import PushActivities
 from activities.records import RecordActivities
@@ -36,7 +37,9 @@ def activities_for(settings: Settings, sessions: Any) -> Sequence[Any]:
     onsite = OnsiteActivities(settings, sessions, templates)
     records = RecordActivities(sessions)
     profiles = ProfileActivities(sessions)
+    ledger = LedgerActivities(sessions)
     return [
+        ledger.give_up_send,
         email.send_email,
         push.send_push,
         webhook.send_webhook,
@@ -53,7 +56,8 @@ def activities_for(settings: Settings, sessions: Any) -> Sequence[Any]:
 # kit through cuts the worker's CPU per journey start by about 45% (bench/worker_cost.py).
 # Each journey's own file stays sandboxed, so a story that reads the clock or random
 # is still caught at run time.
-KIT_MODULES = ("workflows.timing", "workflows.journey", "workflows.events", "workflows.spec",
+KIT_MODULES = ("workflows.timing", "workflows.journey", "workflows.waits", "workflows.decisions",
+               "workflows.sends", "workflows.options", "workflows.events", "workflows.spec",
                "workflows.experiments", "activities.contracts")
 
 

@@ -17,7 +17,7 @@ from activities.customers import load_customer, template_context
 from activities.ledger import Ledger
 from activities.rendering import Templates
 from sojourn.consent import ConsentRef, is_subscribed, suppression, unsubscribe_token
-from sojourn.links import Click, LinkTracker
+from sojourn.links import Click, LinkTracker, TrustedUrl
 from sojourn.models import Customer
 from sojourn.settings import Settings
 from sojourn.signing import Signer, load_signer
@@ -47,7 +47,7 @@ class Channel:
 
     def unsubscribe_url(self, signer: Signer, send: Send, channel: str) -> str:
         token = unsubscribe_token(signer, ConsentRef(send.customer_id, channel, send.topic))
-        return f"{self.settings.public_url.rstrip('/')}/v1/unsubscribe/{token}"
+        return TrustedUrl(f"{self.settings.public_url.rstrip('/')}/v1/unsubscribe/{token}")
 
     async def blocked(self, send: Send, channel: str, address: str | None) -> str | None:
         """Why this send must not go out (suppression, consent), or None."""
@@ -61,7 +61,8 @@ class Channel:
         return None
 
     async def tracker(self, context: dict[str, Any]) -> LinkTracker:
-        return LinkTracker(await self.signer(), self.settings.public_url, keep={context["unsubscribe_url"]})
+        return LinkTracker(await self.signer(), self.settings.public_url, keep={context["unsubscribe_url"]},
+                           hosts=self.settings.tracked_hosts)
 
     @staticmethod
     def click(send: Send, channel: str) -> Click:
@@ -71,6 +72,10 @@ class Channel:
         """Record the step's outcome in the ledger and hand it back to the journey."""
         await self.ledger.record(send.key, status, detail, recipient=recipient)
         return SendResult(status=status, detail=detail)
+
+    def guarantee(self, send: Send) -> str:
+        """What a retry does after an attempt died while sending (activities/ledger.py)."""
+        return self.settings.guarantee(send.topic)
 
     def cap(self, channel: str) -> tuple[int, timedelta] | None:
         return self.settings.caps.get(channel)

@@ -18,6 +18,7 @@ RECORD_CONVERSION = "record_conversion"
 LOAD_PROFILE = "load_profile"
 RECORD_ENTRY = "record_entry"
 RECORD_ASSIGNMENT = "record_assignment"
+GIVE_UP_SEND = "give_up_send"
 
 
 @dataclass
@@ -36,8 +37,16 @@ class Send:
 
 
 @dataclass
+class SendGiveUp:
+    """A send that ran out of attempts: its ledger rows end in a final state."""
+
+    key: str
+    detail: str
+
+
+@dataclass
 class SendResult:
-    status: str  # sent | skipped | failed
+    status: str  # sent | skipped | failed | unknown (died while sending; not resent)
     detail: str = ""
     already_done: bool = False  # True when the ledger already had this key as done
     channel: str = ""

@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
 from activities.contracts import LOAD_PROFILE, Profile, ProfileRequest, Send
+from sojourn.links import TrustedUrl
 from sojourn.models import Customer
 from sojourn.referrals import referral_code
 from sojourn.settings import Settings
@@ -50,9 +51,9 @@ def template_context(settings: Settings, signer: Signer, customer: Customer | No
             "email": customer.email if customer else None,
             "first_name": (customer.first_name if customer else None) or traits.get("first_name"),
         },
-        "store_url": store,
+        "store_url": TrustedUrl(store),
         "referral_code": code,
-        "referral_url": f"{settings.public_url.rstrip('/')}/v1/r/{code}",
+        "referral_url": TrustedUrl(f"{settings.public_url.rstrip('/')}/v1/r/{code}"),
         "journey": send.journey,
         "step": send.step,
     }

@@ -9,6 +9,7 @@ from email.message import EmailMessage
 from email.utils import formataddr, formatdate
 
 import aiosmtplib
+from email_validator import EmailNotValidError, validate_email
 from temporalio import activity
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -29,6 +30,12 @@ def message_id(key: str) -> str:
     return f"<{hashlib.sha256(key.encode()).hexdigest()[:40]}@sojourn>"
 
 
+def display_name(name: str | None) -> str:
+    """A first name fit for the To header: no line breaks or other control characters
+    (EmailMessage refuses them, and the send would fail on every attempt)."""
+    return " ".join("".join(c if c.isprintable() else " " for c in (name or "")).split())[:100]
+
+
 def smtp_reply_code(exc: aiosmtplib.SMTPException) -> int | None:
     if isinstance(exc, aiosmtplib.SMTPRecipientsRefused) and exc.recipients:
         return exc.recipients[0].code
@@ -46,24 +53,31 @@ class EmailActivities(Channel):
             return await self._send_email(send)
 
     async def _send_email(self, send: Send) -> SendResult:
-        done = await self.ledger.claim(send, "email", cap=self.cap("email"))
+        done = await self.ledger.claim(send, "email", cap=self.cap("email"), guarantee=self.guarantee(send))
         if done is not None:
             activity.logger.info("%s: %s (%s); not sending", send.key, done.status, done.detail)
             return done
         customer, context = await self.customer_and_context(send, "email")
         if customer is None or not customer.email:
             return await self.finish(send, "skipped", "no email address")
+        try:
+            # Stored before the API checked addresses, or written around it: exactly one
+            # mailbox or nothing (a comma would reach a second one, past the suppressions).
+            validate_email(customer.email, check_deliverability=False, test_environment=True)
+        except EmailNotValidError as exc:
+            return await self.finish(send, "skipped", f"invalid address {customer.email[:80]!r}: {exc}")
         reason = await self.blocked(send, "email", customer.email)
         if reason:
             return await self.finish(send, "skipped", reason)
 
-        rendered = await self.render(send, "email", lambda: self.templates.email(send.template, context))
-        # Every link in the mail becomes a signed, tracked redirect ("Message Clicked").
+        rendered = await self.render(send, "email", lambda: self.templates.email(send.template, context, marked=True))
+        # The brand's links become signed, tracked redirects ("Message Clicked"); URLs
+        # from data stay as they are (sojourn/links.py).
         links, click = await self.tracker(context), self.click(send, "email")
         rendered.html, rendered.text = links.html(rendered.html, click), links.text(rendered.text, click)
         msg = EmailMessage()
         msg["From"] = self.settings.email_from
-        msg["To"] = formataddr((customer.first_name or "", customer.email))
+        msg["To"] = formataddr((display_name(customer.first_name), customer.email))
         msg["Subject"] = rendered.subject
         msg["Date"] = formatdate(localtime=False)
         msg["Message-ID"] = message_id(send.key)
@@ -77,7 +91,7 @@ class EmailActivities(Channel):
         msg.add_alternative(rendered.html, subtype="html")
 
         try:
-            reply = await self.smtp.send(msg)
+            reply = await self.smtp.send(msg, before_data=lambda: self.ledger.sending(send.key, customer.email))
         except aiosmtplib.SMTPException as exc:
             code = smtp_reply_code(exc)
             detail = f"{code} {getattr(exc, 'message', exc)}".strip()
@@ -89,7 +103,11 @@ class EmailActivities(Channel):
                     await suppress(session, "email", customer.email, "bounce", detail)
                     await session.commit()
                 return SendResult(status="failed", detail=f"bounced: {detail}")
-            # 4xx (greylisting, mailbox busy) or no reply at all: the activity's retry
+            if code is None and getattr(exc, "past_data", False):
+                # Lost after DATA began, with no reply: it may have gone out. The row
+                # stays `sending`; the retry applies the topic's guarantee.
+                raise
+            # 4xx (greylisting, mailbox busy) or no connection: the activity's retry
             # policy tries again with backoff; the claim stays open.
             await self.ledger.record(send.key, "queued", f"deferred: {detail}", recipient=customer.email)
             raise

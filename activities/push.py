@@ -29,7 +29,7 @@ from activities.channel import Channel
 from activities.contracts import SEND_PUSH, Send, SendResult
 from activities.heartbeat import keep_alive
 from activities.rendering import Templates
-from sojourn.allowlist import refuse_reason
+from sojourn.allowlist import checked_session, no_redirects, refuse_reason, refused
 from sojourn.models import PushSubscription
 from sojourn.settings import Settings
 from sojourn.vapid import VapidKeys, load_vapid_keys
@@ -92,10 +92,10 @@ class PushActivities(Channel):
 
         delivery = await self._delivery(send)
         outcomes: list[str] = []
-        async with aiohttp.ClientSession() as http:
+        async with checked_session(self.settings.outbound_allow_loopback) as http:
             for sub in subs:
                 outcomes.append(await self._send_one(send, sub, delivery, http))
-        status = "sent" if "sent" in outcomes else ("failed" if "failed" in outcomes else "skipped")
+        status = next((s for s in ("sent", "unknown", "failed") if s in outcomes), "skipped")
         return await self.finish(send, status, f"{outcomes.count('sent')}/{len(subs)} subscriptions")
 
     async def _delivery(self, send: Send) -> Delivery:
@@ -120,13 +120,17 @@ class PushActivities(Channel):
 
     async def _send_one(self, send: Send, sub: PushSubscription, delivery: Delivery, http: aiohttp.ClientSession) -> str:
         key = f"{send.key}#push{sub.id}"
-        done = await self.ledger.claim(dataclasses.replace(send, topic="transactional"), DELIVERY, key=key)
+        # Exempt from the cap (the step's row counts), but with the step's guarantee.
+        done = await self.ledger.claim(dataclasses.replace(send, topic="transactional"), DELIVERY, key=key,
+                                       guarantee=self.guarantee(send))
         if done is not None:
             return done.status
-        reason = refuse_reason(sub.endpoint, self.settings.push_allowed_hosts)
+        reason = refuse_reason(sub.endpoint, self.settings.push_allowed_hosts,
+                               allow_loopback=self.settings.outbound_allow_loopback)
         if reason:
             await self.ledger.record(key, "skipped", f"endpoint {reason}", recipient=sub.endpoint)
             return "skipped"
+        await self.ledger.sending(key, recipient=sub.endpoint)
         try:
             response = await webpush_async(
                 subscription_info={"endpoint": sub.endpoint, "keys": {"p256dh": sub.p256dh, "auth": sub.auth}},
@@ -134,11 +138,15 @@ class PushActivities(Channel):
                 headers={**delivery.headers, **await self.vapid_headers(sub.endpoint)},
                 ttl=delivery.ttl,
                 timeout=30,
-                aiohttp_session=http,
+                aiohttp_session=no_redirects(http),  # type: ignore[arg-type]
             )
         except WebPushException as exc:
             response = exc.response
             status_code = response.status if response is not None else None
+            if status_code is not None and 300 <= status_code < 400:
+                await self.ledger.record(key, "failed", f"redirected ({status_code}); redirects are not followed",
+                                         recipient=sub.endpoint)
+                return "failed"
             if status_code in (404, 410):
                 # The browser unsubscribed or the subscription expired: forget it.
                 async with self.sessions() as session:
@@ -154,7 +162,16 @@ class PushActivities(Channel):
                     type="PushRateLimited",
                     next_retry_delay=timedelta(seconds=retry_after),
                 ) from exc
-            raise  # 5xx, network: the activity's retry policy tries again
+            raise  # 5xx: the activity's retry policy tries again
+        except aiohttp.ClientConnectorError as exc:
+            # No connection: nothing was sent.
+            if (refusal := refused(exc)) is not None:
+                await self.ledger.record(key, "skipped", f"endpoint refused: {refusal}", recipient=sub.endpoint)
+                return "skipped"
+            await self.ledger.record(key, "queued", f"deferred: {exc!r}"[:300], recipient=sub.endpoint)
+            raise
+        # Any other error (the connection lost mid-request, a timeout) leaves the row
+        # `sending`: the push service may have it. The retry applies the guarantee.
         await self.ledger.record(key, "sent", f"{response.status}", recipient=sub.endpoint)
         return "sent"
 

@@ -3,6 +3,11 @@
 Templates and the event properties they receive come from outside the code, so they
 render in a SandboxedEnvironment: a template that reaches for Python internals
 (`{{ ''.__class__.__mro__ }}`) raises SecurityError instead of running.
+
+What each `{{ expression }}` prints is marked as data while rendering
+(sojourn/links.py: mark_data), so that only the links the brand wrote are tracked.
+The marks are gone from everything these methods return, except an email rendered
+with `marked=True` for the link tracker (which removes them).
 """
 
 from __future__ import annotations
@@ -14,6 +19,8 @@ from typing import Any
 
 from jinja2 import FileSystemLoader, select_autoescape
 from jinja2.sandbox import SandboxedEnvironment
+
+from sojourn.links import mark_data, unmark
 
 
 @dataclass
@@ -30,28 +37,30 @@ class Templates:
             autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False),
             trim_blocks=True,
             lstrip_blocks=True,
+            finalize=mark_data,
         )
 
     def _render(self, name: str, context: dict[str, Any]) -> str:
         return self.env.get_template(name).render(**context)
 
-    def email(self, template: str, context: dict[str, Any]) -> RenderedEmail:
+    def email(self, template: str, context: dict[str, Any], *, marked: bool = False) -> RenderedEmail:
+        keep = (lambda text: text) if marked else unmark
         return RenderedEmail(
-            subject=" ".join(self._render(f"email/{template}.subject.txt", context).split()),
-            html=self._render(f"email/{template}.html", context),
-            text=self._render(f"email/{template}.txt", context),
+            subject=" ".join(unmark(self._render(f"email/{template}.subject.txt", context)).split()),
+            html=keep(self._render(f"email/{template}.html", context)),
+            text=keep(self._render(f"email/{template}.txt", context)),
         )
 
     def push(self, template: str, context: dict[str, Any]) -> dict[str, Any]:
         """A push payload: a JSON object the service worker shows as a notification."""
-        payload = json.loads(self._render(f"push/{template}.json", context))
+        payload = json.loads(unmark(self._render(f"push/{template}.json", context)))
         if not isinstance(payload, dict) or "title" not in payload:
             raise ValueError(f"push template {template!r} must render a JSON object with a title")
         return payload
 
     def onsite(self, template: str, context: dict[str, Any]) -> dict[str, Any]:
         """An on-site message: a JSON object with its `placement` and what to show."""
-        content = json.loads(self._render(f"onsite/{template}.json", context))
+        content = json.loads(unmark(self._render(f"onsite/{template}.json", context)))
         if not isinstance(content, dict) or not content.get("placement"):
             raise ValueError(f"on-site template {template!r} must render a JSON object with a placement")
         return content

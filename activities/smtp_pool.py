@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import email.policy
+from collections.abc import Awaitable, Callable
 from email.message import EmailMessage
 from email.utils import getaddresses, parseaddr
 
@@ -45,11 +46,20 @@ class SmtpPool:
             timeout=self.settings.smtp_timeout_seconds,
         )
         await client.connect()
+        if client.is_ehlo_or_helo_needed:
+            try:
+                await client.ehlo()
+            except aiosmtplib.SMTPHeloError:
+                await client.helo()
         self.connections_opened += 1
         return client
 
-    async def send(self, message: EmailMessage) -> str:
-        """Send one message; returns the server's reply. Raises aiosmtplib errors."""
+    async def send(self, message: EmailMessage, before_data: Callable[[], Awaitable[None]] | None = None) -> str:
+        """Send one message; returns the server's reply. Raises aiosmtplib errors.
+
+        `before_data` runs once the envelope is accepted, just before DATA: the point
+        of no return, after which a lost connection leaves the outcome unknown. Raised
+        errors carry `past_data`: whether that point was passed."""
         sender, recipients, raw = wire_format(message)
         async with self._slots:
             client = self._idle.pop() if self._idle else None
@@ -57,19 +67,29 @@ class SmtpPool:
             while True:
                 if client is None or not client.is_connected:
                     client, pooled = await self._connect(), False
+                past_data = False
                 try:
-                    _, reply = await client.sendmail(sender, recipients, raw)
-                except aiosmtplib.SMTPServerDisconnected:
+                    await client.mail(sender)
+                    for recipient in recipients:
+                        await client.rcpt(recipient)
+                    if before_data is not None:
+                        await before_data()
+                    past_data = True
+                    reply = (await client.data(raw)).message
+                except aiosmtplib.SMTPServerDisconnected as exc:
                     client.close()
                     client = None
-                    if pooled:
+                    if pooled and not past_data:
                         continue  # the server dropped an idle connection: once more on a fresh one
+                    exc.past_data = past_data  # type: ignore[attr-defined]
                     raise
                 except aiosmtplib.SMTPResponseException:
-                    await self._keep_or_close(client)
+                    await self._keep_or_close(client)  # a reply: the server decided, nothing is unknown
                     raise
-                except BaseException:
+                except BaseException as exc:
                     client.close()
+                    if isinstance(exc, Exception):
+                        exc.past_data = past_data  # type: ignore[attr-defined]
                     raise
                 self._idle.append(client)
                 return reply

@@ -16,7 +16,7 @@ from temporalio.exceptions import ApplicationError
 from activities.channel import Channel
 from activities.contracts import SEND_WEBHOOK, Send, SendResult
 from activities.heartbeat import keep_alive
-from sojourn.allowlist import refuse_reason
+from sojourn.allowlist import checked_session, refuse_reason, refused
 
 SIGNATURE_HEADER = "X-Sojourn-Signature"
 IDEMPOTENCY_HEADER = "Idempotency-Key"
@@ -36,15 +36,16 @@ class WebhookActivities(Channel):
             return await self._send_webhook(send)
 
     async def _send_webhook(self, send: Send) -> SendResult:
-        done = await self.ledger.claim(send, "webhook", cap=self.cap("webhook"))
+        done = await self.ledger.claim(send, "webhook", cap=self.cap("webhook"), guarantee=self.guarantee(send))
         if done is not None:
             return done
         url = self.settings.webhooks.get(send.template)
         if url is None:
             return await self.finish(send, "skipped", f"no webhook named {send.template!r} (SOJOURN_WEBHOOKS)")
-        refused = refuse_reason(url, self.settings.webhook_allowed_hosts, "webhook host")
-        if refused:
-            return await self.finish(send, "skipped", f"webhook {refused}")
+        refusal = refuse_reason(url, self.settings.webhook_allowed_hosts, "webhook host",
+                                allow_loopback=self.settings.outbound_allow_loopback)
+        if refusal:
+            return await self.finish(send, "skipped", f"webhook {refusal}")
         if not self.settings.webhook_secret:
             return await self.finish(send, "skipped", "SOJOURN_WEBHOOK_SECRET is not set; webhooks are never sent unsigned")
         reason = await self.blocked(send, "webhook", None)
@@ -62,14 +63,21 @@ class WebhookActivities(Channel):
             SIGNATURE_HEADER: signature(self.settings.webhook_secret, int(time.time()), body),
             "User-Agent": "Sojourn-Webhook/1",
         }
+        await self.ledger.sending(send.key, recipient=url)
         try:
-            async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as http:
+            async with checked_session(self.settings.outbound_allow_loopback,
+                                       timeout=aiohttp.ClientTimeout(total=30)) as http:
                 # No redirects: a 30x must not take the worker to an address off the list.
                 async with http.post(url, data=body, headers=headers, allow_redirects=False) as response:
                     answer = f"{response.status} {(await response.text())[:200]}".strip()
-        except (aiohttp.ClientError, TimeoutError) as exc:
+        except aiohttp.ClientConnectorError as exc:
+            if (resolved := refused(exc)) is not None:
+                return await self.finish(send, "skipped", f"webhook refused: {resolved}", recipient=url)
             await self.ledger.record(send.key, "queued", f"deferred: {exc!r}", recipient=url)
             raise
+        # Other errors (the connection lost mid-request, a timeout) leave the row
+        # `sending`: the receiver may have it. The retry applies the guarantee, and the
+        # Idempotency-Key lets the receiver drop a resent duplicate.
         if 200 <= response.status < 300:
             return await self.finish(send, "sent", answer, recipient=url)
         if response.status in (408, 429) or response.status >= 500:

@@ -122,7 +122,7 @@ class Message(Base):
     channel: Mapped[str] = mapped_column(String(32))
     topic: Mapped[str] = mapped_column(String(32), default="marketing", server_default="marketing")
     recipient: Mapped[str | None] = mapped_column(Text)
-    status: Mapped[str] = mapped_column(String(32))  # queued | sent | skipped | failed | bounced
+    status: Mapped[str] = mapped_column(String(32))  # queued | sending | sent | skipped | failed | bounced | unknown
     detail: Mapped[str | None] = mapped_column(Text)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -10,6 +10,7 @@ from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -40,6 +41,9 @@ def parse_caps(spec: str) -> dict[str, tuple[int, timedelta]]:
         except (KeyError, ValueError, IndexError):
             raise ValueError(f"frequency cap {part!r} must look like email=3/24h (units m, h, d)") from None
     return caps
+
+
+GUARANTEES = ("at-most-once", "at-least-once")
 
 
 def _split_commas(value: object) -> object:
@@ -105,14 +109,27 @@ class Settings(BaseSettings):
     webhooks: Annotated[dict[str, str], NoDecode] = Field(default_factory=dict)
     webhook_secret: str | None = None
     webhook_allowed_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Outbound HTTP (push, webhooks) may reach loopback addresses: for local development
+    # only. Private and reserved ranges are always refused (sojourn/allowlist.py).
+    outbound_allow_loopback: bool = False
 
     # Where links in messages point (the storefront).
     store_url: str = "http://localhost:3000"
     # Where this API is reachable from a mail client or browser (unsubscribe links).
     public_url: str = "http://127.0.0.1:8000"
+    # Hosts whose links in templates become tracked redirects; empty: the store's and
+    # public_url's hosts. Links to other hosts, and URLs from data, are left as they are.
+    tracked_link_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
     # Marketing sends per customer per channel per rolling window ("email=3/24h,push=3/24h").
     # Transactional sends are exempt. Empty disables.
     frequency_caps: str = "email=3/24h,push=3/24h"
+    # What a retry does when the previous attempt crashed past the point of no return
+    # (SMTP DATA sent, the push or webhook POST sent) and nobody knows whether it went
+    # out: at-most-once records `unknown` and does not resend; at-least-once resends
+    # (email with the same Message-ID, webhooks with the same Idempotency-Key).
+    # Per topic; a topic not named here is at-most-once.
+    delivery_guarantees: Annotated[dict[str, str], NoDecode] = Field(
+        default_factory=lambda: {"marketing": "at-most-once", "transactional": "at-least-once"})
 
     # Journeys. Copied into each journey's input at start, so replays see the same.
     default_timezone: str = "UTC"  # when the profile has no `timezone` trait
@@ -158,7 +175,21 @@ class Settings(BaseSettings):
             return {name.strip(): url.strip() for name, _, url in pairs}
         return value
 
-    @field_validator("write_keys", "operator_keys", "push_allowed_hosts", "webhook_allowed_hosts", mode="before")
+    @field_validator("delivery_guarantees", mode="before")
+    @classmethod
+    def _guarantees(cls, value: object) -> object:
+        if isinstance(value, str):
+            pairs = [part.partition("=") for part in _split_commas(value)]  # type: ignore[union-attr]
+            value = {topic.strip(): rule.strip() for topic, _, rule in pairs}
+        if isinstance(value, dict) and any(rule not in GUARANTEES for rule in value.values()):
+            raise ValueError("delivery_guarantees must look like marketing=at-most-once,transactional=at-least-once")
+        return value
+
+    def guarantee(self, topic: str) -> str:
+        return self.delivery_guarantees.get(topic, "at-most-once")
+
+    @field_validator("write_keys", "operator_keys", "push_allowed_hosts", "webhook_allowed_hosts",
+                     "tracked_link_hosts", mode="before")
     @classmethod
     def _comma_list(cls, value: object) -> object:
         return _split_commas(value)
@@ -172,6 +203,12 @@ class Settings(BaseSettings):
     @property
     def caps(self) -> dict[str, tuple[int, timedelta]]:
         return parse_caps(self.frequency_caps)
+
+    @property
+    def tracked_hosts(self) -> list[str]:
+        if self.tracked_link_hosts:
+            return self.tracked_link_hosts
+        return [host for url in (self.store_url, self.public_url) if (host := urlsplit(url).hostname)]
 
     @property
     def smtp_target(self) -> tuple[str, int]:

@@ -151,7 +151,8 @@ def settings(database_url: str, smtp: tuple[Inbox, int]) -> Settings:
         smtp_port=smtp[1],
         email_from="Beauty Shop <hello@beauty.test>",
         write_keys=[WRITE_KEY, "second-key"],
-        push_allowed_hosts=["127.0.0.1"],
+        push_allowed_hosts=["127.0.0.1:*"],  # the push receiver's random port
+        outbound_allow_loopback=True,
         vapid_subject="mailto:ops@beauty.test",
         store_url="https://beauty.test",
         public_url="https://sojourn.test",

@@ -13,6 +13,7 @@ from sqlalchemy import select
 from temporalio.testing import WorkflowEnvironment
 
 from sojourn.consent import ConsentRef, unsubscribe_token
+from sojourn.links import Click, LinkTracker, TrustedUrl, read_click
 from sojourn.models import Event
 from sojourn.referrals import referral_code
 from sojourn.settings import Settings
@@ -96,3 +97,54 @@ async def test_a_token_signed_for_one_link_opens_no_other(env: WorkflowEnvironme
         assert (await api.http.get(f"/v1/unsubscribe/{referral}")).status_code == 400
         assert (await api.http.get(f"/v1/r/{unsubscribe}")).status_code == 400
         assert (await api.http.get(f"/v1/r/{referral}")).status_code == 302
+
+
+async def test_only_the_brand_s_links_become_tracked_redirects(api: Any, settings: Settings, sessions: Any,
+                                                               inbox: Inbox, customer_id: str) -> None:
+    """A URL in a trait or a product name stays plain text: never a signed redirect."""
+    from temporalio.testing import ActivityEnvironment
+
+    from activities.email import EmailActivities
+    from activities.rendering import Templates
+    from tests.test_send_activities import a_send
+
+    await api.post("/v1/identify", {"userId": customer_id, "traits": {"email": f"{customer_id}@mail.test",
+                                                                      "firstName": "see https://evil.example/x"}})
+    send = a_send(customer_id)
+    send.data = {"items": [{"name": "Lipstick, see https://evil.example/phish", "quantity": 1, "price": 24,
+                            "image_url": "https://beauty.test/img/lip.png"}], "cart_id": "c-1"}
+    email = EmailActivities(settings, sessions, Templates(settings.templates_dir))
+    assert (await ActivityEnvironment().run(email.send_email, send)).status == "sent"
+    [mail] = inbox.to(customer_id)
+    signer = await load_signer(sessions, settings)
+    for part in ("html", "plain"):
+        body = mail.get_body((part,)).get_content()
+        assert "https://evil.example/phish" in body, "left as the customer wrote it"
+        tokens = re.findall(r"https://sojourn\.test/v1/c/([\w.-]+)", body)
+        destinations = {read_click(signer, t).url for t in tokens}  # type: ignore[union-attr]
+        assert destinations == {"https://beauty.test/cart"}, destinations
+        assert "\ue000" not in body and "\ue001" not in body
+
+
+def test_links_are_tracked_only_from_the_template_and_to_allowed_hosts(tmp_path: Any) -> None:
+    from activities.rendering import Templates
+    from sojourn.signing import Signer
+
+    (tmp_path / "email").mkdir()
+    (tmp_path / "email" / "t.subject.txt").write_text("Hi {{ name }}")
+    (tmp_path / "email" / "t.html").write_text(
+        '<a href="{{ store_url }}/p/{{ slug }}">a</a> <a href="https://beauty.test/new">b</a> '
+        '<a href="https://instagram.com/beauty">c</a> <a href="{{ url }}">d</a> <p>{{ note }}</p>')
+    (tmp_path / "email" / "t.txt").write_text("{{ store_url }}/p/{{ slug }} https://beauty.test/new {{ note }} {{ url }}")
+    context = {"store_url": TrustedUrl("https://beauty.test"), "slug": "lip", "name": "Lisa",
+               "url": "https://beauty.test/from-data", "note": "see https://evil.example/phish"}
+    rendered = Templates(tmp_path).email("t", context, marked=True)
+    signer = Signer("k")
+    tracker = LinkTracker(signer, "https://sojourn.test", keep=set(), hosts=["beauty.test"])
+    click = Click("c", "j", "s", "m", "email", "")
+    for body in (tracker.html(rendered.html, click), tracker.text(rendered.text, click)):
+        tokens = re.findall(r"https://sojourn\.test/v1/c/([\w.-]+)", body)
+        assert sorted(read_click(signer, t).url for t in tokens) == [  # type: ignore[union-attr]
+            "https://beauty.test/new", "https://beauty.test/p/lip"]
+        assert "https://beauty.test/from-data" in body and "https://evil.example/phish" in body
+    assert rendered.subject == "Hi Lisa"

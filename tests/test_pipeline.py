@@ -21,6 +21,7 @@ from sojourn.settings import Settings
 from tests.conftest import Api, open_api
 from tests.support.tcp_proxy import TcpProxy
 from workflows.cart_abandonment import CartAbandonment
+from workflows.journey import JourneyStart
 from workflows.registry import specs
 
 ADDED = {"product_id": "lip-42", "name": "Velvet Lipstick", "price": 24, "cart_id": "c-1"}
@@ -321,3 +322,24 @@ async def test_a_journey_predicate_that_raises_is_a_poison_event_not_a_stalled_r
         assert await delivered(env.client, f"probe_fussy:{good}") == [f"m-{good}"]
         await wait_until(lambda: _is(sessions, f"m-{bad}", "dead"))
         assert "ZeroDivisionError" in (await state_of(sessions, f"m-{bad}"))[2]
+
+
+async def test_an_entry_for_a_run_the_records_dont_know_signals_that_run(
+    env: WorkflowEnvironment, settings: Settings, sessions: Any
+) -> None:
+    """Another deployment on the same namespace, or a restored database, started her
+    run: the entry reaches it as an event, and is not parked as a poison event."""
+    lisa = f"lisa-{uuid.uuid4().hex[:8]}"
+    foreign = await env.client.start_workflow(
+        CartAbandonment.run, JourneyStart(customer_id=lisa), id=cart_id(lisa), task_queue=settings.task_queue,
+    )
+    try:
+        async with open_api(settings, env.client) as api:
+            response = await api.post("/v1/track", {"userId": lisa, "event": "Product Added", "messageId": "m-1",
+                                                    "properties": ADDED})
+            assert response.status_code == 200
+            assert await state_of(sessions, "m-1") == ("routed", 0, None)
+        assert await delivered(env.client, cart_id(lisa)) == ["m-1"]
+        assert await starts(env.client, cart_id(lisa)) == 1
+    finally:
+        await foreign.terminate("test over")

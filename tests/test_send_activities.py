@@ -13,7 +13,7 @@ from activities.contracts import Send
 from activities.email import EmailActivities
 from activities.push import PushActivities
 from activities.rendering import Templates
-from sojourn.models import Message, PushSubscription
+from sojourn.models import Customer, Message, PushSubscription
 from sojourn.settings import Settings
 from tests.conftest import Api
 from tests.support.push_receiver import PushReceiver
@@ -169,3 +169,35 @@ def test_the_seed_onsite_templates_render(tmp_path: Any) -> None:
     prompt = templates.onsite("referral_prompt", context)
     assert prompt["placement"] == "referral_prompt" and prompt["referral_code"] == "abc.def"
     assert prompt["text"] == "Give a friend 10% off and get the same."
+
+
+@pytest.mark.parametrize("stored", ["a@example.com, other@evil.example", "lisa@mail.test\r\nBcc: x@evil.example",
+                                    "Lisa <lisa@mail.test>", "no-at-sign"])
+async def test_a_stored_address_that_is_not_one_valid_mailbox_is_skipped(
+    settings: Settings, sessions: Any, inbox: Inbox, customer_id: str, stored: str
+) -> None:
+    """Written before the API checked addresses, or straight into the database."""
+    async with sessions() as session:
+        session.add(Customer(id=customer_id, email=stored, traits={}))
+        await session.commit()
+    email = EmailActivities(settings, sessions, Templates(settings.templates_dir))
+    result = await ActivityEnvironment().run(email.send_email, a_send(customer_id))
+    assert result.status == "skipped" and result.detail.startswith("invalid address"), result
+    assert inbox.to("other@evil.example") == [] and inbox.to("x@evil.example") == [] and inbox.to(customer_id) == []
+    async with sessions() as session:
+        row = await session.scalar(select(Message).where(Message.customer_id == customer_id))
+    assert row.status == "skipped"
+
+
+async def test_a_line_break_in_a_first_name_does_not_stop_the_email(api: Api, settings: Settings, sessions: Any,
+                                                                    inbox: Inbox, customer_id: str) -> None:
+    """It used to fail every attempt (EmailMessage refuses it) and leave the row queued."""
+    response = await api.post("/v1/identify", {"userId": customer_id, "traits": {
+        "email": f"{customer_id}@mail.test", "firstName": "Lisa\r\nBcc: x@evil.example"}})
+    assert response.status_code == 200
+    email = EmailActivities(settings, sessions, Templates(settings.templates_dir))
+    result = await ActivityEnvironment().run(email.send_email, a_send(customer_id))
+    assert result.status == "sent", result
+    [mail] = inbox.to(customer_id)
+    assert mail["Bcc"] is None and mail["To"].addresses[0].addr_spec == f"{customer_id}@mail.test"
+    assert mail["To"].addresses[0].display_name == "Lisa Bcc: x@evil.example"

@@ -34,7 +34,7 @@ async def receiver() -> AsyncIterator[WebhookReceiver]:
 @pytest.fixture
 def hooked(settings: Settings, receiver: WebhookReceiver) -> Settings:
     return settings.model_copy(update={"webhooks": {"ads": receiver.url}, "webhook_secret": SECRET,
-                                       "webhook_allowed_hosts": ["127.0.0.1"]})
+                                       "webhook_allowed_hosts": ["127.0.0.1:*"]})
 
 
 async def test_a_journey_syncs_an_ad_audience_and_leaves_onsite_messages(

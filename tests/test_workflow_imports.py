@@ -39,3 +39,15 @@ def test_loading_every_journey_loads_no_io_library() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_every_kit_module_is_passed_through_the_sandbox() -> None:
+    """A kit module left out of worker.KIT_MODULES still works, but is re-imported for
+    every new run (bench/worker_cost.py): a split of the kit must not slow it down."""
+    from worker import KIT_MODULES
+    from workflows.registry import JOURNEYS
+
+    journey_files = {j.__module__ for j in JOURNEYS}
+    kit = {f"workflows.{p.stem}" for p in (ROOT / "workflows").glob("*.py")
+           if p.stem not in ("__init__", "registry")} - journey_files
+    assert kit <= set(KIT_MODULES), kit - set(KIT_MODULES)

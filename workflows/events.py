@@ -111,3 +111,16 @@ class On:
 
 def as_trigger(value: str | On) -> On:
     return value if isinstance(value, On) else On(value)
+
+
+def holds(test: Callable[[], Any]) -> bool:
+    """A journey's own predicate on an event. One that raises on odd data does not
+    match, rather than failing every workflow task that meets the event (a signal
+    handler or a wait condition that raises would). The engine's own errors, e.g. the
+    sandbox refusing a clock read, still go up."""
+    try:
+        return bool(test())
+    except Exception as error:  # noqa: BLE001 - see above
+        if type(error).__module__.startswith("temporalio"):
+            raise
+        return False

@@ -6,6 +6,11 @@ Temporal plumbing: the event signal and de-duplication by messageId, exits that 
 at any moment, the conversion window, the demo clock, continue-as-new with the state
 carried over, and what operators see in the Temporal UI.
 
+The kit is split along its concerns: this module holds the run (state, the event
+signal, exits, the goal, continue-as-new, the operator view); workflows/waits.py,
+workflows/decisions.py and workflows/sends.py hold what a story calls, mixed into
+`Journey`.
+
 Durable steps. Each kit call in a story is numbered in call order and its outcome is
 kept in a journal. After continue-as-new the story runs again from the top and every
 call already made returns its journaled outcome at once (a wait resumes with the time
@@ -16,15 +21,16 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
-from datetime import datetime, time, timedelta
+from datetime import datetime
 from typing import Any, Callable, ClassVar, TypeVar
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ApplicationError
 
-from workflows.events import SIGNAL, JourneyEvent, On, Setting, as_trigger
-from workflows.experiments import assign
+from workflows.decisions import Decisions
+from workflows.events import SIGNAL, JourneyEvent, On, Setting, holds
+from workflows.options import RECORD_TIMEOUT, SEND_RETRY
+from workflows.sends import Sends
 from workflows.spec import (  # noqa: F401 - the search attributes are re-exported for operators' code
     CUSTOMER_ID,
     JOURNEY_NAME,
@@ -37,26 +43,16 @@ from workflows.spec import (  # noqa: F401 - the search attributes are re-export
     start_attributes,
     triggers,
 )
+from workflows.waits import Waits
 
 with workflow.unsafe.imports_passed_through():
     from activities.contracts import (
-        LOAD_PROFILE,
-        RECORD_ASSIGNMENT,
         RECORD_CONVERSION,
         RECORD_ENTRY,
-        SEND_EMAIL,
-        SEND_ONSITE,
-        SEND_PUSH,
-        SEND_WEBHOOK,
-        AssignmentRecord,
         ConversionRecord,
         EntryRecord,
         Profile,
-        ProfileRequest,
-        Send,
-        SendResult,
     )
-    from workflows import timing
 
 # What a journey file needs, from one place.
 __all__ = ["Goal", "Journey", "JourneyEvent", "JourneyResult", "JourneyStart", "On", "Reentry", "Setting", "journey"]
@@ -70,13 +66,6 @@ TIMELINE_LINES = 30
 # Continue-as-new at the server's suggestion, or here at the latest.
 MAX_HISTORY_EVENTS = 10_000
 
-SEND_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=5), maximum_attempts=8
-)
-ACTIVITY_TIMEOUT = timedelta(minutes=2)
-# Send activities heartbeat every 2 s: a worker that dies mid-send is noticed in 10 s.
-SEND_HEARTBEAT = timedelta(seconds=10)
-CHANNELS = {"email": SEND_EMAIL, "push": SEND_PUSH, "webhook": SEND_WEBHOOK, "onsite": SEND_ONSITE}
 
 
 @dataclass
@@ -120,11 +109,11 @@ class JourneyResult:
     outcome: str  # completed | exited
     exit_event: str | None = None
     converted: bool = False
-    sends: dict[str, str] = field(default_factory=dict)  # step -> sent | skipped | failed
+    sends: dict[str, str] = field(default_factory=dict)  # step -> sent | skipped | failed | unknown
     runs: int = 1
 
 
-class Journey:
+class Journey(Waits, Decisions, Sends):
     spec: ClassVar[JourneySpec]
 
     @workflow.init
@@ -180,7 +169,7 @@ class Journey:
         self._remember(event.message_id)
         now = workflow.now()
         if self.s.entry is None:
-            if not _holds(lambda: self.spec.enters_on(event)):
+            if not holds(lambda: self.spec.enters_on(event)):
                 return  # nothing before the entry belongs to this journey
             self.s.entry, self.s.entered_at = event, now.isoformat()
             self._note(f"entered on {event.name}")
@@ -200,7 +189,7 @@ class Journey:
         ):
             self.s.conversion = event
             self._note(f"converted: {event.name}")
-        if self.s.exit_event is None and _holds(lambda: self.spec.exits_on(event)):
+        if self.s.exit_event is None and holds(lambda: self.spec.exits_on(event)):
             self.s.exit_event = event
             self._note(f"exit on {event.name}")
 
@@ -301,266 +290,6 @@ class Journey:
             info.is_continue_as_new_suggested() or info.get_current_history_length() > MAX_HISTORY_EVENTS
         )
 
-    # ----- waits -----
-
-    def scaled(self, duration: timedelta) -> timedelta:
-        """A journey duration on the demo clock (SOJOURN_TIME_SCALE)."""
-        return duration / self.start.time_scale
-
-    def _toward(self, target: datetime) -> datetime:
-        """A calendar target on the demo clock: the distance from now, scaled."""
-        now = workflow.now()
-        return now + self.scaled(target - now) if target > now else now
-
-    def after_entry(self, offset: timedelta) -> datetime:
-        entered_at = self.entered_at
-        assert entered_at is not None
-        return entered_at + self.scaled(offset)
-
-    async def delay(self, duration: timedelta, reason: str) -> None:
-        """Wait for a duration; an exit event still ends the journey meanwhile."""
-        await self._wait(lambda: False, until=workflow.now() + self.scaled(duration), step=reason)
-
-    async def delay_until(self, when: datetime, reason: str) -> None:
-        await self._wait(lambda: False, until=when, step=reason)
-
-    async def delay_until_local(
-        self, at: time, *, weekdays: frozenset[int] = timing.EVERY_DAY, reason: str | None = None
-    ) -> None:
-        """Wait until a local time of day in the customer's time zone, on allowed weekdays."""
-        tz = await self.timezone()
-        target = timing.next_local_time(workflow.now(), tz, at, weekdays)
-        await self._wait(lambda: False, until=self._toward(target), step=reason or f"until {at:%H:%M} local")
-
-    async def delay_until_date(
-        self, value: Any, *, offset: timedelta = timedelta(0), reason: str | None = None
-    ) -> bool:
-        """Wait until a date held in a property, plus or minus `offset`. Returns False
-        (without waiting) when the value is missing or not a date."""
-        tz = await self.timezone()
-        try:
-            target = timing.parse_when(value, tz) + offset
-        except (TypeError, ValueError):
-            self._note(f"no date to wait for in {value!r}")
-            return False
-        await self._wait(lambda: False, until=self._toward(target), step=reason or f"until {target:%Y-%m-%d %H:%M} UTC")
-        return True
-
-    async def wait_for(
-        self,
-        trigger: str | On | tuple[str | On, ...],
-        *,
-        within: timedelta,
-        where: Callable[[JourneyEvent], bool] | None = None,
-        reason: str | None = None,
-    ) -> JourneyEvent | None:
-        """Wait for an event (or one of several) that arrives from now on; return it, or
-        None when `within` runs out."""
-        triggers = [as_trigger(t) for t in (trigger if isinstance(trigger, tuple) else (trigger,))]
-        key = self._key("wait_for")
-        since = self.s.journal.get(key, {}).get("since", self.s.first_seq + len(self.s.events))
-
-        def arrived() -> JourneyEvent | None:
-            for event in self.s.events[max(0, since - self.s.first_seq):]:
-                if _holds(lambda: any(t.matches(event) for t in triggers) and (where is None or where(event))):
-                    return event
-            return None
-
-        found = await self._wait(
-            lambda: arrived() is not None,
-            until=workflow.now() + self.scaled(within),
-            step=reason or f"waiting for {' or '.join(t.name or t.type for t in triggers)}",
-            key=key,
-            extra={"since": since},
-        )
-        if not found:
-            return None
-        journaled = self.s.journal[key].get("event")
-        if journaled is None:
-            event = arrived()
-            self.s.journal[key]["event"] = event
-            return event
-        return journaled if isinstance(journaled, JourneyEvent) else JourneyEvent(**journaled)
-
-    async def _wait(
-        self,
-        done: Callable[[], bool],
-        *,
-        until: datetime,
-        step: str,
-        key: str | None = None,
-        extra: dict[str, Any] | None = None,
-    ) -> bool:
-        """The one place a journey idles. Journaled, so after continue-as-new it resumes
-        with its original deadline. Returns whether `done` came true before `until`."""
-        key = key or self._key("wait")
-        record = self.s.journal.get(key)
-        if record is None:
-            record = self.s.journal[key] = {"until": until.isoformat(), **(extra or {})}
-        elif "done" in record:
-            return bool(record["done"])
-        until = datetime.fromisoformat(record["until"])
-        self.step, self.next_wake_up = step, until
-        self._show()
-        result = done()
-        remaining = until - workflow.now()
-        if not result and remaining > timedelta(0):
-            self._idle = True
-            try:
-                await workflow.wait_condition(done, timeout=remaining, timeout_summary=step)
-                result = True
-            except asyncio.TimeoutError:
-                result = False
-            finally:
-                self._idle = False
-        record["done"] = result
-        self.next_wake_up = None
-        return result
-
-    # ----- decisions -----
-
-    async def profile(self, *, refresh: bool = False) -> Profile:
-        """The customer's profile (traits, email, time zone), read once and kept."""
-        if self._profile is None or refresh:
-            key = self._key("profile")
-            journaled = self.s.journal.get(key)
-            if journaled is None:
-                loaded = await workflow.execute_activity(
-                    LOAD_PROFILE,
-                    ProfileRequest(customer_id=self.start.customer_id),
-                    result_type=Profile,
-                    start_to_close_timeout=ACTIVITY_TIMEOUT,
-                    summary="load profile",
-                )
-                self.s.journal[key] = loaded
-                journaled = loaded
-            self._profile = journaled if isinstance(journaled, Profile) else Profile(**journaled)
-        return self._profile
-
-    async def trait(self, name: str, default: Any = None) -> Any:
-        return (await self.profile()).traits.get(name, default)
-
-    async def timezone(self) -> Any:
-        return timing.zone((await self.profile()).timezone, self.start.default_timezone)
-
-    def branch(self, split: str, path: str) -> str:
-        """Record which path of a split this customer took, for the timeline."""
-        self._note(f"{split}: {path}")
-        return path
-
-    async def experiment(self, name: str, weights: dict[str, float], *, holdout: float = 0.0) -> str:
-        """A/B(/n) assignment, deterministic per customer and experiment, recorded for
-        reporting and shown as the JourneyVariant search attribute. `holdout` of
-        customers get "control"."""
-        if name in self.s.variants:
-            return self.s.variants[name]
-        variant = assign(self.start.customer_id, name, weights, holdout)
-        self.s.variants[name] = variant
-        await workflow.execute_activity(
-            RECORD_ASSIGNMENT,
-            AssignmentRecord(
-                journey=self.spec.name,
-                experiment=name,
-                customer_id=self.start.customer_id,
-                workflow_id=workflow.info().workflow_id,
-                variant=variant,
-                assigned_at=workflow.now().isoformat(),
-            ),
-            start_to_close_timeout=ACTIVITY_TIMEOUT,
-            retry_policy=SEND_RETRY,
-            summary=f"experiment {name}: {variant}",
-        )
-        workflow.upsert_search_attributes(
-            [JOURNEY_VARIANT.value_set(",".join(f"{k}={v}" for k, v in sorted(self.s.variants.items())))]
-        )
-        self._note(f"experiment {name}: {variant}")
-        return variant
-
-    # ----- sends -----
-
-    async def send_email(
-        self, step: str, *, template: str, data: dict[str, Any] | None = None, topic: str = "marketing"
-    ) -> SendResult:
-        return await self._send("email", step, template, data or {}, topic)
-
-    async def send_push(
-        self, step: str, *, template: str, data: dict[str, Any] | None = None, topic: str = "marketing"
-    ) -> SendResult:
-        return await self._send("push", step, template, data or {}, topic)
-
-    async def send_webhook(
-        self, step: str, *, hook: str, data: dict[str, Any] | None = None, topic: str = "marketing"
-    ) -> SendResult:
-        """POST to a configured webhook (SOJOURN_WEBHOOKS), e.g. an ad audience or SMS."""
-        return await self._send("webhook", step, hook, data or {}, topic)
-
-    async def send_onsite(
-        self, step: str, *, template: str, data: dict[str, Any] | None = None, topic: str = "marketing"
-    ) -> SendResult:
-        """Leave a message for the storefront (greeting bar, banner, prompt)."""
-        return await self._send("onsite", step, template, data or {}, topic)
-
-    async def send_preferred(
-        self,
-        step: str,
-        *,
-        channels: tuple[str, ...] = ("push", "email"),
-        template: str,
-        data: dict[str, Any] | None = None,
-        topic: str = "marketing",
-    ) -> SendResult:
-        """Try channels in order of preference; the first one that sends wins."""
-        result = SendResult(status="skipped", detail="no channel")
-        for channel in channels:
-            result = await self._send(channel, f"{step}.{channel}", template, data or {}, topic)
-            if result.status == "sent":
-                break
-        self.s.sends[step] = result.status
-        return result
-
-    async def _send(self, channel: str, step: str, template: str, data: dict[str, Any], topic: str) -> SendResult:
-        journaled = self.s.journal.get(f"send:{step}")
-        if journaled is not None:
-            return journaled if isinstance(journaled, SendResult) else SendResult(**journaled)
-        if topic != "transactional" and self.start.quiet_hours:
-            opens = timing.quiet_hours_end(workflow.now(), await self.timezone(), self.start.quiet_hours)
-            if opens is not None:
-                await self._wait(lambda: False, until=self._toward(opens), step=f"{step}: quiet hours",
-                                 key=f"quiet:{step}")
-        info = workflow.info()
-        self.step = f"{step}: sending"
-        self._show()
-        try:
-            result = await workflow.execute_activity(
-                CHANNELS[channel],
-                Send(
-                    # Stable across retries, worker restarts and continue-as-new;
-                    # distinct per journey run.
-                    key=f"{info.workflow_id}/{info.first_execution_run_id}/{step}",
-                    customer_id=self.start.customer_id,
-                    journey=self.spec.name,
-                    workflow_id=info.workflow_id,
-                    step=step,
-                    template=template,
-                    data=data,
-                    topic=topic,
-                ),
-                result_type=SendResult,
-                start_to_close_timeout=ACTIVITY_TIMEOUT,
-                heartbeat_timeout=SEND_HEARTBEAT,
-                retry_policy=SEND_RETRY,
-                summary=f"{step}: {channel} ({template})",
-            )
-        except ActivityError as err:
-            # Out of retries: the story goes on and decides what a failed send means.
-            cause = err.cause.message if err.cause is not None and hasattr(err.cause, "message") else str(err)
-            result = SendResult(status="failed", detail=cause)
-        result.channel = channel
-        self.s.journal[f"send:{step}"] = result
-        self.s.sends[step] = result.status
-        self._note(f"{step}: {channel} {result.status}" + (f" ({result.detail})" if result.detail else ""))
-        return result
-
     # ----- records -----
 
     async def _record_entry(self) -> None:
@@ -577,7 +306,7 @@ class Journey:
                 entry_message_id=self.s.entry.message_id,
                 entered_at=self.s.entered_at,
             ),
-            start_to_close_timeout=ACTIVITY_TIMEOUT,
+            start_to_close_timeout=RECORD_TIMEOUT,
             retry_policy=SEND_RETRY,
             summary="record entry",
         )
@@ -595,7 +324,7 @@ class Journey:
                 entered_at=self.s.entered_at,
                 converted_at=workflow.now().isoformat(),
             ),
-            start_to_close_timeout=ACTIVITY_TIMEOUT,
+            start_to_close_timeout=RECORD_TIMEOUT,
             retry_policy=SEND_RETRY,
             summary=f"conversion: {goal.event}",
         )
@@ -633,19 +362,6 @@ class Journey:
         if self.step != self._shown_step:
             self._shown_step = self.step
             workflow.upsert_search_attributes([JOURNEY_STEP.value_set(self.step[:200])])
-
-
-def _holds(test: Callable[[], Any]) -> bool:
-    """A journey's own predicate on an event. One that raises on odd data does not
-    match, rather than failing every workflow task that meets the event (a signal
-    handler or a wait condition that raises would). The engine's own errors, e.g. the
-    sandbox refusing a clock read, still go up."""
-    try:
-        return bool(test())
-    except Exception as error:  # noqa: BLE001 - see above
-        if type(error).__module__.startswith("temporalio"):
-            raise
-        return False
 
 
 J = TypeVar("J", bound=type)

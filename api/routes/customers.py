@@ -48,7 +48,7 @@ def _b64url(value: str, field: str, length: int) -> None:
 async def add_push_subscription(
     customer_id: str, body: PushSubscriptionIn, request: Request, _key: WriteKey, sessions: SessionsDep, settings: SettingsDep
 ) -> PushSubscriptionOut:
-    reason = refuse_reason(body.endpoint, settings.push_allowed_hosts)
+    reason = refuse_reason(body.endpoint, settings.push_allowed_hosts, allow_loopback=settings.outbound_allow_loopback)
     if reason:
         raise BadRequest(f"endpoint {reason}")
     _b64url(body.keys.p256dh, "keys.p256dh", 65)

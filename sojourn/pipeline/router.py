@@ -31,6 +31,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
+from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from sojourn.db import upsert, write_lock
@@ -329,7 +330,14 @@ class Router:
     async def _enter(self, spec: JourneySpec, event: JourneyEvent, key: str | None, runs: Runs) -> None:
         workflow_id = spec.workflow_id(event.customer_id, key)
         if (spec.name, event.message_id) in runs.fresh:  # decided this round, before any RPC
-            await self._start(spec, event, key)
+            try:
+                await self._start(spec, event, key)
+            except WorkflowAlreadyStartedError:
+                # A run these records don't know of (another deployment on the same
+                # Temporal namespace, a database restored from a backup): she is in the
+                # journey, so the entry is just an event for that run. Not a poison event.
+                if not await self._signal(workflow_id, event):
+                    await self._start(spec, event, key)  # it ended in the meantime
             return
         decided = runs.entered_by(spec.name, event.message_id)
         if decided is not None:

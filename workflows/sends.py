@@ -1,0 +1,125 @@
+"""The kit's sends: one activity per channel, keyed by a stable step id so that a
+retry, a restarted worker or continue-as-new never sends twice (activities/ledger.py
+says what happens in the ambiguous window)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from temporalio import workflow
+from temporalio.exceptions import ActivityError
+
+from workflows.options import ACTIVITY_TIMEOUT, RECORD_TIMEOUT, SEND_HEARTBEAT, SEND_RETRY
+
+with workflow.unsafe.imports_passed_through():
+    from activities.contracts import (
+        GIVE_UP_SEND,
+        SEND_EMAIL,
+        SEND_ONSITE,
+        SEND_PUSH,
+        SEND_WEBHOOK,
+        Send,
+        SendGiveUp,
+        SendResult,
+    )
+    from workflows import timing
+
+CHANNELS = {"email": SEND_EMAIL, "push": SEND_PUSH, "webhook": SEND_WEBHOOK, "onsite": SEND_ONSITE}
+
+
+class Sends:
+    """Mixed into Journey: uses its input (`self.start`), state and `timezone()`."""
+
+    async def send_email(
+        self, step: str, *, template: str, data: dict[str, Any] | None = None, topic: str = "marketing"
+    ) -> SendResult:
+        return await self._send("email", step, template, data or {}, topic)
+
+    async def send_push(
+        self, step: str, *, template: str, data: dict[str, Any] | None = None, topic: str = "marketing"
+    ) -> SendResult:
+        return await self._send("push", step, template, data or {}, topic)
+
+    async def send_webhook(
+        self, step: str, *, hook: str, data: dict[str, Any] | None = None, topic: str = "marketing"
+    ) -> SendResult:
+        """POST to a configured webhook (SOJOURN_WEBHOOKS), e.g. an ad audience or SMS."""
+        return await self._send("webhook", step, hook, data or {}, topic)
+
+    async def send_onsite(
+        self, step: str, *, template: str, data: dict[str, Any] | None = None, topic: str = "marketing"
+    ) -> SendResult:
+        """Leave a message for the storefront (greeting bar, banner, prompt)."""
+        return await self._send("onsite", step, template, data or {}, topic)
+
+    async def send_preferred(
+        self,
+        step: str,
+        *,
+        channels: tuple[str, ...] = ("push", "email"),
+        template: str,
+        data: dict[str, Any] | None = None,
+        topic: str = "marketing",
+    ) -> SendResult:
+        """Try channels in order of preference; the first one that sends wins."""
+        result = SendResult(status="skipped", detail="no channel")
+        for channel in channels:
+            result = await self._send(channel, f"{step}.{channel}", template, data or {}, topic)
+            if result.status == "sent":
+                break
+        self.s.sends[step] = result.status
+        return result
+
+    async def _send(self, channel: str, step: str, template: str, data: dict[str, Any], topic: str) -> SendResult:
+        journaled = self.s.journal.get(f"send:{step}")
+        if journaled is not None:
+            return journaled if isinstance(journaled, SendResult) else SendResult(**journaled)
+        if topic != "transactional" and self.start.quiet_hours:
+            opens = timing.quiet_hours_end(workflow.now(), await self.timezone(), self.start.quiet_hours)
+            if opens is not None:
+                await self._wait(lambda: False, until=self._toward(opens), step=f"{step}: quiet hours",
+                                 key=f"quiet:{step}")
+        info = workflow.info()
+        self.step = f"{step}: sending"
+        self._show()
+        send = Send(
+            # Stable across retries, worker restarts and continue-as-new; distinct per
+            # journey run.
+            key=f"{info.workflow_id}/{info.first_execution_run_id}/{step}",
+            customer_id=self.start.customer_id,
+            journey=self.spec.name,
+            workflow_id=info.workflow_id,
+            step=step,
+            template=template,
+            data=data,
+            topic=topic,
+        )
+        try:
+            result = await workflow.execute_activity(
+                CHANNELS[channel],
+                send,
+                result_type=SendResult,
+                start_to_close_timeout=ACTIVITY_TIMEOUT,
+                heartbeat_timeout=SEND_HEARTBEAT,
+                retry_policy=SEND_RETRY,
+                summary=f"{step}: {channel} ({template})",
+            )
+        except ActivityError as err:
+            # Out of retries: the story goes on and decides what a failed send means.
+            cause = err.cause.message if err.cause is not None and hasattr(err.cause, "message") else str(err)
+            result = SendResult(status="failed", detail=cause)
+            # Its ledger rows must not stay open (counted toward the cap, shown as
+            # queued forever): failed, or unknown if the last attempt died sending.
+            # Patched: runs recorded before this made no such call.
+            if workflow.patched("ledger-gives-up"):
+                ended = await workflow.execute_activity(
+                    GIVE_UP_SEND, SendGiveUp(send.key, cause), result_type=str,
+                    start_to_close_timeout=RECORD_TIMEOUT, retry_policy=SEND_RETRY, summary=f"{step}: give up",
+                )
+                if ended == "unknown":
+                    result.status = "unknown"
+        result.channel = channel
+        self.s.journal[f"send:{step}"] = result
+        self.s.sends[step] = result.status
+        self._note(f"{step}: {channel} {result.status}" + (f" ({result.detail})" if result.detail else ""))
+        return result
