@@ -7,11 +7,13 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 
 from activities.contracts import Send
 from activities.rendering import Templates
 from activities.webhook import WebhookActivities
+from sojourn.models import Message
 from sojourn.settings import Settings
 from tests.conftest import Api
 from tests.support.journeys import TEST_JOURNEYS, ChannelsProbe
@@ -101,3 +103,33 @@ async def test_a_4xx_answer_fails_without_retry(hooked: Settings, sessions: Any,
     hooks = WebhookActivities(hooked, sessions, Templates(hooked.templates_dir))
     result = await ActivityEnvironment().run(hooks.send_webhook, hook_send(customer_id))
     assert (result.status, result.detail) == ("failed", "webhook refused: 422 nope")
+
+
+@pytest.mark.parametrize("status", [301, 302, 307, 308])
+async def test_a_webhook_that_redirects_is_not_followed(hooked: Settings, sessions: Any, receiver: WebhookReceiver,
+                                                        customer_id: str, status: int) -> None:
+    receiver.answers, receiver.redirect_to = [status], receiver.url  # a 307/308 would POST again
+    hooks = WebhookActivities(hooked, sessions, Templates(hooked.templates_dir))
+    result = await ActivityEnvironment().run(hooks.send_webhook, hook_send(customer_id))
+    assert result.status == "failed" and str(status) in result.detail
+    assert len(receiver.received) == 1
+
+
+async def test_a_send_out_of_attempts_ends_failed_in_the_ledger(
+    env: WorkflowEnvironment, hooked: Settings, sessions: Any, receiver: WebhookReceiver, customer_id: str
+) -> None:
+    """Every attempt fails (503): the journey goes on, and the row doesn't stay queued."""
+    receiver.answers = [503] * 8
+    hooked = hooked.model_copy(update={"time_scale": 100.0})  # retries wait on the demo clock too
+    async with build_worker(env.client, hooked, sessions, extra_workflows=TEST_JOURNEYS):
+        event = JourneyEvent(message_id=str(uuid.uuid4()), type="track", name="Channels Probe", customer_id=customer_id)
+        handle = await env.client.start_workflow(
+            ChannelsProbe.run, JourneyStart(customer_id=customer_id, time_scale=100.0, entry=event),
+            id=f"probe_channels:{customer_id}",
+            task_queue=hooked.task_queue, search_attributes=start_attributes(ChannelsProbe.spec, customer_id))
+        result = await handle.result()
+    assert result.sends["retargeting_ad"] == "failed" and len(receiver.received) == 8
+    async with sessions() as session:
+        row = await session.scalar(select(Message).where(Message.customer_id == customer_id,
+                                                         Message.step == "retargeting_ad"))
+    assert row.status == "failed" and "out of attempts" in row.detail

@@ -9,7 +9,7 @@ from typing import Any
 from temporalio import workflow
 from temporalio.exceptions import ActivityError
 
-from workflows.options import ACTIVITY_TIMEOUT, RECORD_TIMEOUT, SEND_HEARTBEAT, SEND_RETRY
+from workflows.options import ACTIVITY_TIMEOUT, RECORD_TIMEOUT, SEND_HEARTBEAT, SEND_RETRY, on_demo_clock
 
 with workflow.unsafe.imports_passed_through():
     from activities.contracts import (
@@ -101,7 +101,7 @@ class Sends:
                 result_type=SendResult,
                 start_to_close_timeout=ACTIVITY_TIMEOUT,
                 heartbeat_timeout=SEND_HEARTBEAT,
-                retry_policy=SEND_RETRY,
+                retry_policy=on_demo_clock(SEND_RETRY, self.start.time_scale),
                 summary=f"{step}: {channel} ({template})",
             )
         except ActivityError as err:

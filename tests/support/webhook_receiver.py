@@ -24,6 +24,7 @@ class WebhookReceiver:
     answers: list[int] = field(default_factory=list)  # statuses to answer, in order; then 200
     received: list[Hook] = field(default_factory=list)
     url: str = ""
+    redirect_to: str | None = None  # the Location of a 30x answer
     _runner: web.AppRunner | None = None
 
     def verify(self, header: str, body: bytes) -> bool:
@@ -36,7 +37,8 @@ class WebhookReceiver:
         self.received.append(Hook(request.headers.get("Idempotency-Key", ""), json.loads(body),
                                   self.verify(request.headers.get("X-Sojourn-Signature", ""), body)))
         status = self.answers.pop(0) if self.answers else 200
-        return web.Response(status=status, text="ok" if status < 300 else "nope")
+        headers = {"Location": self.redirect_to} if self.redirect_to and 300 <= status < 400 else {}
+        return web.Response(status=status, text="ok" if status < 300 else "nope", headers=headers)
 
     async def start(self) -> None:
         app = web.Application()
