@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -33,6 +33,20 @@ class Customer(Base):
     traits: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+    # Facts: kept by the pipeline's store from the events, in the events' transaction
+    # (sojourn/pipeline/facts.py says which event changes which).
+    first_seen_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_seen_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    platform: Mapped[str | None] = mapped_column(String(32))
+    orders_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    revenue: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
+    first_order_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_order_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_order_products: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    recently_viewed: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    signed_up_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    newsletter_subscribed: Mapped[bool | None] = mapped_column(Boolean)
+    app_installed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class PushSubscription(Base):

@@ -76,13 +76,15 @@ async def test_a_name_is_checked_where_the_connection_is_made() -> None:
         await runner.cleanup()
 
 
+@pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
 async def test_a_push_service_that_redirects_is_not_followed(api: Api, settings: Settings, sessions: Any,
-                                                             push_service: PushReceiver, customer_id: str) -> None:
-    """A 307 would re-send the POST elsewhere: it ends the delivery instead."""
+                                                             push_service: PushReceiver, customer_id: str,
+                                                             status: int) -> None:
+    """A 307 or 308 would re-send the POST elsewhere: any redirect ends the delivery."""
     stolen: list[str] = []
 
     async def redirect(request: web.Request) -> web.Response:
-        return web.Response(status=307, headers={"Location": f"http://127.0.0.1:{port}/steal"})
+        return web.Response(status=status, headers={"Location": f"http://127.0.0.1:{port}/steal"})
 
     async def steal(request: web.Request) -> web.Response:
         stolen.append(request.path)

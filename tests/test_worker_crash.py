@@ -201,6 +201,7 @@ async def test_two_kills_past_the_point_of_no_return_send_nothing_twice_and_lose
                 if len(statuses) == customers_n and set(statuses.values()) <= {"sent", "unknown"}:
                     break
                 await asyncio.sleep(0.1)
+            stats = (await api.operator("GET", "/v1/journeys/cart_abandonment/stats")).json()
     finally:
         for proc in workers:
             if proc.poll() is None:
@@ -216,3 +217,4 @@ async def test_two_kills_past_the_point_of_no_return_send_nothing_twice_and_lose
     # before the kill, its DATA not yet out, is lost too, and just as `unknown`.
     assert 2 <= gated.dropped <= len(lost), "each kill caught at least one send mid-DATA"
     assert set(statuses.values()) == {"sent", "unknown"} and len(statuses) == customers_n, statuses
+    assert stats["sends"]["email_24h"].get("unknown", 0) >= len(unknown), "operators see them"

@@ -1,19 +1,22 @@
-"""A customer's browsers: web push subscriptions (PushSubscription.toJSON())."""
+"""A customer: her browsers' web push subscriptions (PushSubscription.toJSON(), write
+key), and everything known about her in one answer (operator key)."""
 
 from __future__ import annotations
 
 import base64
 import binascii
+from typing import Any
 
-from fastapi import APIRouter, Request, status
+from fastapi import APIRouter, HTTPException, Request, status
 from pydantic import BaseModel, Field
-from sqlalchemy import delete
+from sqlalchemy import delete, select
 
-from api.deps import SessionsDep, SettingsDep, WriteKey
+from api.deps import OperatorKey, SessionsDep, SettingsDep, WriteKey
 from api.segment import BadRequest
 from sojourn.allowlist import refuse_reason
 from sojourn.db import upsert
-from sojourn.models import Customer, PushSubscription, utcnow
+from sojourn.models import Consent, Customer, JourneyRun, PushSubscription, utcnow
+from sojourn.pipeline.facts import Facts
 
 router = APIRouter(prefix="/v1/customers", tags=["customers"])
 
@@ -87,3 +90,32 @@ async def remove_push_subscription(customer_id: str, endpoint: str, _key: WriteK
             )
         )
         await session.commit()
+
+
+@router.get("/{customer_id}")
+async def customer(customer_id: str, _key: OperatorKey, sessions: SessionsDep) -> dict[str, Any]:
+    """One customer in one answer, for operators: profile, facts, consents, browsers
+    and the journeys the router started for her (from the database, not Temporal)."""
+    async with sessions() as session:
+        found = await session.get(Customer, customer_id)
+        if found is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no customer {customer_id!r}")
+        consents = (await session.scalars(select(Consent).where(Consent.customer_id == customer_id))).all()
+        browsers = (await session.scalars(select(PushSubscription).where(PushSubscription.customer_id == customer_id)
+                                          .order_by(PushSubscription.id))).all()
+        runs = (await session.scalars(select(JourneyRun).where(JourneyRun.customer_id == customer_id)
+                                      .order_by(JourneyRun.id))).all()
+    facts = Facts.of(found).as_columns()
+    return {
+        "id": found.id,
+        "anonymous_id": found.anonymous_id,
+        "profile": {"email": found.email, "first_name": found.first_name, "timezone": found.timezone,
+                    "traits": found.traits, "created_at": found.created_at, "updated_at": found.updated_at},
+        "facts": facts,
+        "consents": [{"channel": c.channel, "topic": c.topic, "subscribed": c.subscribed, "source": c.source,
+                      "updated_at": c.updated_at} for c in consents],
+        "push_subscriptions": [{"id": b.id, "endpoint": b.endpoint} for b in browsers],
+        "journeys": [{"journey": r.journey, "journey_key": r.journey_key or None, "workflow_id": r.workflow_id,
+                      "entry_message_id": r.entry_message_id, "started_at": r.started_at,
+                      "ended_at": r.ended_at} for r in runs],
+    }

@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from sojourn.db import insert_for, upsert, write_lock
 from sojourn.models import Customer, Event, utcnow
+from sojourn.pipeline.facts import Facts, apply, changes_facts, platform_of
 from sojourn.pipeline.messages import Message
 
 EVENTS = Event.__table__
@@ -99,23 +101,63 @@ async def update_profiles(session: AsyncSession, messages: Sequence[Message]) ->
             fields = {**fields, **profile_fields(m)}
         merged[m.customer_id] = (traits, fields, anonymous_id or m.anonymous_id)
 
+    platforms: dict[str, str | None] = {}
+    for m in messages:
+        platforms[m.customer_id] = platform_of(m.context) or platforms.get(m.customer_id)
     plain = [
-        {"id": cid, "anonymous_id": anon, "traits": {}, "created_at": now, "updated_at": now}
+        {"id": cid, "anonymous_id": anon, "traits": {}, "created_at": now, "updated_at": now,
+         "first_seen_at": now, "last_seen_at": now, "platform": platforms.get(cid)}
         for cid, (traits, fields, anon) in merged.items() if not traits and not fields
     ]
     if plain:
-        await session.execute(upsert(session, CUSTOMERS).on_conflict_do_nothing(index_elements=["id"]), plain)
+        await session.execute(_seen(session.bind.dialect.name), plain)
     # In a stable order, so two requests touching the same customers can't deadlock.
     for cid, (traits, fields, anon) in sorted(merged.items()):
         if not traits and not fields:
             continue
         stmt = upsert(session, Customer).values(
-            id=cid, anonymous_id=anon, traits=traits, created_at=now, updated_at=now, **fields
+            id=cid, anonymous_id=anon, traits=traits, created_at=now, updated_at=now, first_seen_at=now,
+            last_seen_at=now, platform=platforms.get(cid), **fields
         )
         if session.bind.dialect.name == "postgresql":
             merged_traits = Customer.traits.op("||")(stmt.excluded.traits)
         else:
             merged_traits = func.json_patch(Customer.traits, stmt.excluded.traits)
-        changes: dict[str, Any] = {"traits": merged_traits, "updated_at": stmt.excluded.updated_at}
+        changes: dict[str, Any] = {"traits": merged_traits, "updated_at": stmt.excluded.updated_at,
+                                   "last_seen_at": stmt.excluded.last_seen_at,
+                                   "platform": func.coalesce(stmt.excluded.platform, Customer.platform)}
         changes.update({column: getattr(stmt.excluded, column) for column in fields})
         await session.execute(stmt.on_conflict_do_update(index_elements=["id"], set_=changes))
+    await update_facts(session, messages, now)
+
+
+@functools.cache
+def _seen(dialect: str) -> Any:
+    """Create the profile of a customer seen for the first time; for one seen before,
+    only when (and on what platform) she was last seen."""
+    stmt = insert_for(dialect)(CUSTOMERS)
+    return stmt.on_conflict_do_update(index_elements=["id"], set_={
+        "last_seen_at": stmt.excluded.last_seen_at,
+        "platform": func.coalesce(stmt.excluded.platform, CUSTOMERS.c.platform),
+    })
+
+
+async def update_facts(session: AsyncSession, messages: Sequence[Message], now: datetime) -> None:
+    """Orders, products viewed, sign-up, newsletter, app: read, changed in arrival order
+    (sojourn/pipeline/facts.py) and written back, for the customers whose messages
+    change them. Their rows are locked first on PostgreSQL, so two requests for one
+    customer apply one after the other."""
+    changing = [m for m in messages if changes_facts(m)]
+    if not changing:
+        return
+    ids = sorted({m.customer_id for m in changing})
+    query = select(Customer).where(Customer.id.in_(ids)).order_by(Customer.id)
+    if session.bind.dialect.name == "postgresql":
+        query = query.with_for_update()
+    rows = {c.id: c for c in (await session.scalars(query)).all()}
+    facts = {cid: Facts.of(row) for cid, row in rows.items()}
+    for m in changing:
+        if m.customer_id in facts:
+            apply(facts[m.customer_id], m, now)
+    for cid, changed in facts.items():
+        await session.execute(update(CUSTOMERS).where(CUSTOMERS.c.id == cid).values(**changed.as_columns()))
