@@ -136,7 +136,6 @@ class Ledger:
         step = next((r for r in rows if r.idempotency_key == key), None)
         return step.status if step is not None else None
 
-
     async def record(self, key: str, status: str, detail: str = "", recipient: str | None = None) -> None:
         async with self.sessions() as session:
             attempt = await session.scalar(select(Message.attempts).where(Message.idempotency_key == key))
