@@ -45,6 +45,7 @@ def activities_for(settings: Settings, sessions: Any) -> Sequence[Any]:
         webhook.send_webhook,
         onsite.send_onsite,
         profiles.load_profile,
+        profiles.load_facts,
         records.record_entry,
         records.record_assignment,
         records.record_conversion,
@@ -57,7 +58,7 @@ def activities_for(settings: Settings, sessions: Any) -> Sequence[Any]:
 # Each journey's own file stays sandboxed, so a story that reads the clock or random
 # is still caught at run time.
 KIT_MODULES = ("workflows.timing", "workflows.journey", "workflows.waits", "workflows.decisions",
-               "workflows.sends", "workflows.options", "workflows.events", "workflows.spec",
+               "workflows.sends", "workflows.options", "workflows.segments", "workflows.events", "workflows.spec",
                "workflows.experiments", "activities.contracts")
 
 

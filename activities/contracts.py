@@ -8,6 +8,7 @@ fields can be added later with defaults without breaking running journeys.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 SEND_EMAIL = "send_email"
@@ -19,6 +20,7 @@ LOAD_PROFILE = "load_profile"
 RECORD_ENTRY = "record_entry"
 RECORD_ASSIGNMENT = "record_assignment"
 GIVE_UP_SEND = "give_up_send"
+LOAD_FACTS = "load_facts"
 
 
 @dataclass
@@ -97,3 +99,27 @@ class AssignmentRecord:
     workflow_id: str
     variant: str
     assigned_at: str
+
+
+@dataclass
+class Facts:
+    """What a customer has done, as the pipeline keeps it (sojourn/pipeline/facts.py says
+    which event changes which). Segments are predicates over these."""
+
+    first_seen_at: datetime | None = None
+    last_seen_at: datetime | None = None
+    platform: str | None = None
+    orders_count: int = 0
+    revenue: float = 0.0
+    first_order_at: datetime | None = None
+    last_order_at: datetime | None = None
+    last_order_products: list[str] = field(default_factory=list)
+    recently_viewed: list[str] = field(default_factory=list)
+    signed_up_at: datetime | None = None
+    newsletter_subscribed: bool | None = None
+    app_installed_at: datetime | None = None
+
+
+@dataclass
+class FactsRequest:
+    customer_id: str

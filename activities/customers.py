@@ -7,9 +7,10 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
-from activities.contracts import LOAD_PROFILE, Profile, ProfileRequest, Send
+from activities.contracts import LOAD_FACTS, LOAD_PROFILE, Facts, FactsRequest, Profile, ProfileRequest, Send
 from sojourn.links import TrustedUrl
 from sojourn.models import Customer
+from sojourn.pipeline.facts import facts_of
 from sojourn.referrals import referral_code
 from sojourn.settings import Settings
 from sojourn.signing import Signer
@@ -23,6 +24,12 @@ async def load_customer(sessions: async_sessionmaker[AsyncSession], customer_id:
 class ProfileActivities:
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self.sessions = sessions
+
+    @activity.defn(name=LOAD_FACTS)
+    async def load_facts(self, request: FactsRequest) -> Facts:
+        """Her facts as stored now; none yet for a customer never seen."""
+        customer = await load_customer(self.sessions, request.customer_id)
+        return facts_of(customer) if customer is not None else Facts()
 
     @activity.defn(name=LOAD_PROFILE)
     async def load_profile(self, request: ProfileRequest) -> Profile:

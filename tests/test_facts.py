@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from sojourn.pipeline.facts import RECENTLY_VIEWED, Facts, apply, changes_facts, platform_of
+from activities.contracts import Facts
+from sojourn.pipeline.facts import RECENTLY_VIEWED, apply, changes_facts, platform_of
 from sojourn.pipeline.messages import Message
 from tests.conftest import Api
 

@@ -1,4 +1,5 @@
-"""The kit's decisions: the customer's profile and traits, splits and experiments."""
+"""The kit's decisions: the customer's profile and traits, segments, splits and
+experiments."""
 
 from __future__ import annotations
 
@@ -8,10 +9,20 @@ from temporalio import workflow
 
 from workflows.experiments import assign
 from workflows.options import RECORD_TIMEOUT, SEND_RETRY
+from workflows.segments import Segment
 from workflows.spec import JOURNEY_VARIANT
 
 with workflow.unsafe.imports_passed_through():
-    from activities.contracts import LOAD_PROFILE, RECORD_ASSIGNMENT, AssignmentRecord, Profile, ProfileRequest
+    from activities.contracts import (
+        LOAD_FACTS,
+        LOAD_PROFILE,
+        RECORD_ASSIGNMENT,
+        AssignmentRecord,
+        Facts,
+        FactsRequest,
+        Profile,
+        ProfileRequest,
+    )
     from workflows import timing
 
 
@@ -35,6 +46,21 @@ class Decisions:
                 journaled = loaded
             self._profile = journaled if isinstance(journaled, Profile) else Profile(**journaled)
         return self._profile
+
+    async def in_segment(self, segment: Segment) -> bool:
+        """Is she in the segment now? Read from her facts as they are at this step (an
+        activity), and journaled: a replay, or the run after continue-as-new, gets the
+        same answer."""
+        key = self._key(f"segment:{segment.name}")
+        journaled = self.s.journal.get(key)
+        if journaled is None:
+            facts = await workflow.execute_activity(
+                LOAD_FACTS, FactsRequest(customer_id=self.start.customer_id), result_type=Facts,
+                start_to_close_timeout=RECORD_TIMEOUT, retry_policy=SEND_RETRY, summary=f"segment {segment.name}",
+            )
+            journaled = self.s.journal[key] = segment.contains(facts)
+            self._note(f"segment {segment.name}: {'in' if journaled else 'not in'}")
+        return bool(journaled)
 
     async def trait(self, name: str, default: Any = None) -> Any:
         return (await self.profile()).traits.get(name, default)

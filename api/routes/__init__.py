@@ -2,7 +2,19 @@
 
 from fastapi import APIRouter
 
-from api.routes import clicks, consent, customers, journeys, onsite, pipeline, push, referrals, suppressions, tracking
+from api.routes import (
+    clicks,
+    consent,
+    customers,
+    journeys,
+    onsite,
+    pipeline,
+    push,
+    referrals,
+    segments,
+    suppressions,
+    tracking,
+)
 
 api_router = APIRouter()
 api_router.include_router(tracking.router)
@@ -15,3 +27,4 @@ api_router.include_router(referrals.router)
 api_router.include_router(onsite.router)
 api_router.include_router(suppressions.router)
 api_router.include_router(pipeline.router)
+api_router.include_router(segments.router)

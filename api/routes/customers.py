@@ -16,7 +16,7 @@ from api.segment import BadRequest
 from sojourn.allowlist import refuse_reason
 from sojourn.db import upsert
 from sojourn.models import Consent, Customer, JourneyRun, PushSubscription, utcnow
-from sojourn.pipeline.facts import Facts
+from sojourn.pipeline.facts import as_columns, facts_of
 
 router = APIRouter(prefix="/v1/customers", tags=["customers"])
 
@@ -105,7 +105,7 @@ async def customer(customer_id: str, _key: OperatorKey, sessions: SessionsDep) -
                                           .order_by(PushSubscription.id))).all()
         runs = (await session.scalars(select(JourneyRun).where(JourneyRun.customer_id == customer_id)
                                       .order_by(JourneyRun.id))).all()
-    facts = Facts.of(found).as_columns()
+    facts = as_columns(facts_of(found))
     return {
         "id": found.id,
         "anonymous_id": found.anonymous_id,

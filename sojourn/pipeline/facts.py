@@ -20,10 +20,11 @@ order the messages were received.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, fields
+from dataclasses import fields
 from datetime import datetime, timezone
 from typing import Any
 
+from activities.contracts import Facts
 from sojourn.pipeline.messages import Message
 
 LAST_ORDER_PRODUCTS = 10
@@ -35,37 +36,22 @@ FACT_EVENTS = frozenset({"Order Completed", "Order Refunded", "Product Viewed", 
 NEWSLETTER_TRAITS = ("newsletter", "newsletter_subscribed")
 
 
-@dataclass
-class Facts:
-    first_seen_at: datetime | None = None
-    last_seen_at: datetime | None = None
-    platform: str | None = None
-    orders_count: int = 0
-    revenue: float = 0.0
-    first_order_at: datetime | None = None
-    last_order_at: datetime | None = None
-    last_order_products: list[str] = field(default_factory=list)
-    recently_viewed: list[str] = field(default_factory=list)
-    signed_up_at: datetime | None = None
-    newsletter_subscribed: bool | None = None
-    app_installed_at: datetime | None = None
+def facts_of(row: Any) -> Facts:
+    """The facts held on a customer row (or any object with these attributes)."""
+    values = {f.name: getattr(row, f.name) for f in fields(Facts)}
+    for name, value in values.items():  # SQLite hands back naive datetimes: they are UTC
+        if isinstance(value, datetime) and value.tzinfo is None:
+            values[name] = value.replace(tzinfo=timezone.utc)
+    facts = Facts(**values)
+    facts.orders_count = facts.orders_count or 0
+    facts.revenue = facts.revenue or 0.0
+    facts.last_order_products = list(facts.last_order_products or [])
+    facts.recently_viewed = list(facts.recently_viewed or [])
+    return facts
 
-    @classmethod
-    def of(cls, row: Any) -> "Facts":
-        """The facts held on a customer row (or any object with these attributes)."""
-        values = {f.name: getattr(row, f.name) for f in fields(cls)}
-        for name, value in values.items():  # SQLite hands back naive datetimes: they are UTC
-            if isinstance(value, datetime) and value.tzinfo is None:
-                values[name] = value.replace(tzinfo=timezone.utc)
-        facts = cls(**values)
-        facts.orders_count = facts.orders_count or 0
-        facts.revenue = facts.revenue or 0.0
-        facts.last_order_products = list(facts.last_order_products or [])
-        facts.recently_viewed = list(facts.recently_viewed or [])
-        return facts
 
-    def as_columns(self) -> dict[str, Any]:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
+def as_columns(facts: Facts) -> dict[str, Any]:
+    return {f.name: getattr(facts, f.name) for f in fields(Facts)}
 
 
 def changes_facts(message: Message) -> bool:

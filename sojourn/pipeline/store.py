@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from sojourn.db import insert_for, upsert, write_lock
 from sojourn.models import Customer, Event, utcnow
-from sojourn.pipeline.facts import Facts, apply, changes_facts, platform_of
+from sojourn.pipeline.facts import apply, as_columns, changes_facts, facts_of, platform_of
 from sojourn.pipeline.messages import Message
 
 EVENTS = Event.__table__
@@ -155,9 +155,9 @@ async def update_facts(session: AsyncSession, messages: Sequence[Message], now: 
     if session.bind.dialect.name == "postgresql":
         query = query.with_for_update()
     rows = {c.id: c for c in (await session.scalars(query)).all()}
-    facts = {cid: Facts.of(row) for cid, row in rows.items()}
+    facts = {cid: facts_of(row) for cid, row in rows.items()}
     for m in changing:
         if m.customer_id in facts:
             apply(facts[m.customer_id], m, now)
     for cid, changed in facts.items():
-        await session.execute(update(CUSTOMERS).where(CUSTOMERS.c.id == cid).values(**changed.as_columns()))
+        await session.execute(update(CUSTOMERS).where(CUSTOMERS.c.id == cid).values(**as_columns(changed)))

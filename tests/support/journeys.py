@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import time, timedelta
 
 from workflows.journey import Journey, On, Reentry, journey
+from workflows.segments import NEVER_PURCHASED
 from workflows.timing import WEEKDAYS
 
 
@@ -122,3 +123,13 @@ class BrittleProbe(Journey):
         assert self.entry is not None
         self.branch("n", str(int(self.entry.properties["n"])))
         await self.delay(timedelta(hours=1), "an hour later")
+
+
+@journey(name="probe_segment", enters_on="Segment Probe", listens_to=("Check Again",))
+class SegmentProbe(Journey):
+    """Asks whether she has never purchased, and again after she says so."""
+
+    async def story(self) -> None:
+        await self.in_segment(NEVER_PURCHASED)
+        if await self.wait_for("Check Again", within=timedelta(days=1)):
+            await self.in_segment(NEVER_PURCHASED)
