@@ -49,6 +49,7 @@ def activities_for(settings: Settings, sessions: Any) -> Sequence[Any]:
         records.record_entry,
         records.record_assignment,
         records.record_conversion,
+        records.record_end,
     ]
 
 

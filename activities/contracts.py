@@ -21,6 +21,7 @@ RECORD_ENTRY = "record_entry"
 RECORD_ASSIGNMENT = "record_assignment"
 GIVE_UP_SEND = "give_up_send"
 LOAD_FACTS = "load_facts"
+RECORD_END = "record_end"
 
 
 @dataclass
@@ -123,3 +124,13 @@ class Facts:
 @dataclass
 class FactsRequest:
     customer_id: str
+
+
+@dataclass
+class EndRecord:
+    """The story ended its run early, with a reason (Journey.end)."""
+
+    workflow_id: str
+    run_id: str  # the first run's id, as in EntryRecord
+    reason: str
+    ended_at: str  # ISO-8601, workflow time

@@ -5,15 +5,18 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
 from activities.contracts import (
     RECORD_ASSIGNMENT,
     RECORD_CONVERSION,
+    RECORD_END,
     RECORD_ENTRY,
     AssignmentRecord,
     ConversionRecord,
+    EndRecord,
     EntryRecord,
 )
 from sojourn.db import upsert
@@ -56,3 +59,15 @@ class RecordActivities:
             entered_at=datetime.fromisoformat(record.entered_at),
             converted_at=datetime.fromisoformat(record.converted_at),
         )
+
+    @activity.defn(name=RECORD_END)
+    async def record_end(self, record: EndRecord) -> None:
+        """Mark the entry as ended early; the first mark wins, so a retry changes nothing."""
+        async with self.sessions() as session:
+            await session.execute(
+                update(JourneyEntry)
+                .where(JourneyEntry.workflow_id == record.workflow_id, JourneyEntry.run_id == record.run_id,
+                       JourneyEntry.ended_early_at.is_(None))
+                .values(ended_early_at=datetime.fromisoformat(record.ended_at), end_reason=record.reason[:255])
+            )
+            await session.commit()

@@ -206,6 +206,9 @@ class JourneyEntry(Base):
     run_id: Mapped[str] = mapped_column(String(64))
     entry_message_id: Mapped[str] = mapped_column(String(255))
     entered_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # The story ended the run early (Journey.end): no entry for the KPIs' denominators.
+    ended_early_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    end_reason: Mapped[str | None] = mapped_column(String(255))
 
 
 class ExperimentAssignment(Base):

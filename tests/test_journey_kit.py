@@ -18,7 +18,7 @@ from temporalio.testing import TimeSkippingConfig, WorkflowEnvironment
 from sojourn.models import ExperimentAssignment
 from sojourn.settings import Settings
 from sojourn.temporal import dev_server_flags
-from tests.conftest import Api, keep_history, temporal_binary
+from tests.conftest import Api, keep_history, open_api, temporal_binary
 from tests.support.journeys import (
     TEST_JOURNEYS,
     ChattyProbe,
@@ -34,6 +34,7 @@ from workflows import timing
 from workflows.events import SIGNAL, JourneyEvent
 from workflows.experiments import assign
 from workflows.journey import JOURNEY_STEP, JOURNEY_VARIANT, Journey, JourneyStart, start_attributes
+from workflows.registry import JOURNEYS
 
 
 @pytest.fixture
@@ -264,3 +265,31 @@ async def test_the_sandbox_still_stops_a_story_that_reads_the_wall_clock(
             await asyncio.sleep(0.1)
         await handle.terminate("test over")
     assert "datetime.datetime.now" in failure, failure
+
+
+async def test_a_story_that_ends_early_is_left_out_of_the_kpi(env: WorkflowEnvironment, settings: Settings,
+                                                              sessions: Any) -> None:
+    """A repeat customer's order must not count as this journey's conversion: the run
+    that bowed out stops waiting for its goal and is no entry in the denominator."""
+    from tests.support.journeys import BowOutProbe
+
+    vip, newcomer = f"vip-{uuid.uuid4().hex[:8]}", f"new-{uuid.uuid4().hex[:8]}"
+    async with build_worker(env.client, settings, sessions, extra_workflows=[BowOutProbe]), \
+            open_api(settings, env.client, journeys=(*JOURNEYS, BowOutProbe)) as api:
+        before = (await api.operator("GET", "/v1/journeys/probe_bow_out/stats")).json()
+        await api.post("/v1/identify", {"userId": vip, "traits": {"vip": True}})
+        for customer in (vip, newcomer):
+            await api.track(customer, "Bow Out Probe")
+        ended = await api.client.get_workflow_handle_for(
+            BowOutProbe.run, BowOutProbe.spec.workflow_id(vip)).result()  # type: ignore[attr-defined]
+        assert (ended.outcome, ended.reason) == ("ended_early", "VIPs get another offer")
+        await api.track(vip, "Order Completed")  # she orders anyway: not this journey's conversion
+        handle = api.client.get_workflow_handle_for(
+            BowOutProbe.run, BowOutProbe.spec.workflow_id(newcomer))  # type: ignore[attr-defined]
+        await env.fast_forward(handle, timedelta(hours=2))
+        await api.track(newcomer, "Order Completed")
+        assert (await handle.result()).converted
+        stats = (await api.operator("GET", "/v1/journeys/probe_bow_out/stats")).json()
+    assert stats["entries"] - before["entries"] == 2 and stats["ended_early"] - before["ended_early"] == 1
+    assert stats["conversions"] - before["conversions"] == 1
+    assert stats["rate"] == stats["conversions"] / (stats["entries"] - stats["ended_early"])

@@ -48,8 +48,10 @@ from workflows.waits import Waits
 with workflow.unsafe.imports_passed_through():
     from activities.contracts import (
         RECORD_CONVERSION,
+        RECORD_END,
         RECORD_ENTRY,
         ConversionRecord,
+        EndRecord,
         EntryRecord,
         Profile,
     )
@@ -82,6 +84,7 @@ class JourneyState:
     timeline: list[str] = field(default_factory=list)
     conversion: JourneyEvent | None = None
     exit_event: JourneyEvent | None = None
+    ended_early: str | None = None  # why the story ended the run early (Journey.end)
     variants: dict[str, str] = field(default_factory=dict)
     runs: int = 1
 
@@ -106,11 +109,20 @@ class JourneyStart:
 
 @dataclass
 class JourneyResult:
-    outcome: str  # completed | exited
+    outcome: str  # completed | exited | ended_early
     exit_event: str | None = None
     converted: bool = False
     sends: dict[str, str] = field(default_factory=dict)  # step -> sent | skipped | failed | unknown
     runs: int = 1
+    reason: str | None = None  # why it ended early
+
+
+class EndedEarly(Exception):
+    """Raised by Journey.end: the story is over for this customer."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
 
 
 class Journey(Waits, Decisions, Sends):
@@ -239,12 +251,16 @@ class Journey(Waits, Decisions, Sends):
                 workflow.continue_as_new(JourneyStart(**{**start.__dict__, "state": self.s, "entry": None}))
         else:
             failure = story.exception()
-            if failure is not None:
+            if isinstance(failure, EndedEarly):
+                self.s.ended_early = failure.reason
+                await self._record_end(failure.reason)
+            elif failure is not None:
                 raise self._failed(failure)
 
-        if self.s.conversion is not None and self.spec.goal is not None:
+        # A run that ended early is out of the KPI: its conversion is not recorded.
+        if self.s.conversion is not None and self.spec.goal is not None and self.s.ended_early is None:
             await self._record_conversion(self.s.conversion, self.spec.goal)
-        self.step = "exited" if self.s.exit_event else "completed"
+        self.step = "exited" if self.s.exit_event else "ended_early" if self.s.ended_early else "completed"
         self.next_wake_up = None
         self._note(self.step)
         return JourneyResult(
@@ -253,6 +269,7 @@ class Journey(Waits, Decisions, Sends):
             converted=self.s.conversion is not None,
             sends=dict(self.s.sends),
             runs=self.s.runs,
+            reason=self.s.ended_early,
         )
 
     async def _story_then_goal(self) -> None:
@@ -267,6 +284,24 @@ class Journey(Waits, Decisions, Sends):
                 step=f"waiting for {goal.event}",
                 key="goal",
             )
+
+    async def end(self, reason: str) -> None:
+        """End this run here, for a reason ("already bought elsewhere"). The run stops
+        listening for its goal and is left out of the KPI: it is no entry in the
+        denominator and its conversion is not counted (stats show it as ended early)."""
+        self._note(f"ended early: {reason}")
+        raise EndedEarly(reason)
+
+    async def _record_end(self, reason: str) -> None:
+        info = workflow.info()
+        await workflow.execute_activity(
+            RECORD_END,
+            EndRecord(workflow_id=info.workflow_id, run_id=info.first_execution_run_id, reason=reason,
+                      ended_at=workflow.now().isoformat()),
+            start_to_close_timeout=RECORD_TIMEOUT,
+            retry_policy=SEND_RETRY,
+            summary="ended early",
+        )
 
     def _failed(self, error: BaseException) -> BaseException:
         """What a story that raised does to the run. A bug met on some customer's data

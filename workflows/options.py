@@ -24,9 +24,11 @@ def on_demo_clock(policy: RetryPolicy, time_scale: float) -> RetryPolicy:
     journey's own delays: at 3600x a day's retries take under a minute. At 1x, as is."""
     if time_scale == 1:
         return policy
+    # Floors: however fast the demo clock, a retry must not hammer a dependency that
+    # is briefly busy (a locked SQLite file, a restarting SMTP server).
     return dataclasses.replace(
         policy,
-        initial_interval=max(policy.initial_interval / time_scale, timedelta(milliseconds=10)),
+        initial_interval=max(policy.initial_interval / time_scale, timedelta(milliseconds=200)),
         maximum_interval=max((policy.maximum_interval or policy.initial_interval * 100) / time_scale,
-                             timedelta(milliseconds=10)),
+                             timedelta(seconds=2)),
     )

@@ -39,6 +39,8 @@ async def journey_stats(
     failed = await _failed_runs(temporal, name)
     async with sessions() as session:
         entries = await session.scalar(select(func.count()).select_from(JourneyEntry).where(JourneyEntry.journey == name))
+        ended_early = await session.scalar(select(func.count()).select_from(JourneyEntry).where(
+            JourneyEntry.journey == name, JourneyEntry.ended_early_at.is_not(None)))
         conversions = await session.scalar(select(func.count()).select_from(Conversion).where(Conversion.journey == name))
         sends = (await session.execute(
             select(Message.step, Message.status, func.count())
@@ -63,7 +65,10 @@ async def journey_stats(
         # Runs whose story raised (see Journey._failed): None when Temporal can't be asked.
         "failed": failed,
         "kpi": goal.kpi if goal else None,
-        "rate": (conversions / entries) if entries else None,
+        # Runs the story ended early (Journey.end) are no entries for the KPI: left out
+        # of the denominator, and their conversions were never recorded.
+        "ended_early": ended_early,
+        "rate": (conversions / (entries - ended_early)) if entries - ended_early else None,
         "sends": by_step,
         "experiments": [
             {"experiment": e, "variant": v, "customers": n, "conversions": c, "rate": c / n if n else None}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import time, timedelta
 
-from workflows.journey import Journey, On, Reentry, journey
+from workflows.journey import Goal, Journey, On, Reentry, journey
 from workflows.segments import NEVER_PURCHASED
 from workflows.timing import WEEKDAYS
 
@@ -133,3 +133,13 @@ class SegmentProbe(Journey):
         await self.in_segment(NEVER_PURCHASED)
         if await self.wait_for("Check Again", within=timedelta(days=1)):
             await self.in_segment(NEVER_PURCHASED)
+
+
+@journey(name="probe_bow_out", enters_on="Bow Out Probe", goal=Goal("Order Completed", within=timedelta(days=7)))
+class BowOutProbe(Journey):
+    """A first-order offer that bows out for customers who turn out to be VIPs."""
+
+    async def story(self) -> None:
+        if await self.trait("vip", False):
+            await self.end("VIPs get another offer")
+        await self.delay(timedelta(hours=1), "an hour later")
