@@ -11,9 +11,10 @@ import base64
 import gzip
 import json
 import uuid
-from datetime import timezone
 from collections.abc import AsyncIterator
+from datetime import timezone
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from hypothesis import HealthCheck, event, given, settings as hsettings, strategies as st
@@ -21,8 +22,9 @@ from sqlalchemy import select
 from temporalio.testing import WorkflowEnvironment
 
 from sojourn.models import Customer, Event
+from sojourn.pipeline.facts import facts_of
 from sojourn.settings import Settings
-from tests.conftest import WRITE_KEY, Api, open_api
+from tests.conftest import OPERATOR_KEY, WRITE_KEY, Api, open_api
 
 AUTH = {"Authorization": "Basic " + base64.b64encode(f"{WRITE_KEY}:".encode()).decode()}
 OK = {200, 400, 413, 415}
@@ -88,7 +90,22 @@ def encode(body: Any) -> bytes:
     return text.replace('"__DEEP__"', "[" * depth + "]" * depth).encode()
 
 
+# What the customer facts and the e-commerce checks read (sojourn/pipeline/facts.py, api/segment.py).
+fact_events = st.sampled_from(["Product Viewed", "Product Added", "Order Completed", "Order Refunded", "Signed Up",
+                               "Newsletter Subscribed", "Newsletter Unsubscribed", "Application Installed"])
+fact_values = st.one_of(leaves, json_values, st.lists(st.fixed_dictionaries({}, optional={
+    "product_id": leaves, "sku": leaves, "quantity": leaves, "price": leaves}), max_size=3))
+fact_properties = st.fixed_dictionaries({}, optional={
+    name: fact_values for name in ("quantity", "price", "revenue", "total", "value", "product_id", "sku", "products")})
+fact_context = st.fixed_dictionaries({}, optional={"os": json_values, "device": json_values, "library": json_values})
+
 calls = st.one_of(
+    st.tuples(st.just("track"), st.fixed_dictionaries({"userId": user_ids, "event": fact_events,
+                                                      "messageId": st.uuids().map(str),
+                                                      "properties": fact_properties, "context": fact_context})),
+    st.tuples(st.just("identify"), st.fixed_dictionaries({"userId": user_ids, "messageId": st.uuids().map(str),
+                                                         "traits": st.fixed_dictionaries({}, optional={
+                                                             "newsletter": leaves, "email": texts})})),
     st.tuples(st.sampled_from(["track", "identify", "page", "screen"]), messages(kind="single")),
     st.tuples(st.just("batch"), st.fixed_dictionaries({"batch": st.lists(messages(), min_size=1, max_size=4)})),
     st.tuples(st.sampled_from(["track", "batch"]), st.one_of(json_values, st.lists(json_values, max_size=2))),
@@ -136,7 +153,9 @@ async def test_no_input_gets_a_5xx_and_nothing_is_half_written(
         stored = (await session.scalars(select(Event).where(Event.message_id.in_(ids)))).all()
         for row in stored:  # what was stored reads back
             assert isinstance(row.properties, dict)
-            assert await session.get(Customer, row.customer_id) is not None, "the profile came with it"
+            profile = await session.get(Customer, row.customer_id)
+            assert profile is not None, "the profile came with it"
+            assert facts_of(profile).orders_count >= 0, "and its facts read back"
     if response.status_code == 200:
         assert len(stored) == len(set(ids)), "accepted whole"
     else:
@@ -161,3 +180,20 @@ async def test_a_huge_body_is_refused_without_reading_it_whole(env: WorkflowEnvi
         assert sent < 2 * 1024 * 1024, f"read {sent} bytes"
         declared = await api.http.post("/v1/batch", content=b"{}", headers={**AUTH, "Content-Length": "314572800"})
         assert declared.status_code == 413
+
+
+path_segments = st.one_of(st.text(st.characters(exclude_categories=("Cs",)), min_size=1, max_size=80),
+                          st.sampled_from(["a.%C3%A9", "a.b", "x" * 3000, "..%2f..", "YWJj.Zm9v"]))
+
+
+@hsettings(max_examples=60, deadline=None, derandomize=True,
+           suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(segment=path_segments, path=st.sampled_from(["/v1/c/{}", "/v1/r/{}", "/v1/unsubscribe/{}",
+                                                     "/v1/customers/{}", "/v1/segments"]))
+async def test_no_link_token_or_customer_id_gets_a_5xx(quiet_api: Api, segment: str, path: str) -> None:
+    """Links carry tokens anyone can type; operators look customers up by any id."""
+    url = path.format(quote(segment, safe="") if "%" not in segment else segment)
+    headers = {"Authorization": f"Bearer {OPERATOR_KEY}"} if "customers" in path or "segments" in path else {}
+    for method in ("GET", "POST") if "unsubscribe" in path else ("GET",):
+        response = await quiet_api.http.request(method, url, headers=headers)
+        assert response.status_code < 500, (method, url[:120], response.status_code, response.text[:200])

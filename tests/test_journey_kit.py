@@ -283,6 +283,7 @@ async def test_a_story_that_ends_early_is_left_out_of_the_kpi(env: WorkflowEnvir
         ended = await api.client.get_workflow_handle_for(
             BowOutProbe.run, BowOutProbe.spec.workflow_id(vip)).result()  # type: ignore[attr-defined]
         assert (ended.outcome, ended.reason) == ("ended_early", "VIPs get another offer")
+        await keep_history(api.client.get_workflow_handle(BowOutProbe.spec.workflow_id(vip)), "probe_bow_out_ended_early")
         await api.track(vip, "Order Completed")  # she orders anyway: not this journey's conversion
         handle = api.client.get_workflow_handle_for(
             BowOutProbe.run, BowOutProbe.spec.workflow_id(newcomer))  # type: ignore[attr-defined]

@@ -11,7 +11,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from activities.contracts import Facts
 from sojourn.settings import Settings
-from tests.conftest import Api, open_api
+from tests.conftest import Api, keep_history, open_api
 from tests.support.journeys import SegmentProbe
 from worker import build_worker
 from workflows.registry import JOURNEYS
@@ -59,6 +59,7 @@ async def test_a_story_asks_about_a_segment_on_fresh_facts(env: WorkflowEnvironm
         await api.track(customer_id, "Order Completed", {"order_id": "o-1", "revenue": 20})
         await api.track(customer_id, "Check Again")
         await handle.result()
+        await keep_history(handle, "probe_segment")
         timeline = (await handle.query("state"))["timeline"]
     asked = [line.split(" ", 2)[2] for line in timeline if "segment never_purchased" in line]
     assert asked == ["segment never_purchased: in", "segment never_purchased: not in"], timeline

@@ -15,7 +15,7 @@ from activities.rendering import Templates
 from activities.webhook import WebhookActivities
 from sojourn.models import Message
 from sojourn.settings import Settings
-from tests.conftest import Api
+from tests.conftest import Api, keep_history
 from tests.support.journeys import TEST_JOURNEYS, ChannelsProbe
 from tests.support.webhook_receiver import WebhookReceiver
 from worker import build_worker
@@ -128,6 +128,7 @@ async def test_a_send_out_of_attempts_ends_failed_in_the_ledger(
             id=f"probe_channels:{customer_id}",
             task_queue=hooked.task_queue, search_attributes=start_attributes(ChannelsProbe.spec, customer_id))
         result = await handle.result()
+        await keep_history(handle, "probe_channels_send_out_of_attempts")
     assert result.sends["retargeting_ad"] == "failed" and len(receiver.received) == 8
     async with sessions() as session:
         row = await session.scalar(select(Message).where(Message.customer_id == customer_id,

@@ -92,7 +92,6 @@ class ChannelsProbe(Journey):
         await self.send_onsite("banner", template="smart_banner", data={"title": "Your lipstick is waiting"})
 
 
-TEST_JOURNEYS = (WaitForOrder, LocalMorning, DateProbe, SplitProbe, FallbackProbe, ChattyProbe, OnceProbe, ClickProbe, ChannelsProbe)
 
 
 @journey(name="probe_fussy", enters_on=On("Fussy", where=lambda e: 1 / e.properties["n"] > 0))
@@ -143,3 +142,7 @@ class BowOutProbe(Journey):
         if await self.trait("vip", False):
             await self.end("VIPs get another offer")
         await self.delay(timedelta(hours=1), "an hour later")
+
+
+TEST_JOURNEYS = (WaitForOrder, LocalMorning, DateProbe, SplitProbe, FallbackProbe, ChattyProbe, OnceProbe, ClickProbe,
+                 ChannelsProbe, SegmentProbe, BowOutProbe)
