@@ -9,7 +9,6 @@ from email.message import EmailMessage
 from email.utils import formataddr, formatdate
 
 import aiosmtplib
-from email_validator import EmailNotValidError, validate_email
 from temporalio import activity
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -19,6 +18,7 @@ from activities.contracts import SEND_EMAIL, Send, SendResult
 from activities.heartbeat import keep_alive
 from activities.rendering import Templates
 from activities.smtp_pool import SmtpPool
+from sojourn.addresses import EmailNotValidError, one_mailbox
 from sojourn.consent import suppress
 from sojourn.settings import Settings
 
@@ -63,7 +63,7 @@ class EmailActivities(Channel):
         try:
             # Stored before the API checked addresses, or written around it: exactly one
             # mailbox or nothing (a comma would reach a second one, past the suppressions).
-            validate_email(customer.email, check_deliverability=False, test_environment=True)
+            one_mailbox(customer.email)
         except EmailNotValidError as exc:
             return await self.finish(send, "skipped", f"invalid address {customer.email[:80]!r}: {exc}")
         reason = await self.blocked(send, "email", customer.email)

@@ -16,6 +16,8 @@ from typing import Callable
 
 from temporalio import workflow
 
+from workflows.events import holds
+
 with workflow.unsafe.imports_passed_through():
     from activities.contracts import Facts
 
@@ -30,10 +32,7 @@ class Segment:
 
     def contains(self, facts: Facts) -> bool:
         """Membership; a predicate that raises on odd facts means "not in it"."""
-        try:
-            return bool(self.test(facts))
-        except Exception:  # noqa: BLE001 - see above
-            return False
+        return holds(lambda: self.test(facts))
 
 
 NEVER_PURCHASED = Segment("never_purchased", lambda f: f.orders_count == 0, "has never completed an order")

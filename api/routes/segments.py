@@ -3,11 +3,13 @@ evaluated on every customer's facts as stored now."""
 
 from __future__ import annotations
 
+from dataclasses import fields
 from typing import Any
 
 from fastapi import APIRouter
 from sqlalchemy import select
 
+from activities.contracts import Facts
 from api.deps import OperatorKey, SessionsDep
 from sojourn.models import Customer
 from sojourn.pipeline.facts import facts_of
@@ -15,10 +17,7 @@ from workflows.segments import SEGMENTS
 
 router = APIRouter(tags=["operators"])
 CHUNK = 2000  # customers read at a time: memory stays flat however many there are
-FACT_COLUMNS = [Customer.id, Customer.first_seen_at, Customer.last_seen_at, Customer.platform, Customer.orders_count,
-                Customer.revenue, Customer.first_order_at, Customer.last_order_at, Customer.last_order_products,
-                Customer.recently_viewed, Customer.signed_up_at, Customer.newsletter_subscribed,
-                Customer.app_installed_at]
+FACT_COLUMNS = [Customer.id, *(getattr(Customer, f.name) for f in fields(Facts))]
 
 
 @router.get("/v1/segments")

@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from sojourn.db import insert_for, upsert, write_lock
@@ -159,5 +159,6 @@ async def update_facts(session: AsyncSession, messages: Sequence[Message], now: 
     for m in changing:
         if m.customer_id in facts:
             apply(facts[m.customer_id], m, now)
-    for cid, changed in facts.items():
-        await session.execute(update(CUSTOMERS).where(CUSTOMERS.c.id == cid).values(**as_columns(changed)))
+    if facts:  # one statement, executed for each customer
+        await session.execute(update(CUSTOMERS).where(CUSTOMERS.c.id == bindparam("cid")),
+                              [{"cid": cid, **as_columns(changed)} for cid, changed in facts.items()])

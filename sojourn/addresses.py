@@ -1,0 +1,14 @@
+"""Email addresses: exactly one mailbox, checked the same way at the API and at send."""
+
+from __future__ import annotations
+
+from email_validator import EmailNotValidError, validate_email
+
+__all__ = ["EmailNotValidError", "one_mailbox"]
+
+
+def one_mailbox(value: str) -> str:
+    """The normalized address, or EmailNotValidError: a list ("a@x, b@y"), a display
+    name ("Lisa <a@x>") or a line break is refused. No DNS lookup; the reserved .test
+    domain (RFC 2606), which no real mailbox has, is allowed for tests and demos."""
+    return validate_email(value, check_deliverability=False, test_environment=True).normalized
