@@ -22,14 +22,23 @@ from activities.onsite import OnsiteActivities
 from activities.push import PushActivities
 from activities.records import RecordActivities
 from activities.rendering import Templates
+from activities.segments import SegmentActivities
 from activities.webhook import WebhookActivities
 from sojourn.db import make_engine, make_sessionmaker
+from sojourn.pipeline.membership import Watch
+from sojourn.schedules import ensure_schedules
 from sojourn.settings import Settings, get_settings
 from sojourn.temporal import connect, ensure_search_attributes
 from workflows.registry import JOURNEYS
+from workflows.segment_sweep import SegmentSweep
 
 
-def activities_for(settings: Settings, sessions: Any) -> Sequence[Any]:
+def watched(journeys: Sequence[type]) -> Watch:
+    """The segments the journeys enter, exit or are only for."""
+    return Watch.of([j.spec for j in journeys if hasattr(j, "spec")])
+
+
+def activities_for(settings: Settings, sessions: Any, watch: Watch | None = None) -> Sequence[Any]:
     templates = Templates(settings.templates_dir)
     email = EmailActivities(settings, sessions, templates)
     push = PushActivities(settings, sessions, templates)
@@ -38,6 +47,7 @@ def activities_for(settings: Settings, sessions: Any) -> Sequence[Any]:
     records = RecordActivities(sessions)
     profiles = ProfileActivities(sessions)
     ledger = LedgerActivities(sessions)
+    segments = SegmentActivities(sessions, watch or watched(JOURNEYS))
     return [
         ledger.give_up_send,
         email.send_email,
@@ -50,6 +60,7 @@ def activities_for(settings: Settings, sessions: Any) -> Sequence[Any]:
         records.record_assignment,
         records.record_conversion,
         records.record_end,
+        segments.sweep_segments,
     ]
 
 
@@ -60,7 +71,7 @@ def activities_for(settings: Settings, sessions: Any) -> Sequence[Any]:
 # is still caught at run time.
 KIT_MODULES = ("workflows.timing", "workflows.journey", "workflows.waits", "workflows.decisions",
                "workflows.sends", "workflows.options", "workflows.segments", "workflows.events", "workflows.spec",
-               "workflows.experiments", "activities.contracts")
+               "workflows.experiments", "workflows.segment_sweep", "activities.contracts")
 
 
 def sandbox_runner() -> SandboxedWorkflowRunner:
@@ -72,11 +83,12 @@ def sandbox_runner() -> SandboxedWorkflowRunner:
 def build_worker(
     client: Client, settings: Settings, sessions: Any, extra_workflows: Sequence[type] = (), **options: Any
 ) -> Worker:
+    workflows = [*JOURNEYS, *extra_workflows]
     return Worker(
         client,
         task_queue=settings.task_queue,
-        workflows=[*JOURNEYS, *extra_workflows],
-        activities=activities_for(settings, sessions),
+        workflows=[*workflows, SegmentSweep],
+        activities=activities_for(settings, sessions, watched(workflows)),
         **{"workflow_runner": sandbox_runner(), **options},
     )
 
@@ -87,6 +99,7 @@ async def main() -> None:
     engine = make_engine(settings.database_url, settings.database_pool_size, settings.database_pool_timeout_seconds)
     client = await connect(settings)
     await ensure_search_attributes(client)
+    await ensure_schedules(client, settings, watched(JOURNEYS))
     worker = build_worker(client, settings, make_sessionmaker(engine))
 
     stop = asyncio.Event()

@@ -3,6 +3,7 @@ the signer for tokens in links."""
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import timedelta
 from typing import Any, Callable, TypeVar
 
@@ -16,6 +17,7 @@ from activities.contracts import Send, SendResult
 from activities.customers import load_customer, template_context
 from activities.ledger import Ledger
 from activities.rendering import Templates
+from sojourn.identity import canonical
 from sojourn.consent import ConsentRef, is_subscribed, suppression, unsubscribe_token
 from sojourn.links import Click, LinkTracker, TrustedUrl
 from sojourn.models import Customer
@@ -37,6 +39,13 @@ class Channel:
         if self._signer is None:
             self._signer = await load_signer(self.sessions, self.settings)
         return self._signer
+
+    async def resolved(self, send: Send) -> Send:
+        """The send, addressed to the customer its run's visitor turned out to be (a run
+        started for an anonymous id that was linked since: sojourn/identity.py)."""
+        async with self.sessions() as session:
+            customer_id = await canonical(session, send.customer_id)
+        return send if customer_id == send.customer_id else dataclasses.replace(send, customer_id=customer_id)
 
     async def customer_and_context(self, send: Send, channel: str) -> tuple[Customer | None, dict[str, Any]]:
         customer = await load_customer(self.sessions, send.customer_id)

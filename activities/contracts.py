@@ -21,6 +21,7 @@ RECORD_ENTRY = "record_entry"
 RECORD_ASSIGNMENT = "record_assignment"
 GIVE_UP_SEND = "give_up_send"
 LOAD_FACTS = "load_facts"
+SWEEP_SEGMENTS = "sweep_segments"
 RECORD_END = "record_end"
 
 
@@ -134,3 +135,18 @@ class EndRecord:
     run_id: str  # the first run's id, as in EntryRecord
     reason: str
     ended_at: str  # ISO-8601, workflow time
+
+
+@dataclass
+class SweepRequest:
+    """Who joined or left a timed segment as time passed, up to `as_of` (ISO-8601: the
+    sweep workflow's own time, so a retried activity sweeps to the same instant)."""
+
+    as_of: str
+
+
+@dataclass
+class SweepResult:
+    customers: int = 0  # customers read
+    joined: dict[str, int] = field(default_factory=dict)  # segment -> customers
+    left: dict[str, int] = field(default_factory=dict)

@@ -9,6 +9,7 @@ from temporalio import activity
 
 from activities.contracts import LOAD_FACTS, LOAD_PROFILE, Facts, FactsRequest, Profile, ProfileRequest, Send
 from sojourn.links import TrustedUrl
+from sojourn.identity import canonical
 from sojourn.models import Customer
 from sojourn.pipeline.facts import facts_of
 from sojourn.referrals import referral_code
@@ -17,8 +18,10 @@ from sojourn.signing import Signer
 
 
 async def load_customer(sessions: async_sessionmaker[AsyncSession], customer_id: str) -> Customer | None:
+    """Her profile; for an anonymous id linked since, the customer she turned out to be."""
     async with sessions() as session:
-        return await session.get(Customer, customer_id)
+        return await session.get(Customer, customer_id) or await session.get(
+            Customer, await canonical(session, customer_id))
 
 
 class ProfileActivities:

@@ -22,6 +22,7 @@ from temporalio.client import Client
 from api.routes import api_router
 from api.segment import BadRequest
 from sojourn.db import make_engine, make_sessionmaker
+from sojourn.pipeline.membership import Watch
 from sojourn.pipeline.router import Router
 from sojourn.pipeline.store import Store
 from sojourn.settings import Settings, get_settings
@@ -48,7 +49,8 @@ def create_app(
         router = Router(client, conf, app.state.sessions, [j.spec for j in journeys])
         app.state.router = router
         app.state.journeys = tuple(journeys)
-        app.state.store = Store(app.state.sessions, router.wants, router.notify if conf.router else lambda: None)
+        app.state.store = Store(app.state.sessions, router.wants, router.notify if conf.router else lambda: None,
+                                Watch.of(router.specs))
         app.state.vapid_keys = None
         app.state.temporal = client
         if not conf.write_keys:

@@ -264,6 +264,12 @@ def parse_message(raw: Any, *, type_: str | None = None, where: str = "", defaul
     if kind == "track" and name in ECOMMERCE_EVENTS:
         _check_ecommerce(properties, where)
     traits = _traits(raw, where)
+    previous = None
+    if kind == "alias":
+        previous = _optional_str(raw, "previousId", where)
+        if previous is None or user_id is None:
+            raise BadRequest(f"{where}previousId and {where}userId are required for an alias call")
+        properties = {**properties, "previousId": previous}  # kept on the stored event
     if kind == "identify":
         _checked_email(traits, f"{where}traits." if isinstance(raw.get("traits"), dict) and raw["traits"]
                        else f"{where}context.traits.")
@@ -278,6 +284,7 @@ def parse_message(raw: Any, *, type_: str | None = None, where: str = "", defaul
         traits=traits,
         context=context,
         timestamp=_timestamp(raw, where),
+        previous_id=previous,
     )
 
 

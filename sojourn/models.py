@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
+from sqlalchemy import false as sa_false
 from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -33,6 +34,9 @@ class Customer(Base):
     traits: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+    # A message carried this id as its userId: a known customer, never merged into
+    # another by an identify or alias (sojourn/identity.py).
+    known: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sa_false())
     # Facts: kept by the pipeline's store from the events, in the events' transaction
     # (sojourn/pipeline/facts.py says which event changes which).
     first_seen_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -47,6 +51,17 @@ class Customer(Base):
     signed_up_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     newsletter_subscribed: Mapped[bool | None] = mapped_column(Boolean)
     app_installed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Identity(Base):
+    """An earlier id (an anonymous id, an alias's previousId) linked to the customer she
+    turned out to be (sojourn/identity.py). Events that carry only that id are hers."""
+
+    __tablename__ = "identities"
+
+    alias_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    customer_id: Mapped[str] = mapped_column(String(255), index=True)
+    linked_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
 class PushSubscription(Base):
@@ -95,6 +110,19 @@ class Event(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     lease_owner: Mapped[str | None] = mapped_column(String(64))
     lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Her membership of the segments journeys watch, as of this event (the store
+    # evaluates it in the event's transaction): {"in": [...], "joined": [...], "left": [...]}.
+    segments: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+
+
+class SegmentSweep(Base):
+    """How far the Schedule has swept a timed segment (activities/segments.py): the next
+    sweep looks for customers whose membership changed between this and its own time."""
+
+    __tablename__ = "segment_sweeps"
+
+    segment: Mapped[str] = mapped_column(String(64), primary_key=True)
+    swept_until: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
 class JourneyRun(Base):

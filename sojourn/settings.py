@@ -74,6 +74,8 @@ class Settings(BaseSettings):
     router_loops: int = Field(default=4, ge=1)  # rounds in flight per process
     router_batch: int = Field(default=100, ge=1)  # events leased per round
     router_concurrency: int = Field(default=32, ge=1)  # customers routed at once, over all rounds
+    # How often the Temporal Schedule sweeps timed segments ("no order in 60 days").
+    segment_sweep_seconds: float = Field(default=3600.0, ge=1)
     router_poll_seconds: float = Field(default=0.5, gt=0)  # idle poll, for events another process stored
     router_linger_seconds: float = Field(default=0.01, ge=0)  # after a wake, gather a burst into one round
     router_lease_seconds: float = Field(default=60.0, gt=0)  # a crashed router's events are free after this

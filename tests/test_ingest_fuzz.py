@@ -25,6 +25,8 @@ from sojourn.models import Customer, Event
 from sojourn.pipeline.facts import facts_of
 from sojourn.settings import Settings
 from tests.conftest import OPERATOR_KEY, WRITE_KEY, Api, open_api
+from workflows.registry import JOURNEYS
+from tests.support.journeys import JoinsProbe, LapsedProbe, OnlyForProbe
 
 AUTH = {"Authorization": "Basic " + base64.b64encode(f"{WRITE_KEY}:".encode()).decode()}
 OK = {200, 400, 413, 415}
@@ -99,7 +101,21 @@ fact_properties = st.fixed_dictionaries({}, optional={
     name: fact_values for name in ("quantity", "price", "revenue", "total", "value", "product_id", "sku", "products")})
 fact_context = st.fixed_dictionaries({}, optional={"os": json_values, "device": json_values, "library": json_values})
 
+# Identity: a few ids shared across examples, so links and merges meet each other
+# (an id linked twice, a known customer's id as a previousId, anonymous events after).
+people = st.one_of(st.sampled_from(["fuzz-anon-a", "fuzz-anon-b", "fuzz-lisa", "fuzz-zoe"]), user_ids)
+identity_calls = st.one_of(
+    st.tuples(st.just("alias"), st.fixed_dictionaries({"userId": people, "messageId": st.uuids().map(str)},
+                                                      optional={"previousId": st.one_of(people, st.none())})),
+    st.tuples(st.just("identify"), st.fixed_dictionaries({"userId": people, "anonymousId": people,
+                                                         "messageId": st.uuids().map(str)})),
+    st.tuples(st.just("track"), st.fixed_dictionaries({"anonymousId": people, "event": fact_events,
+                                                      "messageId": st.uuids().map(str),
+                                                      "properties": fact_properties})),
+)
+
 calls = st.one_of(
+    identity_calls,
     st.tuples(st.just("track"), st.fixed_dictionaries({"userId": user_ids, "event": fact_events,
                                                       "messageId": st.uuids().map(str),
                                                       "properties": fact_properties, "context": fact_context})),
@@ -128,8 +144,10 @@ def fresh_ids(body: Any) -> list[str]:
 
 @pytest.fixture
 async def quiet_api(env: WorkflowEnvironment, settings: Settings) -> AsyncIterator[Api]:
-    """The API without its router: this is about accepting."""
-    async with open_api(settings.model_copy(update={"router": False}), env.client) as api:
+    """The API without its router: this is about accepting. With journeys that watch
+    segments (timed too), so every call also has her membership evaluated and recorded."""
+    async with open_api(settings.model_copy(update={"router": False}), env.client,
+                        journeys=(*JOURNEYS, OnlyForProbe, JoinsProbe, LapsedProbe)) as api:
         yield api
 
 
@@ -156,6 +174,8 @@ async def test_no_input_gets_a_5xx_and_nothing_is_half_written(
             profile = await session.get(Customer, row.customer_id)
             assert profile is not None, "the profile came with it"
             assert facts_of(profile).orders_count >= 0, "and its facts read back"
+            if row.route_state == "pending":  # wanted by a journey: her segments came with it
+                assert row.segments is not None and set(row.segments) == {"in", "joined", "left"}
     if response.status_code == 200:
         assert len(stored) == len(set(ids)), "accepted whole"
     else:

@@ -58,7 +58,7 @@ class Decisions:
                 LOAD_FACTS, FactsRequest(customer_id=self.start.customer_id), result_type=Facts,
                 start_to_close_timeout=RECORD_TIMEOUT, retry_policy=SEND_RETRY, summary=f"segment {segment.name}",
             )
-            journaled = self.s.journal[key] = segment.contains(facts)
+            journaled = self.s.journal[key] = segment.contains(facts, workflow.now())
             self._note(f"segment {segment.name}: {'in' if journaled else 'not in'}")
         return bool(journaled)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Protocol
 
 SIGNAL = "event"
 
@@ -18,6 +18,12 @@ class JourneyEvent:
     customer_id: str
     properties: dict[str, Any] = field(default_factory=dict)
     timestamp: str = ""  # ISO-8601, as the sender stamped it
+    # Her membership of the segments journeys watch, as of this event (the store
+    # evaluates it on the facts in the event's own transaction), and the ones this
+    # event made her join or leave. Empty where no journey watches a segment.
+    segments: list[str] = field(default_factory=list)
+    joined: list[str] = field(default_factory=list)
+    left: list[str] = field(default_factory=list)
 
     # Typed reads that never raise: journey code runs on whatever senders sent, and a
     # story that raised on odd data would stop the customer's journey. The API checks
@@ -109,8 +115,17 @@ class On:
         }
 
 
-def as_trigger(value: str | On) -> On:
-    return value if isinstance(value, On) else On(value)
+class Trigger(Protocol):
+    """What entries, exits and listens are made of: `On`, or a segment's `Joins` and
+    `Leaves` (workflows/segments.py)."""
+
+    def matches(self, event: JourneyEvent, settings: Any = None) -> bool: ...
+
+    def describe(self) -> dict[str, Any]: ...
+
+
+def as_trigger(value: "str | Trigger") -> "Trigger":
+    return On(value) if isinstance(value, str) else value
 
 
 def holds(test: Callable[[], Any]) -> bool:

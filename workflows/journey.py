@@ -43,6 +43,7 @@ from workflows.spec import (  # noqa: F401 - the search attributes are re-export
     start_attributes,
     triggers,
 )
+from workflows.segments import Joins, Leaves, Segment
 from workflows.waits import Waits
 
 with workflow.unsafe.imports_passed_through():
@@ -57,7 +58,8 @@ with workflow.unsafe.imports_passed_through():
     )
 
 # What a journey file needs, from one place.
-__all__ = ["Goal", "Journey", "JourneyEvent", "JourneyResult", "JourneyStart", "On", "Reentry", "Setting", "journey"]
+__all__ = ["Goal", "Joins", "Journey", "JourneyEvent", "JourneyResult", "JourneyStart", "Leaves", "On", "Reentry",
+           "Segment", "Setting", "journey"]
 
 
 # Bounded per-customer state: messageIds remembered for de-duplication, events kept
@@ -181,7 +183,8 @@ class Journey(Waits, Decisions, Sends):
         self._remember(event.message_id)
         now = workflow.now()
         if self.s.entry is None:
-            if not holds(lambda: self.spec.enters_on(event)):
+            # The router decided admission (only_for) on the facts as of the event.
+            if not holds(lambda: self.spec.triggered_by(event)):
                 return  # nothing before the entry belongs to this journey
             self.s.entry, self.s.entered_at = event, now.isoformat()
             self._note(f"entered on {event.name}")
@@ -412,6 +415,7 @@ def journey(
     key: str | None = None,
     reentry: Reentry | None = None,
     params: dict[str, Any] | None = None,
+    only_for: Segment | None = None,
 ) -> Callable[[J], J]:
     """Declare a journey: its metadata, from which the API routes, and its workflow.
     The class gets the workflow's run method from the kit; it writes only `story()`."""
@@ -427,6 +431,7 @@ def journey(
             reentry=reentry or Reentry(),
             params=dict(params or {}),
             workflow_type=cls.__name__,
+            only_for=only_for,
         )
 
         async def run(self, start: JourneyStart) -> JourneyResult:  # noqa: ANN001

@@ -4,19 +4,29 @@ API and journey code can all evaluate them.
 
     NEVER_PURCHASED = Segment("never_purchased", lambda f: f.orders_count == 0)
 
-In a story: `if await self.in_segment(NEVER_PURCHASED): ...` (on fresh facts).
+Three ways a journey uses one:
+- an entry condition, `@journey(enters_on="Product Viewed", only_for=NEVER_PURCHASED)`:
+  the router admits the entry only if she was in the segment as of that event;
+- entry and exit on a change of membership, `enters_on=Joins(FIRST_TIME_BUYER)`,
+  `exits_on=Leaves(NEVER_PURCHASED)`: driven by the event that made her join or leave;
+- in a story, `if await self.in_segment(NEVER_PURCHASED): ...`, on fresh facts.
 Operators: `GET /v1/segments` gives each segment's size.
+
+A segment that changes as time passes ("no order in 60 days") is declared `timed`: its
+test also gets the time it is evaluated at. Events re-evaluate it like any other; a
+Temporal Schedule (workflows/segment_sweep.py) finds who joined or left as time passed.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Callable
+from datetime import datetime
+from typing import Any, Callable
 
 from temporalio import workflow
 
-from workflows.events import holds
+from workflows.events import JourneyEvent, holds
 
 with workflow.unsafe.imports_passed_through():
     from activities.contracts import Facts
@@ -27,12 +37,44 @@ FIRST_VISIT = timedelta(minutes=30)  # a first-time visitor: everything she did 
 @dataclass(frozen=True)
 class Segment:
     name: str
-    test: Callable[[Facts], bool]
+    test: Callable[..., bool]  # (facts) -> bool; a timed segment's: (facts, now) -> bool
     description: str = ""
+    timed: bool = False
 
-    def contains(self, facts: Facts) -> bool:
-        """Membership; a predicate that raises on odd facts means "not in it"."""
+    def contains(self, facts: Facts | None, now: datetime | None = None) -> bool:
+        """Membership; a predicate that raises on odd facts means "not in it", and so do
+        no facts at all (a customer not seen yet) and a timed segment asked without a time."""
+        if facts is None:
+            return False
+        if self.timed:
+            return now is not None and holds(lambda: self.test(facts, now))
         return holds(lambda: self.test(facts))
+
+
+@dataclass(frozen=True)
+class Joins:
+    """Triggers on the event that made her join the segment."""
+
+    segment: Segment
+
+    def matches(self, event: JourneyEvent, settings: Any = None) -> bool:
+        return self.segment.name in event.joined
+
+    def describe(self) -> dict[str, Any]:
+        return {"joins": self.segment.name}
+
+
+@dataclass(frozen=True)
+class Leaves:
+    """Triggers on the event that made her leave the segment."""
+
+    segment: Segment
+
+    def matches(self, event: JourneyEvent, settings: Any = None) -> bool:
+        return self.segment.name in event.left
+
+    def describe(self) -> dict[str, Any]:
+        return {"leaves": self.segment.name}
 
 
 NEVER_PURCHASED = Segment("never_purchased", lambda f: f.orders_count == 0, "has never completed an order")
@@ -46,5 +88,13 @@ FIRST_TIME_VISITOR = Segment(
     "seen only during her first visit (30 minutes) and never bought",
 )
 
+LAPSE = timedelta(days=60)
+LAPSED = Segment(
+    "lapsed",
+    lambda f, now: f.last_order_at is not None and now - f.last_order_at > LAPSE,
+    "has ordered, but not in the last 60 days",
+    timed=True,
+)
+
 # The guide's funnels; GET /v1/segments reports these.
-SEGMENTS: tuple[Segment, ...] = (NEVER_PURCHASED, FIRST_TIME_BUYER, NOT_SUBSCRIBED, FIRST_TIME_VISITOR)
+SEGMENTS: tuple[Segment, ...] = (NEVER_PURCHASED, FIRST_TIME_BUYER, NOT_SUBSCRIBED, FIRST_TIME_VISITOR, LAPSED)

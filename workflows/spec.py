@@ -9,7 +9,8 @@ from typing import Any
 
 from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
 
-from workflows.events import JourneyEvent, On, as_trigger
+from workflows.events import JourneyEvent, Trigger, as_trigger
+from workflows.segments import Joins, Leaves, Segment
 
 # What operators filter by in the Temporal UI (registered by sojourn/temporal.py).
 CUSTOMER_ID = SearchAttributeKey.for_keyword("CustomerId")
@@ -17,10 +18,10 @@ JOURNEY_NAME = SearchAttributeKey.for_keyword("JourneyName")
 JOURNEY_STEP = SearchAttributeKey.for_keyword("JourneyStep")
 JOURNEY_VARIANT = SearchAttributeKey.for_keyword("JourneyVariant")
 
-Triggers = str | On | tuple[str | On, ...]
+Triggers = str | Trigger | tuple[str | Trigger, ...]
 
 
-def triggers(value: Triggers) -> tuple[On, ...]:
+def triggers(value: Triggers) -> tuple[Trigger, ...]:
     items = value if isinstance(value, tuple) else (value,)
     return tuple(as_trigger(v) for v in items)
 
@@ -60,17 +61,26 @@ class Reentry:
 @dataclass(frozen=True)
 class JourneySpec:
     name: str
-    entry: tuple[On, ...]
-    exits: tuple[On, ...] = ()
-    listens: tuple[On, ...] = ()
+    entry: tuple[Trigger, ...]
+    exits: tuple[Trigger, ...] = ()
+    listens: tuple[Trigger, ...] = ()
     goal: Goal | None = None
     key: str | None = None  # an entry property that makes one run per value, e.g. order_id
     reentry: Reentry = field(default_factory=Reentry)
     params: dict[str, Any] = field(default_factory=dict)  # name -> default; settings may override
     workflow_type: str = ""
+    only_for: Segment | None = None  # admits an entry only if she is in it as of the event
+
+    def triggered_by(self, event: JourneyEvent, settings: Any = None) -> bool:
+        """Is this an entry event, whoever sent it?"""
+        return any(t.matches(event, settings) for t in self.entry)
+
+    def admits(self, event: JourneyEvent) -> bool:
+        """The entry condition: her segments as of the event (the store put them there)."""
+        return self.only_for is None or self.only_for.name in event.segments
 
     def enters_on(self, event: JourneyEvent, settings: Any = None) -> bool:
-        return any(t.matches(event, settings) for t in self.entry)
+        return self.triggered_by(event, settings) and self.admits(event)
 
     def exits_on(self, event: JourneyEvent) -> bool:
         return any(t.matches(event) for t in self.exits)
@@ -78,11 +88,22 @@ class JourneySpec:
     def wants(self, event: JourneyEvent, settings: Any = None) -> bool:
         """Does a running journey of this kind need this event as a signal?"""
         return (
-            self.enters_on(event, settings)
+            self.triggered_by(event, settings)
             or self.exits_on(event)
             or any(t.matches(event) for t in self.listens)
             or (self.goal is not None and event.type == "track" and event.name == self.goal.event)
         )
+
+    def segments(self) -> tuple[Segment, ...]:
+        """The segments whose membership the store must record on this journey's events."""
+        found = [self.only_for] if self.only_for else []
+        found += [t.segment for t in (*self.entry, *self.exits, *self.listens) if isinstance(t, (Joins, Leaves))]
+        return tuple(found)
+
+    def moved_by(self) -> frozenset[str]:
+        """Segments whose joining or leaving is an event for this journey."""
+        return frozenset(t.segment.name for t in (*self.entry, *self.exits, *self.listens)
+                         if isinstance(t, (Joins, Leaves)))
 
     def key_of(self, event: JourneyEvent) -> str | None:
         if self.key is None:
@@ -105,6 +126,7 @@ class JourneySpec:
                 if self.goal else None
             ),
             "key": self.key,
+            "only_for": self.only_for.name if self.only_for else None,
             "reentry": self.reentry.describe(),
             "params": dict(self.params),
         }

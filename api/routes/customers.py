@@ -15,8 +15,10 @@ from api.deps import OperatorKey, SessionsDep, SettingsDep, WriteKey
 from api.segment import BadRequest
 from sojourn.allowlist import refuse_reason
 from sojourn.db import upsert
-from sojourn.models import Consent, Customer, JourneyRun, PushSubscription, utcnow
+from sojourn.identity import canonical
+from sojourn.models import Consent, Customer, Identity, JourneyRun, PushSubscription, utcnow
 from sojourn.pipeline.facts import as_columns, facts_of
+from workflows.segments import SEGMENTS
 
 router = APIRouter(prefix="/v1/customers", tags=["customers"])
 
@@ -57,6 +59,8 @@ async def add_push_subscription(
     _b64url(body.keys.p256dh, "keys.p256dh", 65)
     _b64url(body.keys.auth, "keys.auth", 16)
     async with sessions() as session:
+        # A visitor's id linked since to the customer she is: the browser is hers.
+        customer_id = await canonical(session, customer_id)
         await session.execute(
             upsert(session, Customer)
             .values(id=customer_id, traits={}, created_at=utcnow(), updated_at=utcnow())
@@ -94,24 +98,33 @@ async def remove_push_subscription(customer_id: str, endpoint: str, _key: WriteK
 
 @router.get("/{customer_id}")
 async def customer(customer_id: str, _key: OperatorKey, sessions: SessionsDep) -> dict[str, Any]:
-    """One customer in one answer, for operators: profile, facts, consents, browsers
-    and the journeys the router started for her (from the database, not Temporal)."""
+    """One customer in one answer, for operators: profile, facts, the segments she is in,
+    consents, browsers and the journeys the router started for her (from the database,
+    not Temporal). An anonymous id linked to her answers with her."""
     async with sessions() as session:
-        found = await session.get(Customer, customer_id)
+        found = await session.get(Customer, customer_id) or await session.get(
+            Customer, await canonical(session, customer_id))
         if found is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"no customer {customer_id!r}")
+        customer_id = found.id
+        linked = (await session.scalars(select(Identity.alias_id).where(Identity.customer_id == customer_id)
+                                        .order_by(Identity.linked_at))).all()
         consents = (await session.scalars(select(Consent).where(Consent.customer_id == customer_id))).all()
         browsers = (await session.scalars(select(PushSubscription).where(PushSubscription.customer_id == customer_id)
                                           .order_by(PushSubscription.id))).all()
         runs = (await session.scalars(select(JourneyRun).where(JourneyRun.customer_id == customer_id)
                                       .order_by(JourneyRun.id))).all()
-    facts = as_columns(facts_of(found))
+    facts = facts_of(found)
+    now = utcnow()
     return {
         "id": found.id,
         "anonymous_id": found.anonymous_id,
+        "known": found.known,
+        "linked_ids": list(linked),
         "profile": {"email": found.email, "first_name": found.first_name, "timezone": found.timezone,
                     "traits": found.traits, "created_at": found.created_at, "updated_at": found.updated_at},
-        "facts": facts,
+        "facts": as_columns(facts),
+        "segments": [s.name for s in SEGMENTS if s.contains(facts, now)],
         "consents": [{"channel": c.channel, "topic": c.topic, "subscribed": c.subscribed, "source": c.source,
                       "updated_at": c.updated_at} for c in consents],
         "push_subscriptions": [{"id": b.id, "endpoint": b.endpoint} for b in browsers],

@@ -3,27 +3,25 @@ evaluated on every customer's facts as stored now."""
 
 from __future__ import annotations
 
-from dataclasses import fields
 from typing import Any
 
 from fastapi import APIRouter
 from sqlalchemy import select
 
-from activities.contracts import Facts
 from api.deps import OperatorKey, SessionsDep
-from sojourn.models import Customer
+from sojourn.models import Customer, utcnow
 from sojourn.pipeline.facts import facts_of
+from sojourn.pipeline.store import FACT_COLUMNS
 from workflows.segments import SEGMENTS
 
 router = APIRouter(tags=["operators"])
 CHUNK = 2000  # customers read at a time: memory stays flat however many there are
-FACT_COLUMNS = [Customer.id, *(getattr(Customer, f.name) for f in fields(Facts))]
 
 
 @router.get("/v1/segments")
 async def segments(_key: OperatorKey, sessions: SessionsDep) -> dict[str, Any]:
     sizes = {segment.name: 0 for segment in SEGMENTS}
-    customers, after = 0, ""
+    customers, after, now = 0, "", utcnow()
     async with sessions() as session:
         while True:
             rows = (await session.execute(
@@ -32,7 +30,7 @@ async def segments(_key: OperatorKey, sessions: SessionsDep) -> dict[str, Any]:
             for row in rows:
                 facts = facts_of(row)
                 for segment in SEGMENTS:
-                    sizes[segment.name] += segment.contains(facts)
+                    sizes[segment.name] += segment.contains(facts, now)
             customers += len(rows)
             if len(rows) < CHUNK:
                 break

@@ -19,3 +19,4 @@ class Message:
     traits: dict[str, Any] = field(default_factory=dict)
     context: dict[str, Any] = field(default_factory=dict)
     timestamp: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    previous_id: str | None = None  # an alias's previousId

@@ -58,8 +58,11 @@ class TemporalUnavailable(Exception):
 
 
 def journey_event(message: Message | Event) -> JourneyEvent | None:
-    """The signal payload a journey gets, or None for calls journeys never see."""
-    if message.type not in ROUTED_TYPES:  # a track call always has its event name (validated)
+    """The signal payload a journey gets, or None for calls journeys never see. An
+    identify reaches journeys only when it made her join or leave a segment."""
+    membership = getattr(message, "segments", None) or {}
+    moved = bool(membership.get("joined") or membership.get("left"))
+    if message.type not in ROUTED_TYPES and not (moved and message.type == "identify"):
         return None
     properties = dict(message.properties)
     if message.type in ("page", "screen"):
@@ -76,6 +79,9 @@ def journey_event(message: Message | Event) -> JourneyEvent | None:
         customer_id=message.customer_id,
         properties=properties,
         timestamp=timestamp.isoformat(),
+        segments=list(membership.get("in", [])),
+        joined=list(membership.get("joined", [])),
+        left=list(membership.get("left", [])),
     )
 
 

@@ -9,20 +9,26 @@ event before the profile that follows from it (customer facts join here).
 from __future__ import annotations
 
 import functools
+from dataclasses import fields
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import bindparam, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from sojourn.db import insert_for, upsert, write_lock
+from sojourn.identity import resolve
+from activities.contracts import Facts
 from sojourn.models import Customer, Event, utcnow
 from sojourn.pipeline.facts import apply, as_columns, changes_facts, facts_of, platform_of
+from sojourn.pipeline.membership import Membership, Watch
 from sojourn.pipeline.messages import Message
 
 EVENTS = Event.__table__
 CUSTOMERS = Customer.__table__
+# Her id and facts: what a scan over customers for segments reads.
+FACT_COLUMNS = [Customer.id, *(getattr(Customer, f.name) for f in fields(Facts))]
 PROFILE_FIELDS = {"email": ("email",), "first_name": ("first_name", "firstName"), "timezone": ("timezone",)}
 
 
@@ -53,10 +59,12 @@ class Store:
         sessions: async_sessionmaker[AsyncSession],
         routable: Callable[[Message], bool],
         on_stored: Callable[[], None] = lambda: None,
+        watch: Watch | None = None,
     ) -> None:
         self.sessions = sessions
         self.routable = routable  # does any journey want this message?
         self.on_stored = on_stored  # wakes the router in this process
+        self.watch = watch or Watch()  # the segments journeys enter or exit by
 
     async def accept(self, messages: Sequence[Message]) -> list[Message]:
         """Store each message once per messageId; return the ones that were new."""
@@ -64,6 +72,9 @@ class Store:
         now = utcnow()
         wanted = {m.message_id for m in unique if self.routable(m)}
         async with write_lock(self.sessions), self.sessions() as session:
+            # Links an identify or alias makes, and the customer each anonymous-only
+            # message belongs to (sojourn/identity.py), before anything is stored under an id.
+            await resolve(session, unique)
             rows = [
                 {
                     "message_id": m.message_id, "type": m.type, "customer_id": m.customer_id, "user_id": m.user_id,
@@ -80,19 +91,42 @@ class Store:
             inserted = set(await session.scalars(_insert_events(session.bind.dialect.name), rows))
             new = [m for m in unique if m.message_id in inserted]
             # A duplicate messageId must not re-apply its traits either.
-            await update_profiles(session, new)
+            memberships = await update_profiles(session, new, self.watch)
+            if memberships:
+                wanted |= await self._record_memberships(session, new, wanted, memberships)
             await session.commit()
         if any(m.message_id in wanted for m in new):
             self.on_stored()
         return new
 
+    async def _record_memberships(
+        self, session: AsyncSession, new: list[Message], wanted: set[str], memberships: dict[str, Membership]
+    ) -> set[str]:
+        """Put her segments as of each routed event on its row; an event that made her
+        join or leave a segment some journey enters or exits by is routed too.
+        Returns the message ids that became routable."""
+        moved = {m.message_id for m in new if m.message_id not in wanted and self.watch.moves(memberships[m.message_id])}
+        rows = [{"mid": m.message_id, "segments": memberships[m.message_id].as_row()}
+                for m in new if m.message_id in wanted or m.message_id in moved]
+        if rows:
+            await session.execute(
+                update(EVENTS).where(EVENTS.c.message_id == bindparam("mid"))
+                .values(segments=bindparam("segments"), route_state="pending", routed_at=None), rows)
+        return moved
 
-async def update_profiles(session: AsyncSession, messages: Sequence[Message]) -> None:
+
+async def update_profiles(
+    session: AsyncSession, messages: Sequence[Message], watch: Watch | None = None
+) -> dict[str, Membership]:
     """Create the profile of every customer seen, and merge identify traits in
-    arrival order. Per-customer facts are kept here too, in the same transaction."""
+    arrival order. Per-customer facts are kept here too, in the same transaction, and,
+    when journeys watch segments, her membership as of each message (by message id)."""
     if not messages:
-        return
+        return {}
     now = utcnow()
+    watch = watch or Watch()
+    # Membership before these messages needs her facts before the upserts below.
+    before = await _lock_facts(session, {m.customer_id for m in messages}) if watch else None
     merged: dict[str, tuple[dict[str, Any], dict[str, Any], str | None]] = {}
     for m in messages:
         traits, fields, anonymous_id = merged.get(m.customer_id, ({}, {}, None))
@@ -104,9 +138,10 @@ async def update_profiles(session: AsyncSession, messages: Sequence[Message]) ->
     platforms: dict[str, str | None] = {}
     for m in messages:
         platforms[m.customer_id] = platform_of(m.context) or platforms.get(m.customer_id)
+    known = {m.customer_id for m in messages if m.user_id is not None and m.user_id == m.customer_id}
     plain = [
         {"id": cid, "anonymous_id": anon, "traits": {}, "created_at": now, "updated_at": now,
-         "first_seen_at": now, "last_seen_at": now, "platform": platforms.get(cid)}
+         "first_seen_at": now, "last_seen_at": now, "platform": platforms.get(cid), "known": cid in known}
         for cid, (traits, fields, anon) in merged.items() if not traits and not fields
     ]
     if plain:
@@ -117,7 +152,7 @@ async def update_profiles(session: AsyncSession, messages: Sequence[Message]) ->
             continue
         stmt = upsert(session, Customer).values(
             id=cid, anonymous_id=anon, traits=traits, created_at=now, updated_at=now, first_seen_at=now,
-            last_seen_at=now, platform=platforms.get(cid), **fields
+            last_seen_at=now, platform=platforms.get(cid), known=cid in known, **fields
         )
         if session.bind.dialect.name == "postgresql":
             merged_traits = Customer.traits.op("||")(stmt.excluded.traits)
@@ -125,10 +160,20 @@ async def update_profiles(session: AsyncSession, messages: Sequence[Message]) ->
             merged_traits = func.json_patch(Customer.traits, stmt.excluded.traits)
         changes: dict[str, Any] = {"traits": merged_traits, "updated_at": stmt.excluded.updated_at,
                                    "last_seen_at": stmt.excluded.last_seen_at,
-                                   "platform": func.coalesce(stmt.excluded.platform, Customer.platform)}
+                                   "platform": func.coalesce(stmt.excluded.platform, Customer.platform),
+                                   "known": or_(Customer.known, stmt.excluded.known)}
         changes.update({column: getattr(stmt.excluded, column) for column in fields})
         await session.execute(stmt.on_conflict_do_update(index_elements=["id"], set_=changes))
-    await update_facts(session, messages, now)
+    return await update_facts(session, messages, now, watch, before)
+
+
+async def _lock_facts(session: AsyncSession, ids: set[str]) -> dict[str, Facts]:
+    """The facts of these customers, read in a stable order; their rows are locked on
+    PostgreSQL, so two requests for one customer apply one after the other."""
+    query = select(Customer).where(Customer.id.in_(sorted(ids))).order_by(Customer.id)
+    if session.bind.dialect.name == "postgresql":
+        query = query.with_for_update()
+    return {c.id: facts_of(c) for c in (await session.scalars(query)).all()}
 
 
 @functools.cache
@@ -139,26 +184,35 @@ def _seen(dialect: str) -> Any:
     return stmt.on_conflict_do_update(index_elements=["id"], set_={
         "last_seen_at": stmt.excluded.last_seen_at,
         "platform": func.coalesce(stmt.excluded.platform, CUSTOMERS.c.platform),
+        "known": or_(CUSTOMERS.c.known, stmt.excluded.known),
     })
 
 
-async def update_facts(session: AsyncSession, messages: Sequence[Message], now: datetime) -> None:
-    """Orders, products viewed, sign-up, newsletter, app: read, changed in arrival order
+async def update_facts(
+    session: AsyncSession, messages: Sequence[Message], now: datetime,
+    watch: Watch | None = None, before: dict[str, Facts] | None = None,
+) -> dict[str, Membership]:
+    """Orders, products viewed, sign-up, newsletter, app: changed in arrival order
     (sojourn/pipeline/facts.py) and written back, for the customers whose messages
-    change them. Their rows are locked first on PostgreSQL, so two requests for one
-    customer apply one after the other."""
-    changing = [m for m in messages if changes_facts(m)]
-    if not changing:
-        return
-    ids = sorted({m.customer_id for m in changing})
-    query = select(Customer).where(Customer.id.in_(ids)).order_by(Customer.id)
-    if session.bind.dialect.name == "postgresql":
-        query = query.with_for_update()
-    rows = {c.id: c for c in (await session.scalars(query)).all()}
-    facts = {cid: facts_of(row) for cid, row in rows.items()}
-    for m in changing:
-        if m.customer_id in facts:
+    change them. `before`: the facts as they were before these messages (read when
+    segments are watched); otherwise they are read here."""
+    watch = watch or Watch()
+    changing = {m.customer_id for m in messages if changes_facts(m)}
+    if not changing and not watch:
+        return {}
+    if before is None:
+        before = await _lock_facts(session, changing)
+    facts: dict[str, Facts] = dict(before)
+    current = {cid: watch.members(f, now) for cid, f in facts.items()} if watch else {}
+    memberships: dict[str, Membership] = {}
+    for m in messages:
+        if watch:
+            after = watch.members(apply(facts.setdefault(m.customer_id, Facts()), m, now), now)
+            memberships[m.message_id] = watch.change(current.get(m.customer_id, frozenset()), after)
+            current[m.customer_id] = after
+        elif m.customer_id in facts and changes_facts(m):
             apply(facts[m.customer_id], m, now)
-    if facts:  # one statement, executed for each customer
-        await session.execute(update(CUSTOMERS).where(CUSTOMERS.c.id == bindparam("cid")),
-                              [{"cid": cid, **as_columns(changed)} for cid, changed in facts.items()])
+    written = [{"cid": cid, **as_columns(facts[cid])} for cid in sorted(changing) if cid in facts]
+    if written:  # one statement, executed for each customer
+        await session.execute(update(CUSTOMERS).where(CUSTOMERS.c.id == bindparam("cid")), written)
+    return memberships

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import time, timedelta
 
-from workflows.journey import Goal, Journey, On, Reentry, journey
-from workflows.segments import NEVER_PURCHASED
+from workflows.journey import Goal, Joins, Journey, Leaves, On, Reentry, journey
+from workflows.segments import FIRST_TIME_BUYER, LAPSED, NEVER_PURCHASED
 from workflows.timing import WEEKDAYS
 
 
@@ -144,5 +144,30 @@ class BowOutProbe(Journey):
         await self.delay(timedelta(hours=1), "an hour later")
 
 
+@journey(name="probe_only_for", enters_on="Product Viewed", only_for=NEVER_PURCHASED,
+         exits_on=Leaves(NEVER_PURCHASED))
+class OnlyForProbe(Journey):
+    """For shoppers who never bought, from a product view until they buy."""
+
+    async def story(self) -> None:
+        await self.delay(timedelta(days=30), "a month")
+
+
+@journey(name="probe_joins", enters_on=Joins(FIRST_TIME_BUYER), exits_on=Leaves(FIRST_TIME_BUYER))
+class JoinsProbe(Journey):
+    """From her first order until her second."""
+
+    async def story(self) -> None:
+        await self.delay(timedelta(days=30), "a month")
+
+
 TEST_JOURNEYS = (WaitForOrder, LocalMorning, DateProbe, SplitProbe, FallbackProbe, ChattyProbe, OnceProbe, ClickProbe,
-                 ChannelsProbe, SegmentProbe, BowOutProbe)
+                 ChannelsProbe, SegmentProbe, BowOutProbe, OnlyForProbe, JoinsProbe)
+
+
+@journey(name="probe_lapsed", enters_on=Joins(LAPSED), exits_on=Leaves(LAPSED))
+class LapsedProbe(Journey):
+    """A win-back: from the day she lapses until she orders again."""
+
+    async def story(self) -> None:
+        await self.delay(timedelta(days=30), "a month")
