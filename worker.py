@@ -15,6 +15,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+from activities.coupons import CouponActivities
 from activities.customers import ProfileActivities
 from activities.email import EmailActivities
 from activities.ledger import LedgerActivities
@@ -48,12 +49,15 @@ def activities_for(settings: Settings, sessions: Any, watch: Watch | None = None
     profiles = ProfileActivities(sessions)
     ledger = LedgerActivities(sessions)
     segments = SegmentActivities(sessions, watch or watched(JOURNEYS))
+    coupons = CouponActivities(sessions)
     return [
         ledger.give_up_send,
         email.send_email,
         push.send_push,
         webhook.send_webhook,
         onsite.send_onsite,
+        onsite.withdraw_onsite,
+        coupons.issue_coupon,
         profiles.load_profile,
         profiles.load_facts,
         records.record_entry,
@@ -71,7 +75,7 @@ def activities_for(settings: Settings, sessions: Any, watch: Watch | None = None
 # is still caught at run time.
 KIT_MODULES = ("workflows.timing", "workflows.journey", "workflows.waits", "workflows.decisions",
                "workflows.sends", "workflows.options", "workflows.segments", "workflows.events", "workflows.spec",
-               "workflows.experiments", "workflows.segment_sweep", "activities.contracts")
+               "workflows.experiments", "workflows.segment_sweep", "workflows.coupons", "activities.contracts")
 
 
 def sandbox_runner() -> SandboxedWorkflowRunner:

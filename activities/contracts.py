@@ -23,6 +23,8 @@ GIVE_UP_SEND = "give_up_send"
 LOAD_FACTS = "load_facts"
 SWEEP_SEGMENTS = "sweep_segments"
 RECORD_END = "record_end"
+ISSUE_COUPON = "issue_coupon"
+WITHDRAW_ONSITE = "withdraw_onsite"
 
 
 @dataclass
@@ -150,3 +152,28 @@ class SweepResult:
     customers: int = 0  # customers read
     joined: dict[str, int] = field(default_factory=dict)  # segment -> customers
     left: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class CouponRequest:
+    offer: str
+    key: str  # the run and slot: at most one code per key, whatever the retries
+    customer_id: str
+    workflow_id: str
+    expires_in_seconds: float | None = None
+
+
+@dataclass
+class CouponIssued:
+    offer: str
+    code: str | None  # None: the pool had none (reason says why)
+    expires_at: str | None = None  # ISO-8601
+    reason: str = ""
+    remaining: int = 0
+
+
+@dataclass
+class OnsiteWithdrawal:
+    """Take down the on-site messages a run left, once it exits or ends."""
+
+    run_key: str  # "<workflow id>/<first run id>/": the prefix of its sends' keys

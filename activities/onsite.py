@@ -6,16 +6,28 @@ from __future__ import annotations
 import dataclasses
 from datetime import timedelta
 
+from sqlalchemy import update
 from temporalio import activity
 
 from activities.channel import Channel
-from activities.contracts import SEND_ONSITE, Send, SendResult
+from activities.contracts import SEND_ONSITE, WITHDRAW_ONSITE, OnsiteWithdrawal, Send, SendResult
 from activities.heartbeat import keep_alive
-from sojourn.db import upsert
+from sojourn.db import upsert, write_lock
 from sojourn.models import OnsiteMessage, utcnow
 
 
 class OnsiteActivities(Channel):
+    @activity.defn(name=WITHDRAW_ONSITE)
+    async def withdraw_onsite(self, request: OnsiteWithdrawal) -> int:
+        """Take down what a run left on the site: its run exited or ended."""
+        async with write_lock(self.sessions), self.sessions() as session:
+            result = await session.execute(
+                update(OnsiteMessage).where(OnsiteMessage.idempotency_key.startswith(request.run_key, autoescape=True),
+                                            OnsiteMessage.withdrawn_at.is_(None))
+                .values(withdrawn_at=utcnow()))
+            await session.commit()
+        return result.rowcount or 0
+
     @activity.defn(name=SEND_ONSITE)
     async def send_onsite(self, send: Send) -> SendResult:
         async with keep_alive():

@@ -56,12 +56,14 @@ def create_app(
         if not conf.write_keys:
             log.warning("SOJOURN_WRITE_KEYS is empty: every ingestion call will get 401")
         routing = asyncio.create_task(router.run_forever()) if conf.router else None
-        yield
-        if routing is not None:
-            routing.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await routing
-        await engine.dispose()
+        try:
+            yield
+        finally:  # also when the app stops on an error: no router may outlive it
+            if routing is not None:
+                routing.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await routing
+            await engine.dispose()
 
     app = FastAPI(title="Sojourn", version="0.1.0", lifespan=lifespan)
     app.include_router(api_router)

@@ -20,6 +20,19 @@ def main(argv: list[str] | None = None) -> int:
     catcher = sub.add_parser("smtp-catcher", help="run the local SMTP catcher (mail saved as .eml)")
     catcher.add_argument("--port", type=int, default=None)
     sub.add_parser("dev", help="run the whole stack locally; Ctrl-C stops it")
+    coupons = sub.add_parser("coupons", help="fill an offer's coupon pool, or list the pools")
+    verbs = coupons.add_subparsers(dest="verb", required=True)
+    made = verbs.add_parser("generate", help="add random unique codes to an offer's pool")
+    made.add_argument("offer")
+    made.add_argument("--count", type=int, required=True)
+    made.add_argument("--prefix", default="")
+    made.add_argument("--length", type=int, default=8)
+    made.add_argument("--low-stock", type=int, default=None)
+    brought = verbs.add_parser("import", help="add codes from a CSV file (a code column, optional expires_at)")
+    brought.add_argument("offer")
+    brought.add_argument("file")
+    brought.add_argument("--low-stock", type=int, default=None)
+    verbs.add_parser("list", help="each pool's codes by state")
     args = parser.parse_args(argv)
     settings = get_settings()
 
@@ -49,6 +62,10 @@ def main(argv: list[str] | None = None) -> int:
         logging.basicConfig(level=logging.WARNING, format="%(asctime)s mail %(message)s")
         logging.getLogger("sojourn.mailcatcher").setLevel(logging.INFO)
         asyncio.run(serve("127.0.0.1", args.port or settings.smtp_port, settings.var_dir / "mail"))
+    elif args.command == "coupons":
+        from sojourn.coupons import command
+
+        return asyncio.run(command(settings, args))
     elif args.command == "dev":
         from sojourn.devstack import run
 

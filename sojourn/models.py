@@ -297,3 +297,36 @@ class OnsiteMessage(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     acknowledged_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Its run exited or ended: the storefront no longer shows it.
+    withdrawn_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class CouponPool(Base):
+    """An offer's pool of coupon codes (sojourn/coupons.py)."""
+
+    __tablename__ = "coupon_pools"
+
+    offer: Mapped[str] = mapped_column(String(64), primary_key=True)
+    low_stock: Mapped[int] = mapped_column(Integer, default=50)  # warn when fewer are left
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Coupon(Base):
+    """One code: available -> assigned (to a run's slot) -> redeemed, or expired."""
+
+    __tablename__ = "coupons"
+    __table_args__ = (Index("ix_coupons_pick", "offer", "state", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    offer: Mapped[str] = mapped_column(String(64))
+    code: Mapped[str] = mapped_column(String(64), unique=True)
+    state: Mapped[str] = mapped_column(String(16), default="available")
+    assignment_key: Mapped[str | None] = mapped_column(String(512), unique=True)  # run and slot
+    customer_id: Mapped[str | None] = mapped_column(String(255), index=True)
+    workflow_id: Mapped[str | None] = mapped_column(String(512))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    assigned_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    redeemed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    redeemed_by: Mapped[str | None] = mapped_column(String(255))
+    order_id: Mapped[str | None] = mapped_column(String(255))

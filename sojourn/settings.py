@@ -139,6 +139,8 @@ class Settings(BaseSettings):
     loyalty_signup_path: str = "/loyalty"
     referral_delay_days: int = 3
     referral_incentive: str = "10% off for you and a friend"
+    first_order_offer: str = "15% off your first order"
+    first_order_coupon_days: int = Field(default=14, ge=1)
 
     # Demo clock: every journey delay is divided by this. Passed into the workflow at
     # start, so a replay sees the same value the run saw.

@@ -216,6 +216,14 @@ class Api:
         headers = {"Authorization": f"Bearer {key}"} if key else {}
         return await self.http.request(method, path, headers=headers)
 
+    async def operator_json(self, method: str, path: str, body: Any, key: str | None = OPERATOR_KEY) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {key}"} if key else {}
+        return await self.http.request(method, path, json=body, headers=headers)
+
+    async def operator_csv(self, path: str, body: str | bytes) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {OPERATOR_KEY}", "Content-Type": "text/csv"}
+        return await self.http.post(path, content=body.encode() if isinstance(body, str) else body, headers=headers)
+
     async def page(self, user_id: str, **extra: Any) -> httpx.Response:
         body = {"userId": user_id, "messageId": str(uuid.uuid4()), **extra}
         response = await self.post("/v1/page", body)

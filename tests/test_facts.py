@@ -89,7 +89,9 @@ async def test_an_operator_reads_a_customer_s_facts_in_one_answer(api: Api, cust
     assert facts["recently_viewed"] == ["mas-7", "lip-42"] and facts["newsletter_subscribed"] is True
     assert facts["platform"] == "android" and facts["signed_up_at"] and facts["first_seen_at"]
     assert answer["profile"]["email"] == f"{customer_id}@mail.test"
-    assert answer["consents"] == [] and answer["push_subscriptions"] == [] and answer["journeys"] == []
+    assert answer["consents"] == [] and answer["push_subscriptions"] == []
+    assert answer["segments"] == ["first_time_buyer"]
+    assert answer["journeys"] == []
     assert (await api.operator("GET", "/v1/customers/nobody-at-all")).status_code == 404
     assert (await api.operator("GET", f"/v1/customers/{customer_id}", key=None)).status_code == 401
     write_key = await api.http.get(f"/v1/customers/{customer_id}", headers={"Authorization": "Basic dGVzdC13cml0ZS1rZXk6"})

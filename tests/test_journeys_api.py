@@ -13,6 +13,7 @@ from temporalio.testing import WorkflowEnvironment
 from sojourn.settings import Settings
 from tests.conftest import WRITE_KEY, Api, open_api
 from tests.support.journeys import OnceProbe
+from workflows.first_purchase_incentive import FirstPurchaseIncentive
 
 
 @pytest.mark.parametrize("path", ["/v1/journeys", "/v1/customers/x/journeys", "/v1/journeys/cart_abandonment/stats"])
@@ -35,6 +36,9 @@ async def test_registered_journeys_with_their_metadata(api: Api) -> None:
     assert journeys["referral_ask"]["key"] == "order_id"
     assert journeys["loyalty_signup_abandonment"]["entry"][0]["properties"] == {"path": "<setting loyalty_signup_path>"}
     assert journeys["loyalty_signup_abandonment"]["reentry"] == {"mode": "cooldown", "cooldown_seconds": 30 * 86400}
+    first = FirstPurchaseIncentive.spec.describe()
+    assert (first["only_for"], first["exits"]) == ("never_purchased", [{"leaves": "never_purchased"}])
+    assert [g["kpi"] for g in [first["goal"], *first["also_measures"]]] == ["conversion rate", "add-to-cart rate"]
 
 
 async def test_a_customers_journeys_and_cancelling_one(env: WorkflowEnvironment, api: Api, worker: Any,

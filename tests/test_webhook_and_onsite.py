@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -13,10 +14,10 @@ from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 from activities.contracts import Send
 from activities.rendering import Templates
 from activities.webhook import WebhookActivities
-from sojourn.models import Message
+from sojourn.models import Message, OnsiteMessage
 from sojourn.settings import Settings
 from tests.conftest import Api, keep_history
-from tests.support.journeys import TEST_JOURNEYS, ChannelsProbe
+from tests.support.journeys import TEST_JOURNEYS, ChannelsProbe, OnsiteProbe
 from tests.support.webhook_receiver import WebhookReceiver
 from worker import build_worker
 from workflows.events import SIGNAL, JourneyEvent
@@ -58,25 +59,54 @@ async def test_a_journey_syncs_an_ad_audience_and_leaves_onsite_messages(
     assert (body["customer_id"], body["journey"], body["data"]["audience"]) == (customer_id, "probe_channels",
                                                                                 "cart_abandoners")
 
-    listed = (await api.http.get(f"/v1/customers/{customer_id}/messages", params={"placement": "greeting_bar"},
-                                 headers={"Authorization": "Basic dGVzdC13cml0ZS1rZXk6"})).json()
-    [greeting] = listed
-    assert greeting["content"]["text"] == "Welcome back, Lisa!"
-    redirect = await api.follow(greeting["content"]["url"])
-    assert redirect.headers["location"] == "https://beauty.test/new"
-    everything = (await api.http.get(f"/v1/customers/{customer_id}/messages",
-                                     headers={"Authorization": "Basic dGVzdC13cml0ZS1rZXk6"})).json()
-    assert {m["placement"] for m in everything} == {"greeting_bar", "smart_banner"}
-    banner = next(m for m in everything if m["placement"] == "smart_banner")
-    assert banner["content"]["title"] == "Your lipstick is waiting"
+    # Its run is over: what it left on the site came down with it.
+    assert await messages(api, customer_id) == []
+    async with sessions() as session:
+        rows = (await session.scalars(select(OnsiteMessage).where(OnsiteMessage.customer_id == customer_id))).all()
+    assert len(rows) == 2 and all(r.withdrawn_at is not None for r in rows)
 
-    ack = f"/v1/customers/{customer_id}/messages/{greeting['id']}/ack"
-    assert (await api.post(ack, None, key=None)).status_code == 401
-    assert (await api.post(f"/v1/customers/someone-else/messages/{greeting['id']}/ack", None)).status_code == 404
-    assert (await api.post(ack, None)).status_code == 204
-    left = (await api.http.get(f"/v1/customers/{customer_id}/messages",
-                               headers={"Authorization": "Basic dGVzdC13cml0ZS1rZXk6"})).json()
-    assert [m["placement"] for m in left] == ["smart_banner"]
+
+async def messages(api: Api, customer_id: str, placement: str | None = None, expect: int | None = None) -> list[Any]:
+    for _ in range(200):
+        listed = (await api.http.get(f"/v1/customers/{customer_id}/messages",
+                                     params={"placement": placement} if placement else {},
+                                     headers={"Authorization": "Basic dGVzdC13cml0ZS1rZXk6"})).json()
+        if expect is None or len(listed) == expect:
+            return listed
+        await asyncio.sleep(0.05)
+    return listed
+
+
+async def test_onsite_messages_live_while_their_run_does(env: WorkflowEnvironment, api: Api, hooked: Settings,
+                                                        sessions: Any, customer_id: str) -> None:
+    await api.post("/v1/identify", {"userId": customer_id, "traits": {"first_name": "Lisa"}})
+    async with build_worker(env.client, hooked, sessions, extra_workflows=TEST_JOURNEYS):
+        event = JourneyEvent(message_id=str(uuid.uuid4()), type="track", name="Onsite Probe", customer_id=customer_id)
+        handle = await env.client.start_workflow(
+            OnsiteProbe.run, JourneyStart(customer_id=customer_id), id=f"probe_onsite:{customer_id}",
+            task_queue=hooked.task_queue, start_signal=SIGNAL, start_signal_args=[event],
+            search_attributes=start_attributes(OnsiteProbe.spec, customer_id))
+        await messages(api, customer_id, expect=2)
+        [greeting] = await messages(api, customer_id, "greeting_bar")
+        assert greeting["content"]["text"] == "Welcome back, Lisa!"
+        redirect = await api.follow(greeting["content"]["url"])
+        assert redirect.headers["location"] == "https://beauty.test/new"
+        everything = await messages(api, customer_id)
+        assert {m["placement"] for m in everything} == {"greeting_bar", "smart_banner"}
+        banner = next(m for m in everything if m["placement"] == "smart_banner")
+        assert banner["content"]["title"] == "Your lipstick is waiting"
+
+        ack = f"/v1/customers/{customer_id}/messages/{greeting['id']}/ack"
+        assert (await api.post(ack, None, key=None)).status_code == 401
+        assert (await api.post(f"/v1/customers/someone-else/messages/{greeting['id']}/ack", None)).status_code == 404
+        assert (await api.post(ack, None)).status_code == 204
+        assert [m["placement"] for m in await messages(api, customer_id)] == ["smart_banner"]
+
+        # The run ends: the banner, still up, comes down with it.
+        await handle.signal(SIGNAL, JourneyEvent(message_id=str(uuid.uuid4()), type="track", name="Onsite Done",
+                                                 customer_id=customer_id))
+        await handle.result()
+    assert await messages(api, customer_id) == []
 
 
 def hook_send(customer_id: str, hook: str = "ads") -> Send:

@@ -27,6 +27,7 @@ from typing import Any, Callable, ClassVar, TypeVar
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
+from workflows.coupons import Coupon, Coupons
 from workflows.decisions import Decisions
 from workflows.events import SIGNAL, JourneyEvent, On, Setting, holds
 from workflows.options import RECORD_TIMEOUT, SEND_RETRY
@@ -51,14 +52,16 @@ with workflow.unsafe.imports_passed_through():
         RECORD_CONVERSION,
         RECORD_END,
         RECORD_ENTRY,
+        WITHDRAW_ONSITE,
         ConversionRecord,
         EndRecord,
         EntryRecord,
+        OnsiteWithdrawal,
         Profile,
     )
 
 # What a journey file needs, from one place.
-__all__ = ["Goal", "Joins", "Journey", "JourneyEvent", "JourneyResult", "JourneyStart", "Leaves", "On", "Reentry",
+__all__ = ["Coupon", "Goal", "Joins", "Journey", "JourneyEvent", "JourneyResult", "JourneyStart", "Leaves", "On", "Reentry",
            "Segment", "Setting", "journey"]
 
 
@@ -89,6 +92,7 @@ class JourneyState:
     ended_early: str | None = None  # why the story ended the run early (Journey.end)
     variants: dict[str, str] = field(default_factory=dict)
     runs: int = 1
+    onsite: bool = False  # it left on-site messages: withdrawn when the run exits or ends
 
 
 @dataclass
@@ -127,7 +131,7 @@ class EndedEarly(Exception):
         self.reason = reason
 
 
-class Journey(Waits, Decisions, Sends):
+class Journey(Waits, Decisions, Sends, Coupons):
     spec: ClassVar[JourneySpec]
 
     @workflow.init
@@ -258,7 +262,9 @@ class Journey(Waits, Decisions, Sends):
                 self.s.ended_early = failure.reason
                 await self._record_end(failure.reason)
             elif failure is not None:
+                await self._withdraw_onsite()
                 raise self._failed(failure)
+        await self._withdraw_onsite()
 
         # A run that ended early is out of the KPI: its conversion is not recorded.
         if self.s.conversion is not None and self.spec.goal is not None and self.s.ended_early is None:
@@ -294,6 +300,18 @@ class Journey(Waits, Decisions, Sends):
         denominator and its conversion is not counted (stats show it as ended early)."""
         self._note(f"ended early: {reason}")
         raise EndedEarly(reason)
+
+    async def _withdraw_onsite(self) -> None:
+        """What the run left on the site comes down with it. Patched: runs recorded
+        before this made no such call."""
+        if self.s.onsite and workflow.patched("withdraw-onsite"):
+            info = workflow.info()
+            await workflow.execute_activity(
+                WITHDRAW_ONSITE, OnsiteWithdrawal(run_key=f"{info.workflow_id}/{info.first_execution_run_id}/"),
+                result_type=int, start_to_close_timeout=RECORD_TIMEOUT, retry_policy=SEND_RETRY,
+                summary="withdraw on-site messages",
+            )
+            self._note("on-site messages withdrawn")
 
     async def _record_end(self, reason: str) -> None:
         info = workflow.info()
@@ -412,6 +430,7 @@ def journey(
     exits_on: Triggers = (),
     listens_to: Triggers = (),
     goal: Goal | None = None,
+    also_measures: tuple[Goal, ...] = (),
     key: str | None = None,
     reentry: Reentry | None = None,
     params: dict[str, Any] | None = None,
@@ -427,6 +446,7 @@ def journey(
             exits=triggers(exits_on),
             listens=triggers(listens_to),
             goal=goal,
+            also_measures=tuple(also_measures),
             key=key,
             reentry=reentry or Reentry(),
             params=dict(params or {}),

@@ -9,6 +9,7 @@ from typing import Any
 from temporalio import workflow
 from temporalio.exceptions import ActivityError
 
+from workflows.coupons import Coupon
 from workflows.options import ACTIVITY_TIMEOUT, RECORD_TIMEOUT, SEND_HEARTBEAT, SEND_RETRY, on_demo_clock
 
 with workflow.unsafe.imports_passed_through():
@@ -31,14 +32,18 @@ class Sends:
     """Mixed into Journey: uses its input (`self.start`), state and `timezone()`."""
 
     async def send_email(
-        self, step: str, *, template: str, data: dict[str, Any] | None = None, topic: str = "marketing"
+        self, step: str, *, template: str, data: dict[str, Any] | None = None, topic: str = "marketing",
+        coupon: Coupon | None = None,
     ) -> SendResult:
-        return await self._send("email", step, template, data or {}, topic)
+        """`coupon` (from issue_coupon) is `coupon.code` and `coupon.expires_at` in the
+        template; a coupon with no code (an empty pool) skips the send, with the reason."""
+        return await self._send("email", step, template, data or {}, topic, coupon)
 
     async def send_push(
-        self, step: str, *, template: str, data: dict[str, Any] | None = None, topic: str = "marketing"
+        self, step: str, *, template: str, data: dict[str, Any] | None = None, topic: str = "marketing",
+        coupon: Coupon | None = None,
     ) -> SendResult:
-        return await self._send("push", step, template, data or {}, topic)
+        return await self._send("push", step, template, data or {}, topic, coupon)
 
     async def send_webhook(
         self, step: str, *, hook: str, data: dict[str, Any] | None = None, topic: str = "marketing"
@@ -47,10 +52,12 @@ class Sends:
         return await self._send("webhook", step, hook, data or {}, topic)
 
     async def send_onsite(
-        self, step: str, *, template: str, data: dict[str, Any] | None = None, topic: str = "marketing"
+        self, step: str, *, template: str, data: dict[str, Any] | None = None, topic: str = "marketing",
+        coupon: Coupon | None = None,
     ) -> SendResult:
-        """Leave a message for the storefront (greeting bar, banner, prompt)."""
-        return await self._send("onsite", step, template, data or {}, topic)
+        """Leave a message for the storefront (greeting bar, banner, prompt). It is
+        withdrawn when the run exits or ends, if its TTL has not run out before."""
+        return await self._send("onsite", step, template, data or {}, topic, coupon)
 
     async def send_preferred(
         self,
@@ -70,10 +77,15 @@ class Sends:
         self.s.sends[step] = result.status
         return result
 
-    async def _send(self, channel: str, step: str, template: str, data: dict[str, Any], topic: str) -> SendResult:
+    async def _send(self, channel: str, step: str, template: str, data: dict[str, Any], topic: str,
+                    coupon: Coupon | None = None) -> SendResult:
         journaled = self.s.journal.get(f"send:{step}")
         if journaled is not None:
             return journaled if isinstance(journaled, SendResult) else SendResult(**journaled)
+        if coupon is not None:
+            if not coupon:  # nothing to offer: no send, and the reason in the timeline
+                return self._sent(step, SendResult(status="skipped", detail=coupon.reason, channel=channel))
+            data = {**data, "coupon": coupon.for_template()}
         if topic != "transactional" and self.start.quiet_hours:
             opens = timing.quiet_hours_end(workflow.now(), await self.timezone(), self.start.quiet_hours)
             if opens is not None:
@@ -119,7 +131,12 @@ class Sends:
                 if ended == "unknown":
                     result.status = "unknown"
         result.channel = channel
+        if channel == "onsite" and result.status == "sent":
+            self.s.onsite = True  # withdrawn when the run exits or ends
+        return self._sent(step, result)
+
+    def _sent(self, step: str, result: SendResult) -> SendResult:
         self.s.journal[f"send:{step}"] = result
         self.s.sends[step] = result.status
-        self._note(f"{step}: {channel} {result.status}" + (f" ({result.detail})" if result.detail else ""))
+        self._note(f"{step}: {result.channel} {result.status}" + (f" ({result.detail})" if result.detail else ""))
         return result

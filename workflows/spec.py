@@ -65,6 +65,9 @@ class JourneySpec:
     exits: tuple[Trigger, ...] = ()
     listens: tuple[Trigger, ...] = ()
     goal: Goal | None = None
+    # Further KPIs the journey is judged by (the analytics issue reports them): an event
+    # within a window of entry, e.g. Goal("Product Added", timedelta(days=7), kpi="add-to-cart rate").
+    also_measures: tuple[Goal, ...] = ()
     key: str | None = None  # an entry property that makes one run per value, e.g. order_id
     reentry: Reentry = field(default_factory=Reentry)
     params: dict[str, Any] = field(default_factory=dict)  # name -> default; settings may override
@@ -125,6 +128,8 @@ class JourneySpec:
                 {"event": self.goal.event, "within_seconds": self.goal.within.total_seconds(), "kpi": self.goal.kpi}
                 if self.goal else None
             ),
+            "also_measures": [{"event": g.event, "within_seconds": g.within.total_seconds(), "kpi": g.kpi}
+                              for g in self.also_measures],
             "key": self.key,
             "only_for": self.only_for.name if self.only_for else None,
             "reentry": self.reentry.describe(),

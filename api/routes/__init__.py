@@ -5,6 +5,7 @@ from fastapi import APIRouter
 from api.routes import (
     clicks,
     consent,
+    coupons,
     customers,
     journeys,
     onsite,
@@ -28,3 +29,4 @@ api_router.include_router(onsite.router)
 api_router.include_router(suppressions.router)
 api_router.include_router(pipeline.router)
 api_router.include_router(segments.router)
+api_router.include_router(coupons.router)

@@ -10,6 +10,7 @@ from fastapi import APIRouter, HTTPException, status
 from sqlalchemy import or_, select, update
 
 from api.deps import SessionsDep, WriteKey
+from sojourn.identity import canonical
 from sojourn.models import OnsiteMessage, utcnow
 
 router = APIRouter(prefix="/v1/customers", tags=["on-site"])
@@ -19,9 +20,12 @@ router = APIRouter(prefix="/v1/customers", tags=["on-site"])
 async def onsite_messages(customer_id: str, _key: WriteKey, sessions: SessionsDep,
                           placement: str | None = None) -> list[dict[str, Any]]:
     now = datetime.now(timezone.utc)
+    async with sessions() as session:  # an anonymous id linked since: her messages
+        customer_id = await canonical(session, customer_id)
     query = select(OnsiteMessage).where(
         OnsiteMessage.customer_id == customer_id,
         OnsiteMessage.acknowledged_at.is_(None),
+        OnsiteMessage.withdrawn_at.is_(None),
         or_(OnsiteMessage.expires_at.is_(None), OnsiteMessage.expires_at > now),
     ).order_by(OnsiteMessage.created_at.desc(), OnsiteMessage.id.desc()).limit(50)
     if placement:
@@ -35,6 +39,7 @@ async def onsite_messages(customer_id: str, _key: WriteKey, sessions: SessionsDe
 @router.post("/{customer_id}/messages/{message_id}/ack", status_code=status.HTTP_204_NO_CONTENT)
 async def acknowledge(customer_id: str, message_id: int, _key: WriteKey, sessions: SessionsDep) -> None:
     async with sessions() as session:
+        customer_id = await canonical(session, customer_id)
         result = await session.execute(
             update(OnsiteMessage)
             .where(OnsiteMessage.id == message_id, OnsiteMessage.customer_id == customer_id)

@@ -18,6 +18,7 @@ from sqlalchemy import bindparam, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from sojourn.db import insert_for, upsert, write_lock
+from sojourn.coupons import redeem
 from sojourn.identity import resolve
 from activities.contracts import Facts
 from sojourn.models import Customer, Event, utcnow
@@ -92,6 +93,7 @@ class Store:
             new = [m for m in unique if m.message_id in inserted]
             # A duplicate messageId must not re-apply its traits either.
             memberships = await update_profiles(session, new, self.watch)
+            await redeem(session, new)  # coupons an order or an applied coupon names
             if memberships:
                 wanted |= await self._record_memberships(session, new, wanted, memberships)
             await session.commit()
@@ -126,7 +128,7 @@ async def update_profiles(
     now = utcnow()
     watch = watch or Watch()
     # Membership before these messages needs her facts before the upserts below.
-    before = await _lock_facts(session, {m.customer_id for m in messages}) if watch else None
+    before = await _facts_before(session, messages, now) if watch else None
     merged: dict[str, tuple[dict[str, Any], dict[str, Any], str | None]] = {}
     for m in messages:
         traits, fields, anonymous_id = merged.get(m.customer_id, ({}, {}, None))
@@ -165,6 +167,26 @@ async def update_profiles(
         changes.update({column: getattr(stmt.excluded, column) for column in fields})
         await session.execute(stmt.on_conflict_do_update(index_elements=["id"], set_=changes))
     return await update_facts(session, messages, now, watch, before)
+
+
+async def _facts_before(session: AsyncSession, messages: Sequence[Message], now: datetime) -> dict[str, Facts]:
+    """Her facts before these messages, her row locked. A customer seen for the first
+    time gets her row here, first, so two requests for a new customer take turns too
+    (a lock on a row that doesn't exist yet would not hold); she has no facts before."""
+    anonymous: dict[str, str | None] = {}
+    for m in messages:
+        anonymous[m.customer_id] = anonymous.get(m.customer_id) or m.anonymous_id
+    created = set(await session.scalars(_first_sight(session.bind.dialect.name), [
+        {"id": cid, "anonymous_id": anon, "traits": {}, "created_at": now, "updated_at": now,
+         "first_seen_at": now, "last_seen_at": now} for cid, anon in sorted(anonymous.items())]))
+    facts = await _lock_facts(session, set(anonymous))
+    return {cid: f for cid, f in facts.items() if cid not in created}
+
+
+@functools.cache
+def _first_sight(dialect: str) -> Any:
+    return (insert_for(dialect)(CUSTOMERS).on_conflict_do_nothing(index_elements=["id"])
+            .returning(CUSTOMERS.c.id))
 
 
 async def _lock_facts(session: AsyncSession, ids: set[str]) -> dict[str, Facts]:

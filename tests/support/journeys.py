@@ -94,6 +94,16 @@ class ChannelsProbe(Journey):
 
 
 
+@journey(name="probe_onsite", enters_on="Onsite Probe", listens_to=("Onsite Done",))
+class OnsiteProbe(Journey):
+    """On-site messages that stay up while the run waits, and come down when it ends."""
+
+    async def story(self) -> None:
+        await self.send_onsite("greeting", template="greeting_bar")
+        await self.send_onsite("banner", template="smart_banner", data={"title": "Your lipstick is waiting"})
+        await self.wait_for("Onsite Done", within=timedelta(days=1))
+
+
 @journey(name="probe_fussy", enters_on=On("Fussy", where=lambda e: 1 / e.properties["n"] > 0))
 class FussyProbe(Journey):
     """Its entry predicate raises on n=0: journey code the router runs, poisoned by data."""
@@ -161,13 +171,26 @@ class JoinsProbe(Journey):
         await self.delay(timedelta(days=30), "a month")
 
 
-TEST_JOURNEYS = (WaitForOrder, LocalMorning, DateProbe, SplitProbe, FallbackProbe, ChattyProbe, OnceProbe, ClickProbe,
-                 ChannelsProbe, SegmentProbe, BowOutProbe, OnlyForProbe, JoinsProbe)
-
-
 @journey(name="probe_lapsed", enters_on=Joins(LAPSED), exits_on=Leaves(LAPSED))
 class LapsedProbe(Journey):
     """A win-back: from the day she lapses until she orders again."""
 
     async def story(self) -> None:
         await self.delay(timedelta(days=30), "a month")
+
+
+@journey(name="probe_coupon", enters_on="Coupon Probe")
+class CouponProbe(Journey):
+    """Issues a code from the offer the entry names, twice for one slot, and mails it."""
+
+    async def story(self) -> None:
+        offer = self.entry.text("offer") if self.entry else ""
+        coupon = await self.issue_coupon(offer, expires_in=timedelta(days=14))
+        again = await self.issue_coupon(offer, expires_in=timedelta(days=14))
+        self.branch("same", str(coupon.code == again.code))
+        await self.send_email("coupon_email", template="first_order_coupon", data={"offer": offer}, coupon=coupon)
+
+
+TEST_JOURNEYS = (WaitForOrder, LocalMorning, DateProbe, SplitProbe, FallbackProbe, ChattyProbe, OnceProbe, ClickProbe,
+                 ChannelsProbe, SegmentProbe, BowOutProbe, OnlyForProbe, JoinsProbe, LapsedProbe, CouponProbe,
+                 OnsiteProbe)
