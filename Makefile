@@ -28,6 +28,7 @@ bench: install
 	$(BIN)/python -m bench.pipeline
 	$(BIN)/python -m bench.journey_memory
 	$(BIN)/python -m bench.worker_cost
+	$(BIN)/python -m bench.accept_cost
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

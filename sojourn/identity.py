@@ -24,6 +24,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import fields
 from datetime import datetime
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import and_, delete, exists, insert, select, update
@@ -126,7 +127,7 @@ async def _merge(session: AsyncSession, anon: dict[str, Any], target: dict[str, 
 
 def merged(anon: dict[str, Any], target: dict[str, Any]) -> dict[str, Any]:
     """The customer's row with her anonymous profile folded in."""
-    a, t = facts_of(_Row(anon)), facts_of(_Row(target))
+    a, t = facts_of(SimpleNamespace(**anon)), facts_of(SimpleNamespace(**target))
     facts = Facts(
         first_seen_at=_first(a.first_seen_at, t.first_seen_at),
         last_seen_at=_last(a.last_seen_at, t.last_seen_at),
@@ -149,11 +150,6 @@ def merged(anon: dict[str, Any], target: dict[str, Any]) -> dict[str, Any]:
     values["anonymous_id"] = target["anonymous_id"] or anon["id"]
     values["updated_at"] = utcnow()
     return values
-
-
-class _Row:
-    def __init__(self, values: dict[str, Any]) -> None:
-        self.__dict__.update(values)
 
 
 def _first(a: datetime | None, b: datetime | None) -> datetime | None:
