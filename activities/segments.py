@@ -18,19 +18,16 @@ import logging
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
 from activities.contracts import SWEEP_SEGMENTS, SweepRequest, SweepResult
 from sojourn.db import insert_for, write_lock
-from sojourn.models import Customer, Event, SegmentSweep, utcnow
-from sojourn.pipeline.facts import facts_of
+from sojourn.models import Event, SegmentSweep, utcnow
 from sojourn.pipeline.membership import Watch
-from sojourn.pipeline.store import FACT_COLUMNS
+from sojourn.pipeline.store import every_customers_facts
 
 log = logging.getLogger("sojourn.segments")
-CHUNK = 2000  # customers read at a time
 
 
 class SegmentActivities:
@@ -68,28 +65,21 @@ class SegmentActivities:
 
     async def _moves(self, session: AsyncSession, segment: Any, since: datetime,
                      as_of: datetime) -> tuple[list[dict[str, Any]], int]:
-        moves, read, after, now = [], 0, "", utcnow()
-        while True:
-            rows = (await session.execute(
-                select(*FACT_COLUMNS).where(Customer.id > after).order_by(Customer.id).limit(CHUNK)
-            )).all()
-            for customer in rows:
-                facts = facts_of(customer)
-                was, now_in = segment.contains(facts, since), segment.contains(facts, as_of)
-                if was == now_in:
-                    continue
-                activity.heartbeat(customer.id)
-                moves.append({
-                    "message_id": f"segment:{segment.name}:{customer.id}:{as_of.isoformat()}"[:255],
-                    "type": "track", "customer_id": customer.id, "user_id": None, "anonymous_id": None,
-                    "name": "Audience Entered" if now_in else "Audience Exited",
-                    "properties": {"audience_key": segment.name}, "context": {"library": {"name": "sojourn"}},
-                    "timestamp": as_of, "received_at": now, "route_state": "pending",
-                    "segments": {"in": sorted(self.watch.members(facts, as_of)),
-                                 "joined": [segment.name] if now_in else [],
-                                 "left": [] if now_in else [segment.name]},
-                })
-            read += len(rows)
-            if len(rows) < CHUNK:
-                return moves, read
-            after = rows[-1].id
+        moves, read, now = [], 0, utcnow()
+        async for customer_id, facts in every_customers_facts(session):
+            read += 1
+            was, now_in = segment.contains(facts, since), segment.contains(facts, as_of)
+            if was == now_in:
+                continue
+            activity.heartbeat(customer_id)
+            moves.append({
+                "message_id": f"segment:{segment.name}:{customer_id}:{as_of.isoformat()}"[:255],
+                "type": "track", "customer_id": customer_id, "user_id": None, "anonymous_id": None,
+                "name": "Audience Entered" if now_in else "Audience Exited",
+                "properties": {"audience_key": segment.name}, "context": {"library": {"name": "sojourn"}},
+                "timestamp": as_of, "received_at": now, "route_state": "pending",
+                "segments": {"in": sorted(self.watch.members(facts, as_of)),
+                             "joined": [segment.name] if now_in else [],
+                             "left": [] if now_in else [segment.name]},
+            })
+        return moves, read

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import fields
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -30,6 +30,21 @@ EVENTS = Event.__table__
 CUSTOMERS = Customer.__table__
 # Her id and facts: what a scan over customers for segments reads.
 FACT_COLUMNS = [Customer.id, *(getattr(Customer, f.name) for f in fields(Facts))]
+SCAN_CHUNK = 2000  # customers read at a time: memory stays flat however many there are
+
+
+async def every_customers_facts(session: AsyncSession) -> AsyncIterator[tuple[str, Facts]]:
+    """Each customer's id and facts, read in chunks in id order (segment sizes, sweeps)."""
+    after = ""
+    while True:
+        rows = (await session.execute(
+            select(*FACT_COLUMNS).where(Customer.id > after).order_by(Customer.id).limit(SCAN_CHUNK)
+        )).all()
+        for row in rows:
+            yield row.id, facts_of(row)
+        if len(rows) < SCAN_CHUNK:
+            return
+        after = rows[-1].id
 PROFILE_FIELDS = {"email": ("email",), "first_name": ("first_name", "firstName"), "timezone": ("timezone",)}
 
 
