@@ -270,3 +270,23 @@ async def api(env: WorkflowEnvironment, settings: Settings) -> AsyncIterator[Api
 def customer_id() -> str:
     """Workflow ids are per customer, and the dev server is shared by the session."""
     return f"lisa-{uuid.uuid4().hex[:8]}"
+
+
+def _routers() -> set[asyncio.Task[Any]]:
+    return {t for t in asyncio.all_tasks() if getattr(t.get_coro(), "__qualname__", "") == "Router.run_forever"}
+
+
+@pytest.fixture(autouse=True)
+async def no_router_outlives_its_test(request: pytest.FixtureRequest) -> AsyncIterator[None]:
+    """The loop is shared by the session: a router left running by a test would claim
+    and route the next tests' events (on the same database) to its own journeys."""
+    before = _routers()
+    yield
+    for _ in range(50):  # an app's lifespan may still be closing
+        left = _routers() - before
+        if not left:
+            return
+        await asyncio.sleep(0.1)
+    for task in left:
+        task.cancel()
+    pytest.fail(f"{request.node.nodeid} left {len(left)} router(s) running", pytrace=False)

@@ -84,7 +84,10 @@ async def test_accepting_needs_no_temporal_and_routing_follows_when_it_returns(
         async with sessions() as session:
             pending = await session.scalar(select(func.count()).select_from(Event).where(
                 Event.message_id.in_([f"m-{c}" for c in customers]), Event.route_state == "pending"))
-        assert pending == 200, "stored, waiting for Temporal"
+            # What became of any that are not pending, should this fail again.
+            states = (await session.execute(select(Event.route_state, Event.attempts, func.count()).where(
+                Event.message_id.in_([f"m-{c}" for c in customers])).group_by(Event.route_state, Event.attempts))).all()
+        assert pending == 200, f"stored, waiting for Temporal; by state and attempts: {states}"
 
         await proxy.up()
         try:

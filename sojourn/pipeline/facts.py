@@ -29,10 +29,6 @@ from sojourn.pipeline.messages import Message
 
 LAST_ORDER_PRODUCTS = 10
 RECENTLY_VIEWED = 20
-# Events that change more than when she was last seen: their customers' facts are read,
-# changed and written back; every other message only touches last_seen_at.
-FACT_EVENTS = frozenset({"Order Completed", "Order Refunded", "Product Viewed", "Signed Up", "Newsletter Subscribed",
-                         "Newsletter Unsubscribed", "Application Installed"})
 NEWSLETTER_TRAITS = ("newsletter", "newsletter_subscribed")
 
 
@@ -52,13 +48,6 @@ def facts_of(row: Any) -> Facts:
 
 def as_columns(facts: Facts) -> dict[str, Any]:
     return {f.name: getattr(facts, f.name) for f in fields(Facts)}
-
-
-def changes_facts(message: Message) -> bool:
-    """Does this message change more than when she was last seen?"""
-    if message.type == "track":
-        return message.name in FACT_EVENTS
-    return message.type == "identify" and any(isinstance(message.traits.get(t), bool) for t in NEWSLETTER_TRAITS)
 
 
 def platform_of(context: dict[str, Any]) -> str | None:

@@ -9,20 +9,22 @@ event before the profile that follows from it (customer facts join here).
 from __future__ import annotations
 
 import functools
-from dataclasses import fields
+import json
+from dataclasses import dataclass, fields, replace
 from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, or_, select, update
+from sqlalchemy import bindparam, cast, func, literal_column, select, update
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from sojourn.db import insert_for, upsert, write_lock
+from sojourn.db import insert_for, write_lock
 from sojourn.coupons import redeem
 from sojourn.identity import resolve
 from activities.contracts import Facts
 from sojourn.models import Customer, Event, utcnow
-from sojourn.pipeline.facts import apply, as_columns, changes_facts, facts_of, platform_of
+from sojourn.pipeline.facts import apply, as_columns, facts_of
 from sojourn.pipeline.membership import Membership, Watch
 from sojourn.pipeline.messages import Message
 
@@ -83,7 +85,11 @@ class Store:
         self.watch = watch or Watch()  # the segments journeys enter or exit by
 
     async def accept(self, messages: Sequence[Message]) -> list[Message]:
-        """Store each message once per messageId; return the ones that were new."""
+        """Store each message once per messageId; return the ones that were new.
+
+        Four statements whatever the batch: her row created or locked (with her facts
+        before these messages), the events with her segments as of each, the identify
+        traits (only for identifies), her facts written back."""
         unique = list({m.message_id: m for m in reversed(messages)}.values())[::-1]  # first of each id wins
         now = utcnow()
         wanted = {m.message_id for m in unique if self.routable(m)}
@@ -91,165 +97,148 @@ class Store:
             # Links an identify or alias makes, and the customer each anonymous-only
             # message belongs to (sojourn/identity.py), before anything is stored under an id.
             await resolve(session, unique)
-            rows = [
-                {
-                    "message_id": m.message_id, "type": m.type, "customer_id": m.customer_id, "user_id": m.user_id,
-                    "anonymous_id": m.anonymous_id, "name": m.name, "properties": m.properties,
-                    "context": m.context, "timestamp": m.timestamp, "received_at": now,
-                    # What no journey wants is done once stored.
-                    "route_state": "pending" if m.message_id in wanted else "routed",
-                    "routed_at": None if m.message_id in wanted else now,
-                }
-                for m in unique
-            ]
-            # executemany with a fixed statement: compiled once and cached, unlike a
-            # multi-VALUES statement whose SQL changes with the number of rows.
-            inserted = set(await session.scalars(_insert_events(session.bind.dialect.name), rows))
+            before = await _touch(session, unique, now)
+            after = Replay.of(unique, before, now, self.watch)
+            inserted = set(await session.scalars(
+                _insert_events(session.bind.dialect.name), self._rows(unique, wanted, after, now)))
             new = [m for m in unique if m.message_id in inserted]
-            # A duplicate messageId must not re-apply its traits either.
-            memberships = await update_profiles(session, new, self.watch)
+            if len(new) < len(unique):
+                # A retry carried a messageId already stored: it must not change her
+                # facts twice, so replay only the new ones and correct their rows.
+                after = Replay.of(new, before, now, self.watch)
+                await self._correct(session, new, wanted, after, now)
+            await _write_traits(session, new, now)
+            await _write_facts(session, after)
             await redeem(session, new)  # coupons an order or an applied coupon names
-            if memberships:
-                wanted |= await self._record_memberships(session, new, wanted, memberships)
             await session.commit()
-        if any(m.message_id in wanted for m in new):
+        if any(m.message_id in wanted or m.message_id in after.moved for m in new):
             self.on_stored()
         return new
 
-    async def _record_memberships(
-        self, session: AsyncSession, new: list[Message], wanted: set[str], memberships: dict[str, Membership]
-    ) -> set[str]:
-        """Put her segments as of each routed event on its row; an event that made her
-        join or leave a segment some journey enters or exits by is routed too.
-        Returns the message ids that became routable."""
-        moved = {m.message_id for m in new if m.message_id not in wanted and self.watch.moves(memberships[m.message_id])}
-        rows = [{"mid": m.message_id, "segments": memberships[m.message_id].as_row()}
-                for m in new if m.message_id in wanted or m.message_id in moved]
+    def _rows(self, messages: Sequence[Message], wanted: set[str], after: "Replay", now: datetime) -> list[dict[str, Any]]:
+        rows = []
+        for m in messages:
+            # What no journey wants is done once stored; an event that made her join or
+            # leave a segment some journey enters or exits by is wanted too.
+            routed = m.message_id in wanted or m.message_id in after.moved
+            membership = after.memberships.get(m.message_id)
+            rows.append({
+                "message_id": m.message_id, "type": m.type, "customer_id": m.customer_id, "user_id": m.user_id,
+                "anonymous_id": m.anonymous_id, "name": m.name, "properties": m.properties,
+                "context": m.context, "timestamp": m.timestamp, "received_at": now,
+                "segments": membership.as_row() if routed and membership else None,
+                "route_state": "pending" if routed else "routed",
+                "routed_at": None if routed else now,
+            })
+        return rows
+
+    async def _correct(
+        self, session: AsyncSession, new: list[Message], wanted: set[str], after: "Replay", now: datetime
+    ) -> None:
+        rows = self._rows(new, wanted, after, now)
         if rows:
             await session.execute(
                 update(EVENTS).where(EVENTS.c.message_id == bindparam("mid"))
-                .values(segments=bindparam("segments"), route_state="pending", routed_at=None), rows)
-        return moved
+                .values(segments=bindparam("segments"), route_state=bindparam("route_state"),
+                        routed_at=bindparam("routed_at")),
+                [{"mid": r["message_id"], "segments": r["segments"], "route_state": r["route_state"],
+                  "routed_at": r["routed_at"]} for r in rows])
 
 
-async def update_profiles(
-    session: AsyncSession, messages: Sequence[Message], watch: Watch | None = None
-) -> dict[str, Membership]:
-    """Create the profile of every customer seen, and merge identify traits in
-    arrival order. Per-customer facts are kept here too, in the same transaction, and,
-    when journeys watch segments, her membership as of each message (by message id)."""
-    if not messages:
-        return {}
-    now = utcnow()
-    watch = watch or Watch()
-    # Membership before these messages needs her facts before the upserts below.
-    before = await _facts_before(session, messages, now) if watch else None
-    merged: dict[str, tuple[dict[str, Any], dict[str, Any], str | None]] = {}
-    for m in messages:
-        traits, fields, anonymous_id = merged.get(m.customer_id, ({}, {}, None))
-        if m.type == "identify":
-            traits = {**traits, **m.traits}
-            fields = {**fields, **profile_fields(m)}
-        merged[m.customer_id] = (traits, fields, anonymous_id or m.anonymous_id)
+@dataclass
+class Before:
+    """Each customer's facts before a request's messages (None: first seen now), and
+    whether a message already carried her id as its userId."""
 
-    platforms: dict[str, str | None] = {}
-    for m in messages:
-        platforms[m.customer_id] = platform_of(m.context) or platforms.get(m.customer_id)
-    known = {m.customer_id for m in messages if m.user_id is not None and m.user_id == m.customer_id}
-    plain = [
-        {"id": cid, "anonymous_id": anon, "traits": {}, "created_at": now, "updated_at": now,
-         "first_seen_at": now, "last_seen_at": now, "platform": platforms.get(cid), "known": cid in known}
-        for cid, (traits, fields, anon) in merged.items() if not traits and not fields
-    ]
-    if plain:
-        await session.execute(_seen(session.bind.dialect.name), plain)
-    # In a stable order, so two requests touching the same customers can't deadlock.
-    for cid, (traits, fields, anon) in sorted(merged.items()):
-        if not traits and not fields:
-            continue
-        stmt = upsert(session, Customer).values(
-            id=cid, anonymous_id=anon, traits=traits, created_at=now, updated_at=now, first_seen_at=now,
-            last_seen_at=now, platform=platforms.get(cid), known=cid in known, **fields
-        )
-        if session.bind.dialect.name == "postgresql":
-            merged_traits = Customer.traits.op("||")(stmt.excluded.traits)
-        else:
-            merged_traits = func.json_patch(Customer.traits, stmt.excluded.traits)
-        changes: dict[str, Any] = {"traits": merged_traits, "updated_at": stmt.excluded.updated_at,
-                                   "last_seen_at": stmt.excluded.last_seen_at,
-                                   "platform": func.coalesce(stmt.excluded.platform, Customer.platform),
-                                   "known": or_(Customer.known, stmt.excluded.known)}
-        changes.update({column: getattr(stmt.excluded, column) for column in fields})
-        await session.execute(stmt.on_conflict_do_update(index_elements=["id"], set_=changes))
-    return await update_facts(session, messages, now, watch, before)
+    facts: dict[str, Facts | None]
+    known: dict[str, bool]
 
 
-async def _facts_before(session: AsyncSession, messages: Sequence[Message], now: datetime) -> dict[str, Facts]:
-    """Her facts before these messages, her row locked. A customer seen for the first
-    time gets her row here, first, so two requests for a new customer take turns too
-    (a lock on a row that doesn't exist yet would not hold); she has no facts before."""
+@dataclass
+class Replay:
+    """Her facts after the messages, applied in arrival order, and, for the segments
+    journeys watch, her membership as of each message (by message id)."""
+
+    facts: dict[str, Facts]
+    known: dict[str, bool]
+    memberships: dict[str, Membership]
+    moved: set[str]  # messages whose join or leave some journey enters or exits by
+
+    @classmethod
+    def of(cls, messages: Sequence[Message], before: Before, now: datetime, watch: Watch) -> "Replay":
+        facts = {cid: _copy(f) if f else Facts() for cid, f in before.facts.items()}
+        known = dict(before.known)
+        current = {cid: watch.members(f, now) if f else frozenset() for cid, f in before.facts.items()} if watch else {}
+        memberships: dict[str, Membership] = {}
+        for m in messages:
+            apply(facts[m.customer_id], m, now)
+            known[m.customer_id] = known[m.customer_id] or m.user_id == m.customer_id
+            if watch:
+                members = watch.members(facts[m.customer_id], now)
+                memberships[m.message_id] = watch.change(current[m.customer_id], members)
+                current[m.customer_id] = members
+        moved = {mid for mid, change in memberships.items() if watch.moves(change)}
+        return cls(facts, known, memberships, moved)
+
+
+def _copy(facts: Facts) -> Facts:
+    return replace(facts, last_order_products=list(facts.last_order_products),
+                   recently_viewed=list(facts.recently_viewed))
+
+
+async def _touch(session: AsyncSession, messages: Sequence[Message], now: datetime) -> Before:
+    """Create the row of each customer seen for the first time, and lock every one
+    (in a stable order, so two requests can't deadlock): one statement that also hands
+    back her facts as they were. A new customer's row exists before any lock is
+    taken, so two requests for her take turns too (a lock on a missing row would not
+    hold). Nothing changes on an existing row until `_write_facts`."""
+    dialect = session.bind.dialect.name
     anonymous: dict[str, str | None] = {}
     for m in messages:
         anonymous[m.customer_id] = anonymous.get(m.customer_id) or m.anonymous_id
-    created = set(await session.scalars(_first_sight(session.bind.dialect.name), [
+    rows = (await session.execute(_touch_statement(dialect), [
         {"id": cid, "anonymous_id": anon, "traits": {}, "created_at": now, "updated_at": now,
-         "first_seen_at": now, "last_seen_at": now} for cid, anon in sorted(anonymous.items())]))
-    facts = await _lock_facts(session, set(anonymous))
-    return {cid: f for cid, f in facts.items() if cid not in created}
+         "first_seen_at": now, "last_seen_at": now} for cid, anon in sorted(anonymous.items())])).all()
+    facts: dict[str, Facts | None] = {}
+    for row in rows:
+        found = facts_of(row)
+        # PostgreSQL says whether the row was inserted; SQLite takes one writer at a
+        # time, so a row whose first sight is this request's instant was made by it.
+        created = row.created if dialect == "postgresql" else found.first_seen_at == now
+        facts[row.id] = None if created else found
+    return Before(facts, {row.id: bool(row.known) for row in rows})
 
 
 @functools.cache
-def _first_sight(dialect: str) -> Any:
-    return (insert_for(dialect)(CUSTOMERS).on_conflict_do_nothing(index_elements=["id"])
-            .returning(CUSTOMERS.c.id))
-
-
-async def _lock_facts(session: AsyncSession, ids: set[str]) -> dict[str, Facts]:
-    """The facts of these customers, read in a stable order; their rows are locked on
-    PostgreSQL, so two requests for one customer apply one after the other."""
-    query = select(Customer).where(Customer.id.in_(sorted(ids))).order_by(Customer.id)
-    if session.bind.dialect.name == "postgresql":
-        query = query.with_for_update()
-    return {c.id: facts_of(c) for c in (await session.scalars(query)).all()}
-
-
-@functools.cache
-def _seen(dialect: str) -> Any:
-    """Create the profile of a customer seen for the first time; for one seen before,
-    only when (and on what platform) she was last seen."""
+def _touch_statement(dialect: str) -> Any:
     stmt = insert_for(dialect)(CUSTOMERS)
-    return stmt.on_conflict_do_update(index_elements=["id"], set_={
-        "last_seen_at": stmt.excluded.last_seen_at,
-        "platform": func.coalesce(stmt.excluded.platform, CUSTOMERS.c.platform),
-        "known": or_(CUSTOMERS.c.known, stmt.excluded.known),
-    })
+    created = [literal_column("xmax = 0").label("created")] if dialect == "postgresql" else []
+    # A no-op update, not DO NOTHING: it takes the row's lock and makes RETURNING
+    # hand back rows that already existed.
+    return stmt.on_conflict_do_update(index_elements=["id"], set_={"id": stmt.excluded.id}).returning(
+        *(CUSTOMERS.c[c.key] for c in FACT_COLUMNS), CUSTOMERS.c.known, *created)
 
 
-async def update_facts(
-    session: AsyncSession, messages: Sequence[Message], now: datetime,
-    watch: Watch | None = None, before: dict[str, Facts] | None = None,
-) -> dict[str, Membership]:
-    """Orders, products viewed, sign-up, newsletter, app: changed in arrival order
-    (sojourn/pipeline/facts.py) and written back, for the customers whose messages
-    change them. `before`: the facts as they were before these messages (read when
-    segments are watched); otherwise they are read here."""
-    watch = watch or Watch()
-    changing = {m.customer_id for m in messages if changes_facts(m)}
-    if not changing and not watch:
-        return {}
-    if before is None:
-        before = await _lock_facts(session, changing)
-    facts: dict[str, Facts] = dict(before)
-    current = {cid: watch.members(f, now) for cid, f in facts.items()} if watch else {}
-    memberships: dict[str, Membership] = {}
+async def _write_traits(session: AsyncSession, messages: Sequence[Message], now: datetime) -> None:
+    """Merge identify traits (and the profile fields they carry) in arrival order."""
+    merged: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
     for m in messages:
-        if watch:
-            after = watch.members(apply(facts.setdefault(m.customer_id, Facts()), m, now), now)
-            memberships[m.message_id] = watch.change(current.get(m.customer_id, frozenset()), after)
-            current[m.customer_id] = after
-        elif m.customer_id in facts and changes_facts(m):
-            apply(facts[m.customer_id], m, now)
-    written = [{"cid": cid, **as_columns(facts[cid])} for cid in sorted(changing) if cid in facts]
-    if written:  # one statement, executed for each customer
+        if m.type == "identify":
+            traits, fields_ = merged.get(m.customer_id, ({}, {}))
+            merged[m.customer_id] = ({**traits, **m.traits}, {**fields_, **profile_fields(m)})
+    for cid, (traits, fields_) in sorted(merged.items()):
+        if session.bind.dialect.name == "postgresql":
+            merged_traits = CUSTOMERS.c.traits.op("||")(cast(traits, JSONB))
+        else:
+            merged_traits = func.json_patch(CUSTOMERS.c.traits, json.dumps(traits))
+        await session.execute(update(CUSTOMERS).where(CUSTOMERS.c.id == cid)
+                              .values(traits=merged_traits, updated_at=now, **fields_))
+
+
+async def _write_facts(session: AsyncSession, after: Replay) -> None:
+    """Every customer's facts after the messages (seen times and platform at least),
+    in one statement executed for each."""
+    written = [{"cid": cid, **as_columns(f), "known": after.known[cid]} for cid, f in sorted(after.facts.items())]
+    if written:
         await session.execute(update(CUSTOMERS).where(CUSTOMERS.c.id == bindparam("cid")), written)
-    return memberships
+
