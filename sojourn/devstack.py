@@ -7,6 +7,7 @@ any one of them dying.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import socket
@@ -15,12 +16,27 @@ import sys
 import time
 from pathlib import Path
 
-from sojourn import migrate
+from sojourn import coupons, migrate
+from sojourn.db import make_engine, make_sessionmaker
 from sojourn.settings import get_settings
 from sojourn.temporal import dev_server_flags
 
 DEV_WRITE_KEY = "dev-write-key"
 DEV_OPERATOR_KEY = "dev-operator-key"
+DEV_FIRST_ORDER_CODES = 100
+
+
+async def stock_first_order_pool(database_url: str) -> None:
+    """The first-purchase incentive emails a code from the `first_order` pool; a
+    newcomer's pool starts with some (a shop fills its own with `sojourn coupons`)."""
+    engine = make_engine(database_url)
+    try:
+        async with make_sessionmaker(engine)() as session:
+            if not await coupons.available(session, "first_order"):
+                await coupons.generate(session, "first_order", DEV_FIRST_ORDER_CODES, prefix="DEV-")
+                await session.commit()
+    finally:
+        await engine.dispose()
 
 
 def _wait_for_port(host: str, port: int, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
@@ -53,6 +69,7 @@ def run() -> int:
     var = settings.var_dir
     var.mkdir(parents=True, exist_ok=True)
     migrate.upgrade()
+    asyncio.run(stock_first_order_pool(settings.database_url))
 
     host, port = settings.temporal_address.rsplit(":", 1)
     procs: list[subprocess.Popen[bytes]] = []

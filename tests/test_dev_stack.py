@@ -84,6 +84,8 @@ def test_make_dev_runs_the_readme_example_and_stops_cleanly(tmp_path: Path) -> N
         [eml] = list(mail.glob("*.eml"))
         assert b"Velvet Lipstick" in eml.read_bytes() and b"lisa@example.com" in eml.read_bytes()
         assert httpx.get(f"http://127.0.0.1:{ports['ui']}/", timeout=5).status_code == 200, "the Temporal UI"
+        pools = httpx.get(f"{url}/v1/coupons", headers={"Authorization": "Bearer dev-operator-key"}).json()
+        assert [(p["offer"], p["available"]) for p in pools["pools"]] == [("first_order", 100)], "the dev pool is stocked"
     finally:
         if proc.poll() is None:
             stop(proc)

@@ -25,14 +25,13 @@ from workflows.first_purchase_incentive import FirstPurchaseIncentive
 from workflows.registry import JOURNEYS
 
 SERUM = {"product_id": "serum-9", "name": "Glow Serum", "price": 32.0}
-SHOP = (*JOURNEYS, FirstPurchaseIncentive)
 
 
 @pytest.fixture
 async def api(env: WorkflowEnvironment, settings: Settings, sessions: Any) -> AsyncIterator[Api]:
     """The shop's journeys with the first-purchase incentive, and a worker that runs it."""
-    async with build_worker(env.client, settings, sessions, extra_workflows=[FirstPurchaseIncentive, CouponProbe]), \
-            open_api(settings, env.client, journeys=(*SHOP, CouponProbe)) as opened:
+    async with build_worker(env.client, settings, sessions, extra_workflows=[CouponProbe]), \
+            open_api(settings, env.client, journeys=(*JOURNEYS, CouponProbe)) as opened:
         yield opened
 
 

@@ -165,7 +165,10 @@ async def test_two_kills_past_the_point_of_no_return_send_nothing_twice_and_lose
         gated.hold_after(len(inbox.messages) + after)
         for _ in range(1800):  # up to 90 s: the previous worker's sends wait out their heartbeat timeout
             statuses = list((await ledger()).values())
-            if gated.held >= 1 and statuses.count("sending") == gated.held \
+            # At least the held ones `sending` (more may be: retries of the previous
+            # worker's, still waiting out their heartbeat timeout, and sends between
+            # RCPT and DATA, both lost as `unknown`, as asserted at the end).
+            if gated.held >= 1 and statuses.count("sending") >= gated.held \
                     and statuses.count("sent") == len({str(m["To"]) for m in inbox.messages if run in str(m["To"])}):
                 break
             await asyncio.sleep(0.05)

@@ -2,6 +2,7 @@
 events from their metadata and the worker runs their workflows."""
 
 from workflows.cart_abandonment import CartAbandonment
+from workflows.first_purchase_incentive import FirstPurchaseIncentive
 from workflows.journey import Journey
 from workflows.loyalty_signup_abandonment import LoyaltySignupAbandonment
 from workflows.referral_ask import ReferralAsk
@@ -9,6 +10,7 @@ from workflows.spec import JourneySpec
 
 JOURNEYS: tuple[type[Journey], ...] = (
     CartAbandonment,
+    FirstPurchaseIncentive,
     LoyaltySignupAbandonment,
     ReferralAsk,
 )

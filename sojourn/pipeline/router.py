@@ -134,6 +134,7 @@ class Router:
         # waits on its slowest RPC, the others keep the lanes to Temporal busy.
         self._lanes = asyncio.Semaphore(settings.router_concurrency)
         self.unavailable_since: float | None = None
+        self._stopped = False
 
     # ----- what the store asks -----
 
@@ -155,13 +156,27 @@ class Router:
     # ----- the loop -----
 
     async def run_forever(self) -> None:
-        """`settings.router_loops` rounds in flight at once; each is like a replica."""
-        await asyncio.gather(*(self._loop(i) for i in range(self.settings.router_loops)))
+        """`settings.router_loops` rounds in flight at once; each is like a replica.
+
+        Cancelled, it returns only once every loop has stopped. A bare gather would
+        not: it gives up as soon as one loop is cancelled, and a loop whose
+        cancellation is lost (in a driver's close, say) would go on routing with this
+        router's settings after its app has stopped."""
+        self._stopped = False
+        loops = [asyncio.create_task(self._loop(i)) for i in range(self.settings.router_loops)]
+        try:
+            await asyncio.gather(*loops)
+        finally:
+            self._stopped = True  # a loop that swallowed its cancellation ends at its next round
+            while not all(loop.done() for loop in loops):
+                for loop in loops:
+                    loop.cancel()
+                await asyncio.wait(loops, timeout=1.0)
 
     async def _loop(self, index: int) -> None:
         owner = f"{self.owner}/{index}"
         backoff = 0.0
-        while True:
+        while not self._stopped:
             try:
                 claimed = await self.route_once(owner)
                 backoff = 0.0
@@ -182,8 +197,11 @@ class Router:
             wake = asyncio.Event()
             self._idle.append(wake)
             try:
-                await asyncio.wait_for(wake.wait(), timeout=self.settings.router_poll_seconds)
-            except asyncio.TimeoutError:
+                # asyncio.timeout, not wait_for: on Python 3.11 wait_for can lose a
+                # cancellation that arrives as the wait ends.
+                async with asyncio.timeout(self.settings.router_poll_seconds):
+                    await wake.wait()
+            except TimeoutError:
                 return  # poll: events another process stored
             finally:
                 if wake in self._idle:
