@@ -13,12 +13,19 @@ $(VENV)/.installed: pyproject.toml
 
 install: $(VENV)/.installed
 
+# The real Segment browser SDK the browser tests load (from the npm registry, pinned
+# by package-lock.json); Chromium itself comes from the system (see .ci/run).
+BROWSER := tests/browser
+$(BROWSER)/node_modules/.installed: $(BROWSER)/package-lock.json
+	npm ci --prefix $(BROWSER) --no-audit --no-fund --loglevel=error
+	touch $@
+
 ## make dev: migrate, then run Temporal dev server + worker + API + SMTP catcher (Ctrl-C stops all)
 dev: install
 	$(BIN)/sojourn dev
 
 ## make test: the test suite, against a real Temporal dev server, SMTP, push receiver, SQLite and PostgreSQL
-test: install
+test: install $(BROWSER)/node_modules/.installed
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 migrate: install
@@ -31,4 +38,4 @@ bench: install
 	$(BIN)/python -m bench.accept_cost
 
 clean:
-	rm -rf $(VENV) var .pytest_cache
+	rm -rf $(VENV) var .pytest_cache $(BROWSER)/node_modules

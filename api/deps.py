@@ -49,23 +49,51 @@ def _unauthorized(detail: str) -> HTTPException:
     )
 
 
-async def require_write_key(request: Request, settings: SettingsDep) -> str:
-    """Segment-style auth: HTTP Basic with the source's write key as the username."""
+MISSING_WRITE_KEY = "missing write key: use HTTP Basic auth with the write key as the username"
+
+
+def valid_write_key(key: object, settings: Settings) -> str:
+    """The key, if it is one of the write keys; else 401."""
+    if not isinstance(key, str):
+        raise _unauthorized(MISSING_WRITE_KEY)
+    # Compare against every key in constant time so timing doesn't reveal prefixes.
+    if not any(hmac.compare_digest(key.encode(), known.encode())
+               for known in (*settings.write_keys, *settings.server_keys)):
+        raise _unauthorized("invalid write key")
+    return key
+
+
+def _basic_username(request: Request) -> str | None:
+    """The Basic-auth username; None without an Authorization header; 401 if malformed."""
     header = request.headers.get("authorization", "")
+    if not header:
+        return None
     scheme, _, credentials = header.partition(" ")
     if scheme.lower() != "basic" or not credentials:
-        raise _unauthorized("missing write key: use HTTP Basic auth with the write key as the username")
+        raise _unauthorized(MISSING_WRITE_KEY)
     try:
-        username = base64.b64decode(credentials, validate=True).decode().partition(":")[0]
+        return base64.b64decode(credentials, validate=True).decode().partition(":")[0]
     except (binascii.Error, UnicodeDecodeError):
         raise _unauthorized("malformed Basic credentials") from None
-    # Compare against every key in constant time so timing doesn't reveal prefixes.
-    if not any(hmac.compare_digest(username.encode(), key.encode()) for key in settings.write_keys):
-        raise _unauthorized("invalid write key")
-    return username
+
+
+async def require_write_key(request: Request, settings: SettingsDep) -> str:
+    """Segment-style auth: HTTP Basic with the source's write key as the username."""
+    return valid_write_key(_basic_username(request), settings)
 
 
 WriteKey = Annotated[str, Depends(require_write_key)]
+
+
+async def header_write_key(request: Request, settings: SettingsDep) -> str | None:
+    """Ingestion: the Basic-auth write key if the call has one (checked), else None,
+    and the route takes `writeKey` from the body, as Segment's HTTP API allows and
+    analytics.js's beacon and batch calls do."""
+    username = _basic_username(request)
+    return None if username is None else valid_write_key(username, settings)
+
+
+HeaderWriteKey = Annotated[str | None, Depends(header_write_key)]
 
 
 async def require_operator_key(request: Request, settings: SettingsDep) -> str:

@@ -143,20 +143,34 @@ def _object(raw: dict[str, Any], key: str, where: str) -> dict[str, Any]:
     return value
 
 
-def _timestamp(raw: dict[str, Any], where: str) -> datetime:
-    value = raw.get("timestamp")
-    if value is None:
-        return datetime.now(timezone.utc)
+def _instant(value: Any, field: str) -> datetime:
     if not isinstance(value, str):
-        raise BadRequest(f"{where}timestamp must be an ISO-8601 string")
+        raise BadRequest(f"{field} must be an ISO-8601 string")
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
         parsed = (parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)).astimezone(timezone.utc)
     except (ValueError, OverflowError) as exc:
-        raise BadRequest(f"{where}timestamp is not ISO-8601: {value[:64]!r}") from exc
+        raise BadRequest(f"{field} is not ISO-8601: {value[:64]!r}") from exc
     if not EARLIEST <= parsed < LATEST:
-        raise BadRequest(f"{where}timestamp must fall between {EARLIEST:%Y-%m-%d} and {LATEST:%Y-%m-%d} UTC")
+        raise BadRequest(f"{field} must fall between {EARLIEST:%Y-%m-%d} and {LATEST:%Y-%m-%d} UTC")
     return parsed
+
+
+def _timestamp(raw: dict[str, Any], where: str, sent_at: Any = None) -> datetime:
+    """When it happened. With `sentAt` (the client's clock when it sent the call, as
+    every Segment SDK adds), corrected for that clock's skew as Segment does:
+    received − (sentAt − timestamp). A phone set an hour wrong still gets her cart's
+    reminder an hour after the cart, by the server's clock."""
+    now = datetime.now(timezone.utc)
+    value = raw.get("timestamp")
+    if value is None:
+        return now
+    happened = _instant(value, f"{where}timestamp")
+    sent = raw.get("sentAt", sent_at)
+    if sent is None:
+        return happened
+    corrected = now - (_instant(sent, f"{where}sentAt" if "sentAt" in raw else "sentAt") - happened)
+    return corrected if EARLIEST <= corrected < LATEST else happened
 
 
 def _traits(raw: dict[str, Any], where: str) -> dict[str, Any]:
@@ -283,7 +297,7 @@ def parse_message(raw: Any, *, type_: str | None = None, where: str = "", defaul
         properties=properties,
         traits=traits,
         context=context,
-        timestamp=_timestamp(raw, where),
+        timestamp=_timestamp(raw, where, (defaults or {}).get("sentAt")),
         previous_id=previous,
     )
 
@@ -296,5 +310,5 @@ def parse_batch(body: Any) -> list[Message]:
         raise BadRequest("batch is required and must be an array")
     if not batch:
         raise BadRequest("batch is empty")
-    defaults = {"context": _object(body, "context", "")}
+    defaults = {"context": _object(body, "context", ""), "sentAt": body.get("sentAt")}
     return [parse_message(item, where=f"batch[{i}].", defaults=defaults) for i, item in enumerate(batch)]

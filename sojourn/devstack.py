@@ -22,6 +22,8 @@ from sojourn.settings import get_settings
 from sojourn.temporal import dev_server_flags
 
 DEV_WRITE_KEY = "dev-write-key"
+DEV_SERVER_KEY = "dev-server-key"
+DEV_IDENTITY_SECRET = "dev-identity-secret"
 DEV_OPERATOR_KEY = "dev-operator-key"
 DEV_FIRST_ORDER_CODES = 100
 
@@ -61,6 +63,10 @@ def run() -> int:
     env = dict(os.environ)
     if not env.get("SOJOURN_WRITE_KEYS"):
         env["SOJOURN_WRITE_KEYS"] = DEV_WRITE_KEY
+    if not env.get("SOJOURN_SERVER_KEYS"):
+        env["SOJOURN_SERVER_KEYS"] = DEV_SERVER_KEY
+    if not env.get("SOJOURN_IDENTITY_SECRET"):
+        env["SOJOURN_IDENTITY_SECRET"] = DEV_IDENTITY_SECRET
     if not env.get("SOJOURN_OPERATOR_KEYS"):
         env["SOJOURN_OPERATOR_KEYS"] = DEV_OPERATOR_KEY
     os.environ.update(env)

@@ -53,6 +53,16 @@ class Customer(Base):
     app_installed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
+class AnonymousClaim(Base):
+    """An anonymous id whose token was handed out, once, to the first browser that
+    asked (api/proof.py): the visitor's proof until she signs in."""
+
+    __tablename__ = "anonymous_claims"
+
+    anonymous_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    claimed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
 class Identity(Base):
     """An earlier id (an anonymous id, an alias's previousId) linked to the customer she
     turned out to be (sojourn/identity.py). Events that carry only that id are hers."""

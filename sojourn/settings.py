@@ -66,8 +66,18 @@ class Settings(BaseSettings):
     temporal_namespace: str = "default"
     task_queue: str = "sojourn-journeys"
 
-    # Ingestion: Segment-style write keys, sent as the Basic-auth username.
+    # Ingestion: Segment-style write keys, sent as the Basic-auth username (or, as
+    # analytics.js does, as `writeKey` in the body).
     write_keys: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # The shop's backend: Basic auth like a write key, with every right (linking ids,
+    # setting emails, acting for any customer). Never put one in a page.
+    server_keys: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Signs customer tokens: the shop's backend gives the signed-in shopper's page
+    # hex(HMAC-SHA256(identity_secret, user_id)); her browser proves who she is with it.
+    identity_secret: str | None = None
+    # Shop origins whose pages may call the API from a browser (CORS), e.g.
+    # "https://shop.example,https://www.shop.example". Empty: store_url's origin.
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     # The router (sojourn/pipeline): runs inside `sojourn api` unless `router` is off
     # (then run `sojourn router` on its own). Replicas share the work through the database.
     router: bool = True
@@ -192,8 +202,8 @@ class Settings(BaseSettings):
     def guarantee(self, topic: str) -> str:
         return self.delivery_guarantees.get(topic, "at-most-once")
 
-    @field_validator("write_keys", "operator_keys", "push_allowed_hosts", "webhook_allowed_hosts",
-                     "tracked_link_hosts", mode="before")
+    @field_validator("write_keys", "server_keys", "operator_keys", "push_allowed_hosts", "webhook_allowed_hosts",
+                     "tracked_link_hosts", "cors_origins", mode="before")
     @classmethod
     def _comma_list(cls, value: object) -> object:
         return _split_commas(value)
@@ -207,6 +217,24 @@ class Settings(BaseSettings):
     @property
     def caps(self) -> dict[str, tuple[int, timedelta]]:
         return parse_caps(self.frequency_caps)
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _origins(cls, value: list[str]) -> list[str]:
+        for origin in value:
+            parts = urlsplit(origin)
+            if parts.scheme not in ("http", "https") or not parts.netloc or parts.path not in ("", "/") \
+                    or parts.query or parts.fragment or "*" in origin:
+                raise ValueError(f"{origin!r} is not an origin (scheme://host[:port], no path, no wildcard)")
+        return [origin.rstrip("/") for origin in value]
+
+    @property
+    def browser_origins(self) -> list[str]:
+        """Origins allowed to call the API from a shop's pages."""
+        if self.cors_origins:
+            return self.cors_origins
+        store = urlsplit(self.store_url)
+        return [f"{store.scheme}://{store.netloc}"] if store.scheme and store.netloc else []
 
     @property
     def tracked_hosts(self) -> list[str]:

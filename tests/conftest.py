@@ -5,6 +5,7 @@ httpx, and a worker on a fresh task queue per test."""
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime
 import base64
 import os
 import shutil
@@ -12,7 +13,7 @@ import sys
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,9 +27,10 @@ from temporalio.testing import TimeSkippingConfig, WorkflowEnvironment
 from temporalio.worker import Worker
 
 from api.main import create_app
+from api.proof import customer_token
 from sojourn.db import make_engine, make_sessionmaker
 from sojourn.migrate import upgrade
-from sojourn.models import Event
+from sojourn.models import Event, utcnow
 from sojourn.settings import Settings
 from sojourn.temporal import dev_server_flags
 from tests.support.push_receiver import PushReceiver
@@ -38,8 +40,10 @@ from workflows.registry import JOURNEYS
 
 HISTORIES = Path(__file__).resolve().parent / "histories"
 PG_ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/test"
-WRITE_KEY = "test-write-key"
+WRITE_KEY = "test-write-key"  # public: a storefront's
+SERVER_KEY = "test-server-key"  # the shop's backend: every right
 OPERATOR_KEY = "test-operator-key"
+IDENTITY_SECRET = "test-identity-secret"  # signs customer tokens (api/proof.py)
 
 
 async def keep_history(handle: Any, name: str) -> None:
@@ -151,6 +155,8 @@ def settings(database_url: str, smtp: tuple[Inbox, int]) -> Settings:
         smtp_port=smtp[1],
         email_from="Beauty Shop <hello@beauty.test>",
         write_keys=[WRITE_KEY, "second-key"],
+        server_keys=[SERVER_KEY],
+        identity_secret=IDENTITY_SECRET,
         push_allowed_hosts=["127.0.0.1:*"],  # the push receiver's random port
         outbound_allow_loopback=True,
         vapid_subject="mailto:ops@beauty.test",
@@ -182,12 +188,15 @@ class Api:
     client: Client
     sessions: async_sessionmaker[AsyncSession]
     app: Any = None
+    # Waiting for "all" events means this API's: events an earlier test left behind
+    # (its router stopped before routing them) are not this test's business.
+    since: datetime = field(default_factory=utcnow)
 
     def app_router(self) -> Any:
         """The app's own router (sojourn/pipeline/router.py)."""
         return self.app.state.router
 
-    async def post(self, path: str, body: Any, key: str | None = WRITE_KEY, *, settle: bool = True,
+    async def post(self, path: str, body: Any, key: str | None = SERVER_KEY, *, settle: bool = True,
                    **kw: Any) -> httpx.Response:
         headers = kw.pop("headers", {})
         if key is not None:
@@ -198,11 +207,10 @@ class Api:
         return response
 
     async def settled(self, *ids: str, timeout: float = 15.0) -> None:
-        """Wait until these messages (all messages, if none named) are routed: no
+        """Wait until these messages (all this API's, if none named) are routed: no
         longer pending, or pending only for a retry after a failure."""
         query = select(func.count()).select_from(Event).where(Event.route_state == "pending", Event.attempts == 0)
-        if ids:
-            query = query.where(Event.message_id.in_(ids))
+        query = query.where(Event.message_id.in_(ids)) if ids else query.where(Event.received_at >= self.since)
         deadline = asyncio.get_running_loop().time() + timeout
         while True:
             async with self.sessions() as session:
@@ -243,6 +251,16 @@ class Api:
         response = await self.post("/v1/track", body)
         assert response.status_code == 200, response.text
         return response
+
+
+def basic(key: str) -> str:
+    return "Basic " + base64.b64encode(f"{key}:".encode()).decode()
+
+
+def browser_of(customer_id: str) -> dict[str, str]:
+    """A signed-in shopper's browser: the public write key and her customer token,
+    which the shop's backend signed for her (api/proof.py)."""
+    return {"Authorization": basic(WRITE_KEY), "X-Sojourn-Token": customer_token(customer_id, IDENTITY_SECRET)}
 
 
 def message_ids(body: Any) -> list[str]:

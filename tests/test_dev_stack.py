@@ -52,7 +52,7 @@ def start_stack(var: Path, ports: dict[str, int]) -> subprocess.Popen[str]:
         "SOJOURN_SMTP_PORT": str(ports["smtp"]),
         "SOJOURN_TIME_SCALE": "86400",  # a day is a second
     }
-    for key in ("SOJOURN_SMTP_HOST", "SOJOURN_WRITE_KEYS"):
+    for key in ("SOJOURN_SMTP_HOST", "SOJOURN_WRITE_KEYS", "SOJOURN_SERVER_KEYS", "SOJOURN_IDENTITY_SECRET"):
         env.pop(key, None)
     return subprocess.Popen([sys.executable, "-m", "sojourn.cli", "dev"], cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -73,7 +73,7 @@ def test_make_dev_runs_the_readme_example_and_stops_cleanly(tmp_path: Path) -> N
     try:
         wait_until(lambda: api_up(url) or proc.poll() is not None, 90, "the API")
         assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
-        auth = ("dev-write-key", "")
+        auth = ("dev-server-key", "")  # the shop's backend tells Sojourn her email
         identify = {"userId": "lisa", "traits": {"email": "lisa@example.com", "firstName": "Lisa"}}
         assert httpx.post(f"{url}/v1/identify", json=identify, auth=auth).status_code == 200
         track = {"userId": "lisa", "event": "Product Added", "messageId": "readme-1",

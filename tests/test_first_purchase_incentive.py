@@ -17,7 +17,7 @@ from temporalio.testing import WorkflowEnvironment
 from sojourn import coupons
 from sojourn.models import Conversion, Coupon, JourneyEntry, JourneyRun
 from sojourn.settings import Settings
-from tests.conftest import WRITE_KEY, Api, keep_history, open_api
+from tests.conftest import Api, browser_of, keep_history, open_api
 from tests.support.journeys import CouponProbe
 from tests.support.smtp import Inbox
 from worker import build_worker
@@ -46,7 +46,7 @@ async def bar(api: Api, who: str, expect: int | None = None) -> list[dict[str, A
     sends it a moment after the event is routed) until that many are there."""
     for _ in range(200):
         response = await api.http.get(f"/v1/customers/{who}/messages", params={"placement": "greeting_bar"},
-                                      auth=(WRITE_KEY, ""))
+                                      headers=browser_of(who))
         assert response.status_code == 200, response.text
         if expect is None or len(response.json()) == expect:
             break

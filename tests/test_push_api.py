@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sojourn.models import PushSubscription
 from sojourn.settings import Settings
 from sojourn.vapid import VapidKeys, load_vapid_keys
-from tests.conftest import Api
+from tests.conftest import Api, browser_of
 from tests.support.push_receiver import Browser, b64d
 
 
@@ -42,7 +42,7 @@ async def test_a_subscription_is_stored_once_per_endpoint(api: Api, sessions: An
 
     gone = await api.http.request("DELETE", f"/v1/customers/{other}/push-subscriptions",
                                   params={"endpoint": sub["endpoint"]},
-                                  headers={"Authorization": "Basic dGVzdC13cml0ZS1rZXk6"})
+                                  headers=browser_of(other))
     assert gone.status_code == 204
     async with sessions() as session:
         assert (await session.scalar(select(PushSubscription).where(PushSubscription.endpoint == sub["endpoint"]))) is None

@@ -237,3 +237,47 @@ async def test_same_call_without_message_id_but_with_timestamp_counts_once(api: 
     async with sessions() as session:
         count = await session.scalar(select(func.count()).select_from(Event).where(Event.customer_id == "u-ts"))
     assert count == 1
+
+
+async def test_analytics_js_sends_its_key_in_a_text_plain_body_to_short_paths(api: Api, sessions: Any) -> None:
+    """As @segment/analytics-next does: /v1/t, /v1/b, the write key in the body."""
+    from tests.conftest import WRITE_KEY
+
+    one = {**track("u-browser"), "type": "track", "writeKey": WRITE_KEY}
+    plain = {"Content-Type": "text/plain"}
+    response = await api.http.post("/v1/t", content=json.dumps(one), headers=plain)
+    assert response.status_code == 200, response.text
+    batch = {"batch": [{**track("u-browser"), "type": "track"}, {**track("u-browser"), "type": "page",
+                                                               "name": "Home"}], "writeKey": WRITE_KEY}
+    assert (await api.http.post("/v1/b", content=json.dumps(batch), headers=plain)).status_code == 200
+    assert await stored(sessions, one["messageId"], *(m["messageId"] for m in batch["batch"])) == 3
+    for path, body in (("/v1/t", {**track("u1"), "writeKey": "not-a-key"}), ("/v1/t", track("u1")),
+                       ("/v1/b", {"batch": [track("u1")], "writeKey": ""}), ("/v1/p", [1])):
+        refused = await api.http.post(path, content=json.dumps(body), headers=plain)
+        assert refused.status_code == 401, (path, refused.text)
+
+
+async def test_a_client_clock_s_skew_is_corrected_by_sent_at(api: Api, sessions: Any, customer_id: str) -> None:
+    """Her phone is an hour fast: the event happened 5 s before the SDK sent it, so
+    it is stored 5 s before it arrived, not an hour in the future."""
+    from datetime import datetime, timedelta, timezone
+
+    fast = datetime.now(timezone.utc) + timedelta(hours=1)
+    iso = lambda t: t.isoformat().replace("+00:00", "Z")  # noqa: E731
+    single = {**track(customer_id), "timestamp": iso(fast), "sentAt": iso(fast + timedelta(seconds=5))}
+    batched = {**track(customer_id), "type": "track", "timestamp": iso(fast)}
+    plain = {**track(customer_id), "timestamp": "2026-11-20T10:00:00Z"}  # no sentAt: as given
+    assert (await api.post("/v1/track", single)).status_code == 200
+    assert (await api.post("/v1/batch", {"batch": [batched], "sentAt": iso(fast + timedelta(seconds=30))})
+            ).status_code == 200
+    assert (await api.post("/v1/track", plain)).status_code == 200
+    async with sessions() as session:
+        rows = {e.message_id: e for e in (await session.scalars(select(Event).where(Event.customer_id == customer_id)))}
+    for body, before in ((single, 5), (batched, 30)):
+        row = rows[body["messageId"]]
+        happened = row.timestamp.replace(tzinfo=timezone.utc) if row.timestamp.tzinfo is None else row.timestamp
+        received = row.received_at.replace(tzinfo=timezone.utc) if row.received_at.tzinfo is None else row.received_at
+        assert abs((received - happened) - timedelta(seconds=before)) < timedelta(seconds=2), (happened, received)
+    assert rows[plain["messageId"]].timestamp.replace(tzinfo=None) == datetime(2026, 11, 20, 10)
+    wrong = await api.post("/v1/track", {**track(customer_id), "timestamp": iso(fast), "sentAt": "soon"})
+    assert wrong.status_code == 400 and "sentAt is not ISO-8601" in wrong.json()["error"]

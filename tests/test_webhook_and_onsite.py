@@ -16,7 +16,7 @@ from activities.rendering import Templates
 from activities.webhook import WebhookActivities
 from sojourn.models import Message, OnsiteMessage
 from sojourn.settings import Settings
-from tests.conftest import Api, keep_history
+from tests.conftest import Api, browser_of, keep_history
 from tests.support.journeys import TEST_JOURNEYS, ChannelsProbe, OnsiteProbe
 from tests.support.webhook_receiver import WebhookReceiver
 from worker import build_worker
@@ -70,7 +70,7 @@ async def messages(api: Api, customer_id: str, placement: str | None = None, exp
     for _ in range(200):
         listed = (await api.http.get(f"/v1/customers/{customer_id}/messages",
                                      params={"placement": placement} if placement else {},
-                                     headers={"Authorization": "Basic dGVzdC13cml0ZS1rZXk6"})).json()
+                                     headers=browser_of(customer_id))).json()
         if expect is None or len(listed) == expect:
             return listed
         await asyncio.sleep(0.05)

@@ -3,6 +3,7 @@
 from fastapi import APIRouter
 
 from api.routes import (
+    browser,
     clicks,
     consent,
     coupons,
@@ -12,6 +13,7 @@ from api.routes import (
     pipeline,
     push,
     referrals,
+    sdk,
     segments,
     suppressions,
     tracking,
@@ -19,6 +21,8 @@ from api.routes import (
 
 api_router = APIRouter()
 api_router.include_router(tracking.router)
+api_router.include_router(sdk.router)
+api_router.include_router(browser.router)
 api_router.include_router(customers.router)
 api_router.include_router(push.router)
 api_router.include_router(journeys.router)

@@ -11,7 +11,8 @@ from fastapi import APIRouter, HTTPException, Request, status
 from pydantic import BaseModel, Field
 from sqlalchemy import delete, select
 
-from api.deps import OperatorKey, SessionsDep, SettingsDep, WriteKey
+from api.deps import OperatorKey, SessionsDep, SettingsDep, SignerDep
+from api.proof import CallerDep, act_for
 from api.segment import BadRequest
 from sojourn.allowlist import refuse_reason
 from sojourn.db import upsert
@@ -51,16 +52,17 @@ def _b64url(value: str, field: str, length: int) -> None:
 
 @router.post("/{customer_id}/push-subscriptions", status_code=status.HTTP_201_CREATED)
 async def add_push_subscription(
-    customer_id: str, body: PushSubscriptionIn, request: Request, _key: WriteKey, sessions: SessionsDep, settings: SettingsDep
+    customer_id: str, body: PushSubscriptionIn, request: Request, caller: CallerDep, sessions: SessionsDep,
+    settings: SettingsDep, signer: SignerDep,
 ) -> PushSubscriptionOut:
+    # Where her pushes go: only she (or the shop's backend) may say (api/proof.py).
+    customer_id = await act_for(customer_id, caller, sessions, settings, signer)
     reason = refuse_reason(body.endpoint, settings.push_allowed_hosts, allow_loopback=settings.outbound_allow_loopback)
     if reason:
         raise BadRequest(f"endpoint {reason}")
     _b64url(body.keys.p256dh, "keys.p256dh", 65)
     _b64url(body.keys.auth, "keys.auth", 16)
     async with sessions() as session:
-        # A visitor's id linked since to the customer she is: the browser is hers.
-        customer_id = await canonical(session, customer_id)
         await session.execute(
             upsert(session, Customer)
             .values(id=customer_id, traits={}, created_at=utcnow(), updated_at=utcnow())
@@ -86,7 +88,9 @@ async def add_push_subscription(
 
 
 @router.delete("/{customer_id}/push-subscriptions", status_code=status.HTTP_204_NO_CONTENT)
-async def remove_push_subscription(customer_id: str, endpoint: str, _key: WriteKey, sessions: SessionsDep) -> None:
+async def remove_push_subscription(customer_id: str, endpoint: str, caller: CallerDep, sessions: SessionsDep,
+                                   settings: SettingsDep, signer: SignerDep) -> None:
+    customer_id = await act_for(customer_id, caller, sessions, settings, signer)
     async with sessions() as session:
         await session.execute(
             delete(PushSubscription).where(

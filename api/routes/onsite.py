@@ -1,5 +1,5 @@
 """On-site messages for the storefront: fetch by placement, acknowledge when shown or
-dismissed. Write-key auth, as the storefront already holds one."""
+dismissed. Her data: the write key needs her proof (api/proof.py)."""
 
 from __future__ import annotations
 
@@ -9,19 +9,19 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, status
 from sqlalchemy import or_, select, update
 
-from api.deps import SessionsDep, WriteKey
-from sojourn.identity import canonical
+from api.deps import SessionsDep, SettingsDep, SignerDep
+from api.proof import CallerDep, act_for
 from sojourn.models import OnsiteMessage, utcnow
 
 router = APIRouter(prefix="/v1/customers", tags=["on-site"])
 
 
 @router.get("/{customer_id}/messages")
-async def onsite_messages(customer_id: str, _key: WriteKey, sessions: SessionsDep,
-                          placement: str | None = None) -> list[dict[str, Any]]:
+async def onsite_messages(customer_id: str, caller: CallerDep, sessions: SessionsDep, settings: SettingsDep,
+                          signer: SignerDep, placement: str | None = None) -> list[dict[str, Any]]:
     now = datetime.now(timezone.utc)
-    async with sessions() as session:  # an anonymous id linked since: her messages
-        customer_id = await canonical(session, customer_id)
+    # Hers (an anonymous id linked since: the customer's), once the caller proves it.
+    customer_id = await act_for(customer_id, caller, sessions, settings, signer)
     query = select(OnsiteMessage).where(
         OnsiteMessage.customer_id == customer_id,
         OnsiteMessage.acknowledged_at.is_(None),
@@ -37,9 +37,10 @@ async def onsite_messages(customer_id: str, _key: WriteKey, sessions: SessionsDe
 
 
 @router.post("/{customer_id}/messages/{message_id}/ack", status_code=status.HTTP_204_NO_CONTENT)
-async def acknowledge(customer_id: str, message_id: int, _key: WriteKey, sessions: SessionsDep) -> None:
+async def acknowledge(customer_id: str, message_id: int, caller: CallerDep, sessions: SessionsDep,
+                      settings: SettingsDep, signer: SignerDep) -> None:
+    customer_id = await act_for(customer_id, caller, sessions, settings, signer)
     async with sessions() as session:
-        customer_id = await canonical(session, customer_id)
         result = await session.execute(
             update(OnsiteMessage)
             .where(OnsiteMessage.id == message_id, OnsiteMessage.customer_id == customer_id)

@@ -1,7 +1,12 @@
-"""Segment-compatible ingestion: /v1/track, /identify, /page, /screen, /group, /alias, /batch.
+"""Segment-compatible ingestion: /v1/track, /identify, /page, /screen, /group, /alias, /batch,
+and the short paths analytics.js (@segment/analytics-next) posts to from a browser:
+/v1/t, /p, /i, /s, /g, /a (the type's first letter) and /v1/b (its batches).
 
 A call is answered once its messages are committed (one transaction); routing to the
 journeys happens after, from what was stored, whether or not Temporal is up.
+
+The write key comes as the Basic-auth username or, as analytics.js sends it, as
+`writeKey` in the body (a `text/plain` JSON body: the content type is not read).
 """
 
 from __future__ import annotations
@@ -10,7 +15,8 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
-from api.deps import StoreDep, WriteKey
+from api.deps import HeaderWriteKey, SessionsDep, SettingsDep, SignerDep, StoreDep, valid_write_key
+from api.proof import body_caller, check_messages
 from api.segment import parse_batch, parse_message, read_body
 
 router = APIRouter(prefix="/v1", tags=["tracking"])
@@ -18,16 +24,30 @@ router = APIRouter(prefix="/v1", tags=["tracking"])
 SUCCESS = {"success": True}
 
 
-async def _body(request: Request) -> Any:
-    return await read_body(
+async def _body(request: Request, key: str | None, settings: Any) -> Any:
+    body = await read_body(
         request.stream(), request.headers.get("content-encoding"), request.headers.get("content-length")
     )
+    if key is None:  # no Authorization header: the body must name a write key
+        valid_write_key(body.get("writeKey") if isinstance(body, dict) else None, settings)
+    return body
+
+
+async def _accept(request: Request, key: str | None, settings: Any, store: Any, sessions: Any, signer: Any,
+                  parse: Any) -> dict[str, bool]:
+    body = await _body(request, key, settings)
+    messages = parse(body)
+    # A public write key appends; linking ids or setting her email needs proof (api/proof.py).
+    await check_messages(messages, await body_caller(request, settings, key, body), sessions, settings, signer)
+    await store.accept(messages)
+    return SUCCESS
 
 
 def _single(kind: str):  # noqa: ANN202 - a route factory
-    async def endpoint(request: Request, _key: WriteKey, store: StoreDep) -> dict[str, bool]:
-        await store.accept([parse_message(await _body(request), type_=kind)])
-        return SUCCESS
+    async def endpoint(request: Request, key: HeaderWriteKey, settings: SettingsDep, store: StoreDep,
+                       sessions: SessionsDep, signer: SignerDep) -> dict[str, bool]:
+        return await _accept(request, key, settings, store, sessions, signer,
+                             lambda body: [parse_message(body, type_=kind)])
 
     endpoint.__name__ = kind
     return endpoint
@@ -35,9 +55,13 @@ def _single(kind: str):  # noqa: ANN202 - a route factory
 
 for _kind in ("track", "identify", "page", "screen", "group", "alias"):
     router.add_api_route(f"/{_kind}", _single(_kind), methods=["POST"], summary=f"Segment {_kind} call")
+    router.add_api_route(f"/{_kind[0]}", _single(_kind), methods=["POST"], include_in_schema=False)
 
 
-@router.post("/batch", summary="Segment batch call")
-async def batch(request: Request, _key: WriteKey, store: StoreDep) -> dict[str, bool]:
-    await store.accept(parse_batch(await _body(request)))
-    return SUCCESS
+async def batch(request: Request, key: HeaderWriteKey, settings: SettingsDep, store: StoreDep,
+                sessions: SessionsDep, signer: SignerDep) -> dict[str, bool]:
+    return await _accept(request, key, settings, store, sessions, signer, parse_batch)
+
+
+router.add_api_route("/batch", batch, methods=["POST"], summary="Segment batch call")
+router.add_api_route("/b", batch, methods=["POST"], include_in_schema=False)

@@ -1,0 +1,39 @@
+"""CORS for the shop's pages: only the origins in `settings.browser_origins`.
+
+analytics.js posts `text/plain` with an `Authorization` header, so a browser asks
+first (a preflight) and needs these headers allowed. No cookies are involved: the
+SDK's fetches carry no credentials, and neither may a page's.
+
+Built on the first request, from the app's settings (known only once its lifespan
+has started), with Starlette's own middleware doing the work.
+"""
+
+from __future__ import annotations
+
+from starlette.middleware.cors import CORSMiddleware
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+ALLOWED_HEADERS = ["Authorization", "Content-Type", "Content-Encoding", "X-Retry-Count", "X-Sojourn-Token"]
+ALLOWED_METHODS = ["GET", "POST", "DELETE"]
+
+
+class ShopCors:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self._cors: CORSMiddleware | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if self._cors is None:
+            settings = scope["app"].state.settings
+            self._cors = CORSMiddleware(
+                self.app,
+                allow_origins=settings.browser_origins,
+                allow_methods=ALLOWED_METHODS,
+                allow_headers=ALLOWED_HEADERS,
+                allow_credentials=False,
+                max_age=600,
+            )
+        await self._cors(scope, receive, send)

@@ -1,0 +1,162 @@
+"""Who may act for a customer.
+
+A storefront's write key is public: anyone can copy it from the page. With it alone a
+caller may only append events. Reading a customer's data or changing where her
+messages go (her on-site messages, her push subscriptions, her email, linking a
+browser's anonymous id to her) needs proof that the caller is her:
+
+- a **server key** (`SOJOURN_SERVER_KEYS`, Basic auth like a write key, never in a
+  page): the shop's backend, with every right;
+- a **customer token** in `X-Sojourn-Token`: hex HMAC-SHA256 of her user id with
+  `SOJOURN_IDENTITY_SECRET`, signed by the shop's backend for the shopper who is
+  signed in (Intercom's identity verification, Braze's SDK authentication);
+- an **anonymous token** in `X-Sojourn-Token`, for a visitor who has not signed in:
+  Sojourn issues it to the first browser that claims an anonymous id
+  (`POST /v1/browser/anonymous-token`), and it stops counting once that id is linked
+  to a known customer: from then on she proves herself with her customer token.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import dataclass
+from typing import Annotated, Literal
+
+from fastapi import Depends, HTTPException, Request, status
+from sqlalchemy import select
+
+from api.segment import BadRequest
+from api.deps import SessionsDep, SettingsDep, SignerDep, _basic_username, _unauthorized, valid_write_key
+from sojourn.identity import canonical
+from sojourn.models import Customer
+from sojourn.pipeline.messages import Message
+from sojourn.settings import Settings
+from sojourn.signing import Signer
+
+TOKEN_HEADER = "X-Sojourn-Token"
+ANONYMOUS = "anonymous:"
+# Traits that say where her messages go: set from a browser only with proof.
+CONTACT_TRAITS = ("email", "phone")
+
+
+def customer_token(user_id: str, secret: str) -> str:
+    """What the shop's backend puts in the page for the signed-in shopper."""
+    return hmac.new(secret.encode(), user_id.encode(), hashlib.sha256).hexdigest()
+
+
+def anonymous_token(anonymous_id: str, signer: Signer) -> str:
+    return signer.sign(ANONYMOUS + anonymous_id)
+
+
+@dataclass(frozen=True)
+class Caller:
+    """A write-key or server-key caller, and the token it showed, if any."""
+
+    role: Literal["server", "browser"]
+    token: str | None
+
+    @property
+    def server(self) -> bool:
+        return self.role == "server"
+
+
+def _is_server_key(key: str, settings: Settings) -> bool:
+    return any(hmac.compare_digest(key.encode(), known.encode()) for known in settings.server_keys)
+
+
+def caller_of(request: Request, settings: Settings, key: str | None) -> Caller:
+    token = request.headers.get(TOKEN_HEADER) or None
+    if key is not None and _is_server_key(key, settings):
+        return Caller("server", token)
+    return Caller("browser", token)
+
+
+async def require_caller(request: Request, settings: SettingsDep) -> Caller:
+    """A server key, or a write key (then proof comes with the token)."""
+    key = _basic_username(request)
+    if key is None:
+        raise _unauthorized("missing key: use HTTP Basic auth with a write key or server key as the username")
+    if _is_server_key(key, settings):
+        return caller_of(request, settings, key)
+    valid_write_key(key, settings)
+    return caller_of(request, settings, key)
+
+
+CallerDep = Annotated[Caller, Depends(require_caller)]
+
+
+def _forbidden(detail: str) -> HTTPException:
+    return HTTPException(status.HTTP_403_FORBIDDEN, detail)
+
+
+def proves_customer(caller: Caller, user_id: str, settings: Settings) -> bool:
+    if caller.server:
+        return True
+    if not caller.token or not settings.identity_secret:
+        return False
+    return hmac.compare_digest(caller.token.encode(), customer_token(user_id, settings.identity_secret).encode())
+
+
+def proves_anonymous(caller: Caller, anonymous_id: str, signer: Signer) -> bool:
+    return bool(caller.token) and signer.verify(caller.token or "") == ANONYMOUS + anonymous_id
+
+
+async def act_for(customer_id: str, caller: Caller, sessions: SessionsDep, settings: Settings,
+                  signer: Signer) -> str:
+    """The customer `customer_id` stands for now, if the caller proves it is her; else 403."""
+    async with sessions() as session:
+        current = await canonical(session, customer_id)
+        if caller.server or proves_customer(caller, customer_id, settings) \
+                or (current != customer_id and proves_customer(caller, current, settings)):
+            return current
+        if proves_anonymous(caller, customer_id, signer):
+            known = await session.scalar(select(Customer.known).where(Customer.id == current))
+            if not known:
+                return current
+            raise _forbidden("this visitor has signed in since: prove it with her customer token "
+                             f"({TOKEN_HEADER}: HMAC-SHA256 of her user id)")
+    raise _forbidden(f"a write key only appends events; acting for {customer_id!r} needs her customer token "
+                     f"or this browser's anonymous token in {TOKEN_HEADER}, or a server key")
+
+
+async def check_messages(messages: list[Message], caller: Caller, sessions: SessionsDep, settings: Settings,
+                         signer: Signer) -> None:
+    """From a browser, an identify or alias that links ids, or that sets a contact
+    trait, must be proven; anything else is just appended. Refused as ingestion
+    refuses anything: 403 with `{"success": false, "error": ...}`, nothing stored."""
+    if caller.server:
+        return
+    try:
+        await _check_messages(messages, caller, sessions, settings, signer)
+    except HTTPException as refused:
+        raise BadRequest(str(refused.detail), refused.status_code) from None
+
+
+async def _check_messages(messages: list[Message], caller: Caller, sessions: SessionsDep, settings: Settings,
+                          signer: Signer) -> None:
+    for i, m in enumerate(messages):
+        where = f"batch[{i}]" if len(messages) > 1 else "the message"
+        links = m.type == "alias" or (m.type == "identify" and m.user_id and m.anonymous_id)
+        contact = m.type == "identify" and any(m.traits.get(t) for t in CONTACT_TRAITS)
+        if not links and not contact:
+            continue
+        if m.user_id:
+            if not proves_customer(caller, m.user_id, settings):
+                what = "links this browser to" if links else "sets the email or phone of"
+                raise _forbidden(f"{where} {what} {m.user_id!r}: that needs her customer token in {TOKEN_HEADER} "
+                                 "(HMAC-SHA256 of her user id, from the shop's backend) or a server key")
+        elif m.anonymous_id:
+            # A visitor leaving her own email (a lead form, a spin-to-win) on her own
+            # anonymous profile: this browser's anonymous token is proof enough.
+            await act_for(m.anonymous_id, caller, sessions, settings, signer)
+
+
+async def body_caller(request: Request, settings: Settings, header_key: str | None, body: object) -> Caller:
+    """For ingestion, where the write key may come in the body."""
+    key = header_key if header_key is not None else (body.get("writeKey") if isinstance(body, dict) else None)
+    return caller_of(request, settings, key if isinstance(key, str) else None)
+
+
+__all__ = ["Caller", "CallerDep", "SignerDep", "act_for", "anonymous_token", "body_caller", "check_messages",
+           "customer_token"]

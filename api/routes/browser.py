@@ -1,0 +1,47 @@
+"""A visitor's proof before she signs in: the anonymous token (api/proof.py).
+
+The first browser to claim an anonymous id gets its token; nobody gets it twice, so
+a visitor's id copied from somewhere later is worth nothing. An id already linked
+to a known customer, or that is one, gets no anonymous token at all.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, HTTPException, status
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from api.deps import SessionsDep, SignerDep, WriteKey
+from api.proof import TOKEN_HEADER, anonymous_token
+from sojourn.db import write_lock
+from sojourn.identity import canonical
+from sojourn.models import AnonymousClaim, Customer, utcnow
+
+router = APIRouter(prefix="/v1/browser", tags=["storefront"])
+
+
+class Claim(BaseModel):
+    anonymousId: str = Field(min_length=1, max_length=255, pattern=r"^[\x21-\x7e]+$")
+
+
+class Token(BaseModel):
+    anonymousId: str
+    token: str
+    header: str = TOKEN_HEADER
+
+
+@router.post("/anonymous-token", status_code=status.HTTP_201_CREATED)
+async def claim_anonymous_id(body: Claim, _key: WriteKey, sessions: SessionsDep, signer: SignerDep) -> Token:
+    async with write_lock(sessions), sessions() as session:
+        current = await canonical(session, body.anonymousId)
+        if await session.scalar(select(Customer.known).where(Customer.id == current)):
+            raise HTTPException(status.HTTP_409_CONFLICT,
+                                "this id belongs to a known customer: she proves herself with her customer token")
+        session.add(AnonymousClaim(anonymous_id=body.anonymousId, claimed_at=utcnow()))
+        try:
+            await session.commit()
+        except IntegrityError:
+            raise HTTPException(status.HTTP_409_CONFLICT,
+                                "this anonymous id was claimed already; a new visitor needs a new id") from None
+    return Token(anonymousId=body.anonymousId, token=anonymous_token(body.anonymousId, signer))

@@ -1,0 +1,74 @@
+"""Real browsers and real HTTP for the storefront tests.
+
+Chromium is Debian's (`apt-get install chromium`; .ci/run does it), driven by
+Playwright with `executable_path`: Playwright's own browser download is not
+reachable here. The Segment SDK comes from npm (tests/browser, `make test` installs
+it). Apps are served by uvicorn on a real socket, because a browser needs one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import shutil
+import socket
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+import uvicorn
+
+ROOT = Path(__file__).resolve().parents[2]
+SDK_DIR = ROOT / "tests" / "browser" / "node_modules" / "@segment" / "analytics-next" / "dist" / "umd"
+
+
+def chromium_path() -> str:
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    if not found:  # said in the summary (-ra): these tests did not run
+        pytest.skip("no Chromium found, browser tests skipped: apt-get install chromium (.ci/run does)")
+    return found
+
+
+def sdk_dir() -> Path:
+    if not (SDK_DIR / "index.js").exists():
+        pytest.fail("@segment/analytics-next is missing: make test runs npm ci in tests/browser", pytrace=False)
+    return SDK_DIR
+
+
+@asynccontextmanager
+async def served(make_app: Callable[[str], Any]) -> AsyncIterator[str]:
+    """Serve an ASGI app (lifespan included) on 127.0.0.1 at a free port, yielding its
+    origin. The app is made once the port is bound: an API must know its public URL."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    origin = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    server = uvicorn.Server(uvicorn.Config(make_app(origin), log_level="warning", lifespan="on"))
+    server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign]  # pytest owns the signals
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    try:
+        while not server.started:
+            if task.done():
+                task.result()  # raises what stopped it
+                raise RuntimeError("uvicorn stopped before it started")
+            await asyncio.sleep(0.02)
+        yield origin
+    finally:
+        server.should_exit = True
+        await task
+        sock.close()
+
+
+@asynccontextmanager
+async def chromium() -> AsyncIterator[Any]:
+    """A headless Chromium; each test opens its own context (no shared storage)."""
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=chromium_path(), headless=True,
+                                                   args=["--no-sandbox"])
+        try:
+            yield browser
+        finally:
+            await browser.close()

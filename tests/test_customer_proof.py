@@ -1,0 +1,152 @@
+"""A public write key only appends events. Each attack a storefront's write key
+allowed before fails now, and the shopper's own browser, with her proof, still works
+(api/proof.py)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
+from sqlalchemy import select
+
+from sojourn.models import Customer, Event, Identity, OnsiteMessage, PushSubscription, utcnow
+from tests.support.push_receiver import PushReceiver
+from tests.conftest import SERVER_KEY, WRITE_KEY, Api, basic, browser_of
+
+ATTACKER = {"Authorization": basic(WRITE_KEY)}  # what anyone can copy from the shop's page
+SERVER = {"Authorization": basic(SERVER_KEY)}
+
+
+def with_token(token: str) -> dict[str, str]:
+    return {**ATTACKER, "X-Sojourn-Token": token}
+
+
+async def a_message_for(sessions: Any, customer_id: str, content: str = "Your referral code: LISA-42") -> int:
+    async with sessions() as session:
+        session.add(Customer(id=customer_id, traits={}, created_at=utcnow(), updated_at=utcnow(), known=True))
+        row = OnsiteMessage(customer_id=customer_id, placement="content_slot", journey="referral_ask", step="ask",
+                            content={"body": content}, created_at=utcnow(), idempotency_key=f"proof-{uuid.uuid4()}")
+        session.add(row)
+        await session.commit()
+        return row.id
+
+
+
+
+async def test_nobody_reads_or_acknowledges_her_on_site_messages_with_the_write_key(
+        api: Api, sessions: Any, customer_id: str) -> None:
+    message_id = await a_message_for(sessions, customer_id)
+    mine = f"/v1/customers/{customer_id}/messages"
+    for headers in (ATTACKER, with_token("0" * 64), browser_of("someone-else"), with_token("garbage.token")):
+        read = await api.http.get(mine, headers=headers)
+        assert read.status_code == 403 and "X-Sojourn-Token" in read.json()["detail"], read.text
+        ack = await api.http.post(f"{mine}/{message_id}/ack", headers=headers)
+        assert ack.status_code == 403
+    assert (await api.http.get(mine)).status_code == 401, "no key at all"
+    # Her own browser, with the token the shop signed for her, and the shop's backend.
+    [shown] = (await api.http.get(mine, headers=browser_of(customer_id))).json()
+    assert shown["content"] == {"body": "Your referral code: LISA-42"}
+    assert len((await api.http.get(mine, headers=SERVER)).json()) == 1
+    assert (await api.http.post(f"{mine}/{message_id}/ack", headers=browser_of(customer_id))).status_code == 204
+
+
+async def test_nobody_moves_her_push_to_another_browser_with_the_write_key(
+        api: Api, sessions: Any, push_service: PushReceiver, customer_id: str) -> None:
+    attacker_browser = push_service.browser(f"attacker-{customer_id}").subscription(push_service.base_url)
+    hers = push_service.browser(customer_id).subscription(push_service.base_url)
+    path = f"/v1/customers/{customer_id}/push-subscriptions"
+    # Her pushes sent to the attacker's browser: refused.
+    refused = await api.http.post(path, json=attacker_browser, headers=ATTACKER)
+    assert refused.status_code == 403
+    assert (await api.http.post(path, json=attacker_browser, headers=browser_of("attacker"))).status_code == 403
+    # Her own browser subscribes, with her token.
+    assert (await api.http.post(path, json=hers, headers=browser_of(customer_id))).status_code == 201
+    # Nobody else unsubscribes it.
+    gone = await api.http.request("DELETE", path, params={"endpoint": hers["endpoint"]}, headers=ATTACKER)
+    assert gone.status_code == 403
+    async with sessions() as session:
+        owners = (await session.scalars(select(PushSubscription.endpoint).where(
+            PushSubscription.customer_id == customer_id))).all()
+    assert owners == [hers["endpoint"]], "only her browser, still there"
+
+
+async def test_nobody_rewrites_her_email_with_the_write_key(api: Api, sessions: Any, customer_id: str) -> None:
+    assert (await api.post("/v1/identify", {"userId": customer_id, "traits": {"email": f"{customer_id}@mail.test"}},
+                           key=SERVER_KEY)).status_code == 200
+    hijack = {"userId": customer_id, "messageId": str(uuid.uuid4()), "traits": {"email": "attacker@evil.test"}}
+    for path in ("/v1/identify", "/v1/i"):
+        refused = await api.http.post(path, json=hijack, headers=ATTACKER)
+        assert refused.status_code == 403 and "customer token" in refused.json()["error"], refused.text
+    in_a_batch = {"batch": [{"type": "track", "userId": customer_id, "event": "Product Viewed",
+                             "messageId": str(uuid.uuid4())}, {"type": "identify", **hijack}]}
+    assert (await api.http.post("/v1/batch", json=in_a_batch, headers=ATTACKER)).status_code == 403
+    async with sessions() as session:
+        assert (await session.get(Customer, customer_id)).email == f"{customer_id}@mail.test"
+        stored = await session.scalars(select(Event.message_id).where(
+            Event.message_id.in_([hijack["messageId"], in_a_batch["batch"][0]["messageId"]])))
+        assert stored.all() == [], "a refused batch stores nothing"
+    # Her own browser may change it, and any other trait needs no proof.
+    mine = {**hijack, "messageId": str(uuid.uuid4()), "traits": {"email": f"new-{customer_id}@mail.test"}}
+    assert (await api.http.post("/v1/identify", json=mine, headers=browser_of(customer_id))).status_code == 200
+    plain = {"userId": customer_id, "traits": {"firstName": "Lisa"}, "messageId": str(uuid.uuid4())}
+    assert (await api.http.post("/v1/identify", json=plain, headers=ATTACKER)).status_code == 200
+    async with sessions() as session:
+        assert (await session.get(Customer, customer_id, populate_existing=True)).email == f"new-{customer_id}@mail.test"
+
+
+async def test_nobody_links_their_browser_to_her_with_the_write_key(api: Api, sessions: Any, customer_id: str) -> None:
+    """The attacker's browser (its anonymous id, its push subscription) would become
+    hers, and her pushes would go to the attacker."""
+    attacker_anon = f"anon-attacker-{uuid.uuid4().hex[:8]}"
+    assert (await api.post("/v1/identify", {"userId": customer_id, "traits": {"firstName": "Lisa"}})).status_code == 200
+    for call in ({"type": "identify", "userId": customer_id, "anonymousId": attacker_anon},
+                 {"type": "alias", "userId": customer_id, "previousId": attacker_anon}):
+        refused = await api.http.post(f"/v1/{call['type']}", json={**call, "messageId": str(uuid.uuid4())},
+                                      headers=ATTACKER)
+        assert refused.status_code == 403, refused.text
+    async with sessions() as session:
+        assert await session.get(Identity, attacker_anon) is None, "no link was made"
+    # Her own login links her browser, with her token.
+    hers = f"anon-{customer_id}"
+    login = {"userId": customer_id, "anonymousId": hers, "messageId": str(uuid.uuid4())}
+    assert (await api.http.post("/v1/identify", json=login, headers=browser_of(customer_id))).status_code == 200
+    async with sessions() as session:
+        assert (await session.get(Identity, hers)).customer_id == customer_id
+
+
+async def test_a_visitor_proves_her_anonymous_id_until_she_signs_in(api: Api, sessions: Any, customer_id: str) -> None:
+    anon = f"anon-{uuid.uuid4().hex}"
+    claimed = await api.http.post("/v1/browser/anonymous-token", json={"anonymousId": anon}, headers=ATTACKER)
+    assert claimed.status_code == 201, claimed.text
+    token = claimed.json()["token"]
+    again = await api.http.post("/v1/browser/anonymous-token", json={"anonymousId": anon}, headers=ATTACKER)
+    assert again.status_code == 409, "nobody gets it twice"
+    mine = f"/v1/customers/{anon}/messages"
+    assert (await api.http.get(mine, headers=with_token(token))).json() == []
+    assert (await api.http.get("/v1/customers/anon-other/messages", headers=with_token(token))).status_code == 403
+    # She leaves her email in a lead form: her own anonymous profile, her token.
+    lead = {"anonymousId": anon, "traits": {"email": f"{customer_id}@mail.test"}, "messageId": str(uuid.uuid4())}
+    assert (await api.http.post("/v1/identify", json=lead, headers=ATTACKER)).status_code == 403
+    assert (await api.http.post("/v1/identify", json=lead, headers=with_token(token))).status_code == 200
+    # She signs in: from now on only her customer token opens her data.
+    login = {"userId": customer_id, "anonymousId": anon, "messageId": str(uuid.uuid4())}
+    assert (await api.post("/v1/identify", login)).status_code == 200
+    after = await api.http.get(mine, headers=with_token(token))
+    assert after.status_code == 403 and "signed in" in after.json()["detail"]
+    assert (await api.http.get(mine, headers=browser_of(customer_id))).status_code == 200
+    known = await api.http.post("/v1/browser/anonymous-token", json={"anonymousId": customer_id}, headers=ATTACKER)
+    assert known.status_code == 409, "a known customer's id has no anonymous token"
+    assert (await api.http.post("/v1/browser/anonymous-token", json={"anonymousId": anon})).status_code == 401
+
+
+@hsettings(max_examples=60, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(body=st.one_of(st.dictionaries(st.sampled_from(["anonymousId", "x"]),
+                                      st.one_of(st.text(max_size=300), st.integers(), st.none())),
+                      st.lists(st.integers(), max_size=2), st.text(max_size=20)),
+       token=st.text(st.characters(min_codepoint=0x20, max_codepoint=0xFF), max_size=120))
+async def test_no_claim_or_token_gets_a_5xx(api: Api, body: Any, token: str) -> None:
+    claimed = await api.http.post("/v1/browser/anonymous-token", json=body, headers=ATTACKER)
+    assert claimed.status_code in (201, 400, 409), claimed.text
+    read = await api.http.get("/v1/customers/someone/messages", headers={**ATTACKER, "X-Sojourn-Token": token.encode("latin-1")})
+    assert read.status_code in (200, 403), read.text
