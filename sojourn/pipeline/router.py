@@ -44,12 +44,19 @@ from workflows.spec import JourneySpec, start_attributes, start_input
 
 log = logging.getLogger("sojourn.router")
 ROUTED_TYPES = ("track", "page", "screen")
-# Temporal is down or overloaded: wait and try again, the event is not at fault.
+# Temporal is down, overloaded or its connection broke: wait and try again, the event
+# is not at fault. These must not count as a poison event's attempt: a failed event
+# stops holding back her later ones (so one bad event can't stall her), and a
+# transport error taken for one let her next event overtake it. INTERNAL and UNKNOWN
+# are what a broken HTTP/2 stream surfaces as ("h2 protocol error").
 UNAVAILABLE = {
     RPCStatusCode.UNAVAILABLE,
     RPCStatusCode.DEADLINE_EXCEEDED,
     RPCStatusCode.RESOURCE_EXHAUSTED,
     RPCStatusCode.CANCELLED,
+    RPCStatusCode.ABORTED,
+    RPCStatusCode.INTERNAL,
+    RPCStatusCode.UNKNOWN,
 }
 
 
