@@ -309,6 +309,24 @@ class OnsiteMessage(Base):
     acknowledged_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # Its run exited or ended: the storefront no longer shows it.
     withdrawn_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # What sojourn.js reported (api/routes/onsite.py).
+    impressions: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    clicks: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+
+class OnsiteView(Base):
+    """One impression, click or dismissal of an on-site message: the log each
+    placement's frequency is counted from."""
+
+    __tablename__ = "onsite_views"
+    __table_args__ = (Index("ix_onsite_views_frequency", "customer_id", "placement", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    customer_id: Mapped[str] = mapped_column(String(255))
+    placement: Mapped[str] = mapped_column(String(64))
+    message_id: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(16))  # viewed | clicked | dismissed
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
 class CouponPool(Base):

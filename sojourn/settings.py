@@ -132,6 +132,9 @@ class Settings(BaseSettings):
     # Hosts whose links in templates become tracked redirects; empty: the store's and
     # public_url's hosts. Links to other hosts, and URLs from data, are left as they are.
     tracked_link_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # How often each on-site placement may be shown to one customer ("greeting_bar=3/24h";
+    # "*" for any other placement). Counted from sojourn.js's impressions.
+    onsite_frequency: str = "*=5/24h"
     # Marketing sends per customer per channel per rolling window ("email=3/24h,push=3/24h").
     # Transactional sends are exempt. Empty disables.
     frequency_caps: str = "email=3/24h,push=3/24h"
@@ -208,7 +211,7 @@ class Settings(BaseSettings):
     def _comma_list(cls, value: object) -> object:
         return _split_commas(value)
 
-    @field_validator("frequency_caps")
+    @field_validator("frequency_caps", "onsite_frequency")
     @classmethod
     def _caps(cls, value: str) -> str:
         parse_caps(value)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import uuid
 from typing import Any
+from urllib.parse import quote
 
 from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
 from sqlalchemy import select
@@ -144,9 +145,16 @@ async def test_a_visitor_proves_her_anonymous_id_until_she_signs_in(api: Api, se
 @given(body=st.one_of(st.dictionaries(st.sampled_from(["anonymousId", "x"]),
                                       st.one_of(st.text(max_size=300), st.integers(), st.none())),
                       st.lists(st.integers(), max_size=2), st.text(max_size=20)),
-       token=st.text(st.characters(min_codepoint=0x20, max_codepoint=0xFF), max_size=120))
-async def test_no_claim_or_token_gets_a_5xx(api: Api, body: Any, token: str) -> None:
+       token=st.text(st.characters(min_codepoint=0x20, max_codepoint=0xFF), max_size=120),
+       message=st.one_of(st.integers(min_value=-(2**70), max_value=2**70).map(str), st.text(min_size=1, max_size=30)),
+       kind=st.one_of(st.sampled_from(["viewed", "clicked", "dismissed", "ack"]), st.text(min_size=1, max_size=12)))
+async def test_no_claim_token_or_report_gets_a_5xx(api: Api, body: Any, token: str, message: str, kind: str) -> None:
     claimed = await api.http.post("/v1/browser/anonymous-token", json=body, headers=ATTACKER)
     assert claimed.status_code in (201, 400, 409), claimed.text
-    read = await api.http.get("/v1/customers/someone/messages", headers={**ATTACKER, "X-Sojourn-Token": token.encode("latin-1")})
+    hers = {**ATTACKER, "X-Sojourn-Token": token.encode("latin-1")}
+    read = await api.http.get("/v1/customers/someone/messages", headers=hers)
     assert read.status_code in (200, 403), read.text
+    path = f"/v1/customers/someone/messages/{quote(message, safe='')}/{quote(kind, safe='')}"
+    for headers in (hers, browser_of("someone"), SERVER):
+        reported = await api.http.post(path, headers=headers)
+        assert reported.status_code in (204, 400, 403, 404, 405), (path, reported.status_code, reported.text)

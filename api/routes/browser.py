@@ -1,4 +1,6 @@
-"""A visitor's proof before she signs in: the anonymous token (api/proof.py).
+"""What a storefront's pages load from Sojourn: sojourn.js and its push service
+worker (api/static/), and a visitor's proof before she signs in, the anonymous
+token (api/proof.py).
 
 The first browser to claim an anonymous id gets its token; nobody gets it twice, so
 a visitor's id copied from somewhere later is worth nothing. An id already linked
@@ -7,7 +9,10 @@ to a known customer, or that is one, gets no anonymous token at all.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from fastapi import APIRouter, HTTPException, status
+from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -19,6 +24,24 @@ from sojourn.identity import canonical
 from sojourn.models import AnonymousClaim, Customer, utcnow
 
 router = APIRouter(prefix="/v1/browser", tags=["storefront"])
+scripts = APIRouter(prefix="/v1", tags=["storefront"])
+STATIC = Path(__file__).resolve().parents[1] / "static"
+
+
+def _script(name: str) -> FileResponse:
+    # Public, like any script a page includes; cached briefly so a fix reaches shops soon.
+    return FileResponse(STATIC / name, media_type="text/javascript; charset=utf-8",
+                        headers={"Cache-Control": "public, max-age=300", "X-Content-Type-Options": "nosniff"})
+
+
+@scripts.get("/sojourn.js", summary="the storefront script (placements, reports, push)")
+async def sojourn_js() -> FileResponse:
+    return _script("sojourn.js")
+
+
+@scripts.get("/sojourn-sw.js", summary="the push service worker, for the shop's one-line importScripts")
+async def sojourn_sw() -> FileResponse:
+    return _script("sojourn-sw.js")
 
 
 class Claim(BaseModel):

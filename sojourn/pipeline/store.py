@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import json
 from dataclasses import dataclass, fields, replace
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -84,12 +84,14 @@ class Store:
         self.on_stored = on_stored  # wakes the router in this process
         self.watch = watch or Watch()  # the segments journeys enter or exit by
 
-    async def accept(self, messages: Sequence[Message]) -> list[Message]:
+    async def accept(self, messages: Sequence[Message],
+                     also: Callable[[AsyncSession], Awaitable[None]] | None = None) -> list[Message]:
         """Store each message once per messageId; return the ones that were new.
 
         Four statements whatever the batch: her row created or locked (with her facts
         before these messages), the events with her segments as of each, the identify
-        traits (only for identifies), her facts written back."""
+        traits (only for identifies), her facts written back. `also` writes what goes
+        with the events in the same transaction (an on-site report's counts)."""
         unique = list({m.message_id: m for m in reversed(messages)}.values())[::-1]  # first of each id wins
         now = utcnow()
         wanted = {m.message_id for m in unique if self.routable(m)}
@@ -110,6 +112,8 @@ class Store:
             await _write_traits(session, new, now)
             await _write_facts(session, after)
             await redeem(session, new)  # coupons an order or an applied coupon names
+            if also is not None:
+                await also(session)
             await session.commit()
         if any(m.message_id in wanted or m.message_id in after.moved for m in new):
             self.on_stored()

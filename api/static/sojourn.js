@@ -1,0 +1,228 @@
+/*
+ * sojourn.js: Sojourn's storefront script. No build step: include it and call
+ *
+ *   Sojourn.init({host: "https://sojourn.shop.example", writeKey: "WRITE_KEY",
+ *                 userId: "lisa", token: "<her customer token, signed by the shop's backend>"})
+ *
+ * without userId/token for a visitor who has not signed in (her anonymous id is
+ * analytics.js's when it is on the page, else one of its own, kept in localStorage).
+ * It then shows her on-site messages: the greeting bar (top), the smart banner
+ * (bottom) and content slots (any element with data-sojourn-placement="name"),
+ * reports each impression, click and dismissal, and `Sojourn.subscribePush()` asks
+ * for web push with the shop's service worker (see the README's "sojourn.js").
+ *
+ * Everything is drawn with textContent and DOM nodes, never innerHTML: a message's
+ * text can't inject markup. Only http(s) links are followed.
+ */
+(function (window, document) {
+  "use strict";
+
+  var STORAGE = "sojourn.";
+  var TOKEN_HEADER = "X-Sojourn-Token";
+  var state = null;
+
+  function stored(key, value) {
+    try {
+      if (value === undefined) return window.localStorage.getItem(STORAGE + key);
+      window.localStorage.setItem(STORAGE + key, value);
+    } catch (e) { /* storage off: this page only */ }
+    return value;
+  }
+
+  function newId() {
+    if (window.crypto && window.crypto.randomUUID) return window.crypto.randomUUID();
+    return "sj-" + Date.now().toString(36) + "-" + Math.random().toString(36).slice(2);
+  }
+
+  function basic(key) { return "Basic " + window.btoa(key + ":"); }
+
+  function call(method, path, body) {
+    var headers = {"Authorization": basic(state.writeKey)};
+    if (state.token) headers[TOKEN_HEADER] = state.token;
+    if (body !== undefined) headers["Content-Type"] = "application/json";
+    return window.fetch(state.host + path, {
+      method: method, headers: headers, body: body === undefined ? undefined : JSON.stringify(body),
+      credentials: "omit", keepalive: method !== "GET"
+    }).then(function (response) {
+      if (!response.ok) throw new Error("Sojourn " + method + " " + path + ": " + response.status);
+      return response.status === 204 ? null : response.json();
+    });
+  }
+
+  function analyticsAnonymousId() {
+    try {
+      var a = window.analytics;
+      return a && typeof a.user === "function" ? a.user().anonymousId() : null;
+    } catch (e) { return null; }
+  }
+
+  // A visitor proves her anonymous id with the token the first claim of it got.
+  function anonymousProof(anonymousId) {
+    var kept = stored("token." + anonymousId);
+    if (kept) return Promise.resolve(kept);
+    return call("POST", "/v1/browser/anonymous-token", {anonymousId: anonymousId}).then(function (answer) {
+      return stored("token." + anonymousId, answer.token);
+    });
+  }
+
+  function safeUrl(url) {
+    try {
+      var parsed = new URL(url, window.location.href);
+      return parsed.protocol === "https:" || parsed.protocol === "http:" ? parsed.href : null;
+    } catch (e) { return null; }
+  }
+
+  function report(message, kind) {
+    var path = "/v1/customers/" + encodeURIComponent(state.customerId) + "/messages/" + message.id + "/" + kind;
+    return call("POST", path).catch(function () { /* a lost report is a lost count, never a broken page */ });
+  }
+
+  function el(tag, className, text) {
+    var node = document.createElement(tag);
+    if (className) node.className = className;
+    if (text) node.textContent = text;
+    return node;
+  }
+
+  function link(message, text, className) {
+    var url = safeUrl(message.content.url);
+    if (!url) return el("span", className, text);
+    var a = el("a", className, text);
+    a.href = url;
+    a.addEventListener("click", function (event) {
+      event.preventDefault();
+      var go = function () { window.location.href = url; };
+      Promise.race([report(message, "clicked"), new Promise(function (r) { setTimeout(r, 800); })]).then(go, go);
+    });
+    return a;
+  }
+
+  function closer(message, node) {
+    var button = el("button", "sojourn-close", "\u00d7");
+    button.type = "button";
+    button.setAttribute("aria-label", "Close");
+    button.addEventListener("click", function () {
+      node.remove();
+      report(message, "dismissed");
+    });
+    return button;
+  }
+
+  var STYLE = ".sojourn-bar{position:sticky;top:0;z-index:2147483000;display:flex;gap:1em;align-items:center;" +
+    "justify-content:center;padding:.6em 2.5em;background:#222;color:#fff;font:15px/1.4 sans-serif}" +
+    ".sojourn-bar a{color:#fff;font-weight:bold}.sojourn-banner{position:fixed;left:0;right:0;bottom:0;" +
+    "z-index:2147483000;display:flex;gap:1em;align-items:center;padding:.8em 2.5em .8em 1em;background:#fff;" +
+    "box-shadow:0 -2px 8px rgba(0,0,0,.2);font:15px/1.4 sans-serif}.sojourn-banner strong{display:block}" +
+    ".sojourn-button{padding:.4em 1em;border-radius:4px;background:#222;color:#fff;text-decoration:none}" +
+    ".sojourn-close{position:absolute;right:.5em;top:.3em;border:0;background:none;color:inherit;" +
+    "font-size:1.3em;cursor:pointer}.sojourn-bar,.sojourn-banner{box-sizing:border-box}";
+
+  function styleOnce() {
+    if (document.getElementById("sojourn-style")) return;
+    var style = el("style");
+    style.id = "sojourn-style";
+    style.textContent = STYLE;
+    document.head.appendChild(style);
+  }
+
+  var RENDER = {
+    greeting_bar: function (message) {
+      var bar = el("div", "sojourn-bar");
+      if (!message.content.sticky) bar.style.position = "relative";
+      bar.appendChild(link(message, message.content.text || "", "sojourn-text"));
+      bar.appendChild(closer(message, bar));
+      document.body.insertBefore(bar, document.body.firstChild);
+      return bar;
+    },
+    smart_banner: function (message) {
+      var banner = el("div", "sojourn-banner");
+      var words = el("div", "sojourn-words");
+      words.appendChild(el("strong", null, message.content.title || ""));
+      words.appendChild(el("span", null, message.content.text || ""));
+      banner.appendChild(words);
+      banner.appendChild(link(message, message.content.button || "Open", "sojourn-button"));
+      banner.appendChild(closer(message, banner));
+      document.body.appendChild(banner);
+      return banner;
+    }
+  };
+
+  function renderSlot(message) {
+    var slot = document.querySelector('[data-sojourn-placement="' + message.placement.replace(/["\\]/g, "") + '"]');
+    if (!slot) return null;
+    slot.textContent = "";
+    var box = el("div", "sojourn-slot");
+    if (message.content.title) box.appendChild(el("strong", null, message.content.title));
+    box.appendChild(link(message, message.content.text || "", "sojourn-text"));
+    if (message.content.referral_code) box.appendChild(el("code", "sojourn-code", message.content.referral_code));
+    slot.appendChild(box);
+    return box;
+  }
+
+  function render(message) {
+    var node = (RENDER[message.placement] || renderSlot)(message);
+    if (!node) return null;
+    node.setAttribute("data-sojourn-message", String(message.id));
+    node.setAttribute("data-sojourn-placement-shown", message.placement);
+    return node;
+  }
+
+  // One message per placement: the newest (the API lists newest first). Resolves
+  // with what was shown once each impression is reported.
+  function show() {
+    var path = "/v1/customers/" + encodeURIComponent(state.customerId) + "/messages";
+    return call("GET", path).then(function (messages) {
+      styleOnce();
+      var seen = {};
+      var shown = [];
+      messages.forEach(function (message) {
+        if (seen[message.placement] || document.querySelector('[data-sojourn-message="' + message.id + '"]')) return;
+        seen[message.placement] = true;
+        if (render(message)) shown.push(message);
+      });
+      return Promise.all(shown.map(function (m) { return report(m, "viewed"); })).then(function () { return shown; });
+    });
+  }
+
+  function init(options) {
+    if (!options || !options.host || !options.writeKey) throw new Error("Sojourn.init needs host and writeKey");
+    state = {host: options.host.replace(/\/+$/, ""), writeKey: options.writeKey, token: options.token || null};
+    var ready;
+    if (options.userId && options.token) {
+      state.customerId = options.userId;
+      ready = Promise.resolve();
+    } else {
+      var anonymousId = options.anonymousId || analyticsAnonymousId() || stored("anonymousId") || stored("anonymousId", newId());
+      state.customerId = anonymousId;
+      ready = anonymousProof(anonymousId).then(function (token) { state.token = token; });
+    }
+    state.ready = ready.then(function () { return options.show === false ? [] : show(); });
+    return state.ready;
+  }
+
+  function urlBase64ToUint8Array(base64) {
+    var padded = (base64 + "===".slice((base64.length + 3) % 4)).replace(/-/g, "+").replace(/_/g, "/");
+    var raw = window.atob(padded);
+    var bytes = new Uint8Array(raw.length);
+    for (var i = 0; i < raw.length; i++) bytes[i] = raw.charCodeAt(i);
+    return bytes;
+  }
+
+  // The service worker must live on the shop's origin; a one-line file is enough:
+  //   importScripts("https://sojourn.shop.example/v1/sojourn-sw.js");
+  function subscribePush(options) {
+    var worker = (options && options.serviceWorker) || "/sojourn-sw.js";
+    return state.ready.then(function () {
+      return Promise.all([call("GET", "/v1/push/vapid-public-key"), navigator.serviceWorker.register(worker)]);
+    }).then(function (both) {
+      return both[1].pushManager.subscribe({userVisibleOnly: true,
+                                            applicationServerKey: urlBase64ToUint8Array(both[0].publicKey)});
+    }).then(function (subscription) {
+      return call("POST", "/v1/customers/" + encodeURIComponent(state.customerId) + "/push-subscriptions",
+                  subscription.toJSON());
+    });
+  }
+
+  window.Sojourn = {init: init, show: function () { return state.ready.then(show); }, subscribePush: subscribePush,
+                    customerId: function () { return state && state.customerId; }};
+})(window, document);
