@@ -72,6 +72,14 @@ def run() -> int:
     os.environ.update(env)
     get_settings.cache_clear()
     settings = get_settings()
+    # The local push inbox stands in for the browsers' push services: the worker may
+    # reach it, on loopback, in development only.
+    inbox = f"127.0.0.1:{settings.push_inbox_port}"
+    env["SOJOURN_PUSH_ALLOWED_HOSTS"] = ",".join([*settings.push_allowed_hosts, inbox])
+    env["SOJOURN_OUTBOUND_ALLOW_LOOPBACK"] = "true"
+    os.environ.update(env)
+    get_settings.cache_clear()
+    settings = get_settings()
     var = settings.var_dir
     var.mkdir(parents=True, exist_ok=True)
     migrate.upgrade()
@@ -120,6 +128,10 @@ def run() -> int:
         if not settings.smtp_host:
             catcher = start(sys.executable, "-m", "sojourn.cli", "smtp-catcher")
             _wait_for_port("127.0.0.1", settings.smtp_port, catcher)
+        pushes = start(sys.executable, "-m", "sojourn.pushinbox", "--port", str(settings.push_inbox_port),
+                       "--dir", str(var / "push"), "--sojourn-url", f"http://{settings.api_host}:{settings.api_port}",
+                       "--server-key", settings.server_keys[0] if settings.server_keys else "")
+        _wait_for_port("127.0.0.1", settings.push_inbox_port, pushes)
         start(sys.executable, "-m", "sojourn.cli", "worker")
         api = start(sys.executable, "-m", "sojourn.cli", "api")
         _wait_for_port(settings.api_host, settings.api_port, api)
@@ -128,6 +140,8 @@ def run() -> int:
             f"  API          http://{settings.api_host}:{settings.api_port}  (write key: {settings.write_keys[0]}, operator key: {settings.operator_keys[0]})\n"
             f"  Temporal UI  http://localhost:{settings.temporal_ui_port}\n"
             f"  Mail         {'saved under ' + str(var / 'mail') if not settings.smtp_host else settings.smtp_host}\n"
+            f"  Web push     saved under {var / 'push'}; give a customer a browser: "
+            f"curl -X POST 'http://127.0.0.1:{settings.push_inbox_port}/subscribe?customer=lisa'\n"
             f"  Time scale   x{settings.time_scale:g}\n"
             f"Ctrl-C stops everything.\n",
             flush=True,

@@ -163,6 +163,7 @@ class Settings(BaseSettings):
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     temporal_ui_port: int = 8233
+    push_inbox_port: int = 8026  # the local push inbox (sojourn/pushinbox.py)
     var_dir: Path = ROOT / "var"
     templates_dir: Path = ROOT / "templates"
 

@@ -5,6 +5,7 @@ journey survives a restart of the stack (Temporal's SQLite file under var/)."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -50,9 +51,11 @@ def start_stack(var: Path, ports: dict[str, int]) -> subprocess.Popen[str]:
         "SOJOURN_TEMPORAL_UI_PORT": str(ports["ui"]),
         "SOJOURN_API_PORT": str(ports["api"]),
         "SOJOURN_SMTP_PORT": str(ports["smtp"]),
+        "SOJOURN_PUSH_INBOX_PORT": str(ports["push"]),
         "SOJOURN_TIME_SCALE": "86400",  # a day is a second
     }
-    for key in ("SOJOURN_SMTP_HOST", "SOJOURN_WRITE_KEYS", "SOJOURN_SERVER_KEYS", "SOJOURN_IDENTITY_SECRET"):
+    for key in ("SOJOURN_SMTP_HOST", "SOJOURN_WRITE_KEYS", "SOJOURN_SERVER_KEYS", "SOJOURN_IDENTITY_SECRET",
+                "SOJOURN_PUSH_ALLOWED_HOSTS", "SOJOURN_OUTBOUND_ALLOW_LOOPBACK"):
         env.pop(key, None)
     return subprocess.Popen([sys.executable, "-m", "sojourn.cli", "dev"], cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -67,7 +70,7 @@ def stop(proc: subprocess.Popen[str]) -> str:
 
 
 def test_make_dev_runs_the_readme_example_and_stops_cleanly(tmp_path: Path) -> None:
-    ports = {name: free_port() for name in ("temporal", "ui", "api", "smtp")}
+    ports = {name: free_port() for name in ("temporal", "ui", "api", "smtp", "push")}
     url = f"http://127.0.0.1:{ports['api']}"
     proc = start_stack(tmp_path, ports)
     try:
@@ -76,6 +79,9 @@ def test_make_dev_runs_the_readme_example_and_stops_cleanly(tmp_path: Path) -> N
         auth = ("dev-server-key", "")  # the shop's backend tells Sojourn her email
         identify = {"userId": "lisa", "traits": {"email": "lisa@example.com", "firstName": "Lisa"}}
         assert httpx.post(f"{url}/v1/identify", json=identify, auth=auth).status_code == 200
+        # The README: give her a browser in the local push inbox.
+        browser = httpx.post(f"http://127.0.0.1:{ports['push']}/subscribe", params={"customer": "lisa"})
+        assert browser.status_code == 201, browser.text
         track = {"userId": "lisa", "event": "Product Added", "messageId": "readme-1",
                  "properties": {"product_id": "lip-42", "name": "Velvet Lipstick", "price": 24}}
         assert httpx.post(f"{url}/v1/track", json=track, auth=auth).status_code == 200
@@ -83,6 +89,11 @@ def test_make_dev_runs_the_readme_example_and_stops_cleanly(tmp_path: Path) -> N
         wait_until(lambda: mail.exists() and any(mail.glob("*.eml")), 60, "Lisa's email in var/mail")
         [eml] = list(mail.glob("*.eml"))
         assert b"Velvet Lipstick" in eml.read_bytes() and b"lisa@example.com" in eml.read_bytes()
+        # Her push came an hour in (journey time), checked and decrypted by the inbox.
+        pushes = tmp_path / "push"
+        wait_until(lambda: pushes.exists() and any(pushes.glob("*.json")), 30, "Lisa's push in var/push")
+        [push] = [json.loads(p.read_text()) for p in pushes.glob("*.json")]
+        assert push["payload"]["body"] == "Your Velvet Lipstick is waiting in your cart.", push
         assert httpx.get(f"http://127.0.0.1:{ports['ui']}/", timeout=5).status_code == 200, "the Temporal UI"
         pools = httpx.get(f"{url}/v1/coupons", headers={"Authorization": "Bearer dev-operator-key"}).json()
         assert [(p["offer"], p["available"]) for p in pools["pools"]] == [("first_order", 100)], "the dev pool is stocked"

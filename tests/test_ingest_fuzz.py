@@ -220,7 +220,8 @@ path_segments = st.one_of(st.text(st.characters(exclude_categories=("Cs",)), min
 @hsettings(max_examples=60, deadline=None, derandomize=True,
            suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(segment=path_segments, path=st.sampled_from(["/v1/c/{}", "/v1/r/{}", "/v1/unsubscribe/{}",
-                                                     "/v1/customers/{}", "/v1/segments"]))
+                                                     "/v1/customers/{}", "/v1/segments",
+                                                     "/v1/projects/{}/settings"]))
 async def test_no_link_token_or_customer_id_gets_a_5xx(quiet_api: Api, segment: str, path: str) -> None:
     """Links carry tokens anyone can type; operators look customers up by any id."""
     url = path.format(quote(segment, safe="") if "%" not in segment else segment)
