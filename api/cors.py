@@ -13,7 +13,8 @@ from __future__ import annotations
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-ALLOWED_HEADERS = ["Authorization", "Content-Type", "Content-Encoding", "X-Retry-Count", "X-Sojourn-Token"]
+ALLOWED_HEADERS = ["Authorization", "Content-Type", "Content-Encoding", "X-Retry-Count", "X-Sojourn-Token",
+                   "X-Sojourn-Anonymous-Token"]
 ALLOWED_METHODS = ["GET", "POST", "DELETE"]
 
 

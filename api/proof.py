@@ -29,12 +29,13 @@ from sqlalchemy import select
 from api.segment import BadRequest
 from api.deps import SessionsDep, SettingsDep, SignerDep, _basic_username, _unauthorized, valid_write_key
 from sojourn.identity import canonical
-from sojourn.models import Customer
+from sojourn.models import AnonymousClaim, Customer
 from sojourn.pipeline.messages import Message
 from sojourn.settings import Settings
 from sojourn.signing import Signer
 
 TOKEN_HEADER = "X-Sojourn-Token"
+ANONYMOUS_TOKEN_HEADER = "X-Sojourn-Anonymous-Token"
 ANONYMOUS = "anonymous:"
 # Traits that say where her messages go: set from a browser only with proof.
 CONTACT_TRAITS = ("email", "phone")
@@ -55,6 +56,7 @@ class Caller:
 
     role: Literal["server", "browser"]
     token: str | None
+    anonymous_token: str | None = None  # X-Sojourn-Anonymous-Token: when a link names a claimed anonymous id
 
     @property
     def server(self) -> bool:
@@ -69,7 +71,7 @@ def caller_of(request: Request, settings: Settings, key: str | None) -> Caller:
     token = request.headers.get(TOKEN_HEADER) or None
     if key is not None and _is_server_key(key, settings):
         return Caller("server", token)
-    return Caller("browser", token)
+    return Caller("browser", token, request.headers.get(ANONYMOUS_TOKEN_HEADER) or None)
 
 
 async def require_caller(request: Request, settings: SettingsDep) -> Caller:
@@ -146,10 +148,22 @@ async def _check_messages(messages: list[Message], caller: Caller, sessions: Ses
                 what = "links this browser to" if links else "sets the email or phone of"
                 raise _forbidden(f"{where} {what} {m.user_id!r}: that needs her customer token in {TOKEN_HEADER} "
                                  "(HMAC-SHA256 of her user id, from the shop's backend) or a server key")
+            linked = m.previous_id if m.type == "alias" else m.anonymous_id
+            if links and linked and await _claimed(linked, sessions) \
+                    and signer.verify(caller.anonymous_token or "") != ANONYMOUS + linked:
+                # A browser that claimed its anonymous id holds her on-site messages and
+                # push subscription: only that browser may bring them into a customer.
+                raise _forbidden(f"{where} links the anonymous id {linked!r}, which a browser claimed: that needs "
+                                 f"its anonymous token in {ANONYMOUS_TOKEN_HEADER}")
         elif m.anonymous_id:
             # A visitor leaving her own email (a lead form, a spin-to-win) on her own
             # anonymous profile: this browser's anonymous token is proof enough.
             await act_for(m.anonymous_id, caller, sessions, settings, signer)
+
+
+async def _claimed(anonymous_id: str, sessions: SessionsDep) -> bool:
+    async with sessions() as session:
+        return await session.get(AnonymousClaim, anonymous_id) is not None
 
 
 async def body_caller(request: Request, settings: Settings, header_key: str | None, body: object) -> Caller:

@@ -137,7 +137,7 @@ def run() -> int:
         _wait_for_port(settings.api_host, settings.api_port, api)
         print(
             f"\nSojourn is up.\n"
-            f"  API          http://{settings.api_host}:{settings.api_port}  (write key: {settings.write_keys[0]}, operator key: {settings.operator_keys[0]})\n"
+            f"  API          http://{settings.api_host}:{settings.api_port}  (write key: {settings.write_keys[0]}, server key: {settings.server_keys[0]}, operator key: {settings.operator_keys[0]})\n"
             f"  Temporal UI  http://localhost:{settings.temporal_ui_port}\n"
             f"  Mail         {'saved under ' + str(var / 'mail') if not settings.smtp_host else settings.smtp_host}\n"
             f"  Web push     saved under {var / 'push'}; give a customer a browser: "

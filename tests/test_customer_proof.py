@@ -136,6 +136,21 @@ async def test_a_visitor_proves_her_anonymous_id_until_she_signs_in(api: Api, se
     after = await api.http.get(mine, headers=with_token(token))
     assert after.status_code == 403 and "signed in" in after.json()["detail"]
     assert (await api.http.get(mine, headers=browser_of(customer_id))).status_code == 200
+    # A browser's claimed anonymous id joins an account only with that browser's proof:
+    # someone else's sign-in can't take her visitor's messages and push along.
+    other = f"anon-{uuid.uuid4().hex}"
+    other_token = (await api.http.post("/v1/browser/anonymous-token", json={"anonymousId": other},
+                                       headers=ATTACKER)).json()["token"]
+    for call in ({"type": "identify", "userId": "attacker", "anonymousId": other},
+                 {"type": "alias", "userId": "attacker", "previousId": other}):
+        body = {**call, "messageId": str(uuid.uuid4())}
+        taken = await api.http.post(f"/v1/{call['type']}", json=body, headers=browser_of("attacker"))
+        assert taken.status_code == 403 and "X-Sojourn-Anonymous-Token" in taken.json()["error"], taken.text
+    async with sessions() as session:
+        assert await session.get(Identity, other) is None
+    hers = {**browser_of(f"{customer_id}-2"), "X-Sojourn-Anonymous-Token": other_token}
+    login = {"userId": f"{customer_id}-2", "anonymousId": other, "messageId": str(uuid.uuid4())}
+    assert (await api.http.post("/v1/identify", json=login, headers=hers)).status_code == 200
     known = await api.http.post("/v1/browser/anonymous-token", json={"anonymousId": customer_id}, headers=ATTACKER)
     assert known.status_code == 409, "a known customer's id has no anonymous token"
     assert (await api.http.post("/v1/browser/anonymous-token", json={"anonymousId": anon})).status_code == 401

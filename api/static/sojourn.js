@@ -223,6 +223,14 @@
     });
   }
 
+  // This browser's anonymous token, if sojourn.js claimed one: the proof a sign-in
+  // needs to bring the visitor's messages and push subscription into her account
+  // (send it as X-Sojourn-Anonymous-Token with analytics.js's identify).
+  function anonymousToken() {
+    var anonymousId = analyticsAnonymousId() || stored("anonymousId");
+    return anonymousId ? stored("token." + anonymousId) : null;
+  }
+
   window.Sojourn = {init: init, show: function () { return state.ready.then(show); }, subscribePush: subscribePush,
-                    customerId: function () { return state && state.customerId; }};
+                    anonymousToken: anonymousToken, customerId: function () { return state && state.customerId; }};
 })(window, document);
