@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import time
-from datetime import timedelta
+from datetime import timedelta, timezone
 from typing import Any
 
 from sqlalchemy import func, select
 from temporalio.testing import WorkflowEnvironment
 
-from sojourn.models import JourneyEntry
+from sojourn.models import JourneyEntry, JourneyRun, utcnow
 from sojourn.settings import Settings
 from tests.conftest import Api, keep_history, open_api
 from tests.support.smtp import Inbox
@@ -88,7 +88,13 @@ async def test_reentry_waits_for_the_cooldown(env: WorkflowEnvironment, settings
         await journey(api, customer_id).result()
         assert time.monotonic() - entered < 9
         await api.page(customer_id, properties={"path": "/loyalty"})  # ended, but inside the cooldown
-        await asyncio.sleep(10.5 - (time.monotonic() - entered))
+        # The cooldown runs from when the router started her run, which a loaded
+        # machine records a moment after the call: wait from that, not from the call.
+        async with sessions() as session:
+            started = await session.scalar(select(func.max(JourneyRun.started_at)).where(
+                JourneyRun.customer_id == customer_id))
+        started = started if started.tzinfo else started.replace(tzinfo=timezone.utc)
+        await asyncio.sleep(max(0.0, (started + timedelta(seconds=10.5) - utcnow()).total_seconds()))
         await api.page(customer_id, properties={"path": "/loyalty"})  # after it
         await journey(api, customer_id).result()
     async with sessions() as session:
