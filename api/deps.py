@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
+from collections.abc import Iterable
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, status
@@ -52,13 +53,16 @@ def _unauthorized(detail: str) -> HTTPException:
 MISSING_WRITE_KEY = "missing write key: use HTTP Basic auth with the write key as the username"
 
 
+def one_of(key: str, keys: Iterable[str]) -> bool:
+    """Compared with every key in constant time, so timing doesn't reveal prefixes."""
+    return any([hmac.compare_digest(key.encode(), known.encode()) for known in keys])
+
+
 def valid_write_key(key: object, settings: Settings) -> str:
     """The key, if it is one of the write keys; else 401."""
     if not isinstance(key, str):
         raise _unauthorized(MISSING_WRITE_KEY)
-    # Compare against every key in constant time so timing doesn't reveal prefixes.
-    if not any(hmac.compare_digest(key.encode(), known.encode())
-               for known in (*settings.write_keys, *settings.server_keys)):
+    if not one_of(key, (*settings.write_keys, *settings.server_keys)):
         raise _unauthorized("invalid write key")
     return key
 
@@ -103,7 +107,7 @@ async def require_operator_key(request: Request, settings: SettingsDep) -> str:
     if scheme.lower() != "bearer" or not token:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "missing operator key: use Authorization: Bearer <key>",
                             headers={"WWW-Authenticate": "Bearer"})
-    if not any(hmac.compare_digest(token.encode(), key.encode()) for key in settings.operator_keys):
+    if not one_of(token, settings.operator_keys):
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "invalid operator key", headers={"WWW-Authenticate": "Bearer"})
     return token
 

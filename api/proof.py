@@ -27,7 +27,7 @@ from fastapi import Depends, HTTPException, Request, status
 from sqlalchemy import select
 
 from api.segment import BadRequest
-from api.deps import SessionsDep, SettingsDep, SignerDep, _basic_username, _unauthorized, valid_write_key
+from api.deps import SessionsDep, SettingsDep, _basic_username, _unauthorized, one_of, valid_write_key
 from sojourn.identity import canonical
 from sojourn.models import AnonymousClaim, Customer
 from sojourn.pipeline.messages import Message
@@ -64,7 +64,7 @@ class Caller:
 
 
 def _is_server_key(key: str, settings: Settings) -> bool:
-    return any(hmac.compare_digest(key.encode(), known.encode()) for known in settings.server_keys)
+    return one_of(key, settings.server_keys)
 
 
 def caller_of(request: Request, settings: Settings, key: str | None) -> Caller:
@@ -166,11 +166,8 @@ async def _claimed(anonymous_id: str, sessions: SessionsDep) -> bool:
         return await session.get(AnonymousClaim, anonymous_id) is not None
 
 
-async def body_caller(request: Request, settings: Settings, header_key: str | None, body: object) -> Caller:
+def body_caller(request: Request, settings: Settings, header_key: str | None, body: object) -> Caller:
     """For ingestion, where the write key may come in the body."""
     key = header_key if header_key is not None else (body.get("writeKey") if isinstance(body, dict) else None)
     return caller_of(request, settings, key if isinstance(key, str) else None)
 
-
-__all__ = ["Caller", "CallerDep", "SignerDep", "act_for", "anonymous_token", "body_caller", "check_messages",
-           "customer_token"]

@@ -200,7 +200,7 @@ class Api:
                    **kw: Any) -> httpx.Response:
         headers = kw.pop("headers", {})
         if key is not None:
-            headers["Authorization"] = "Basic " + base64.b64encode(f"{key}:".encode()).decode()
+            headers["Authorization"] = basic(key)
         response = await self.http.post(path, json=body, headers=headers, **kw)
         if settle and response.status_code == 200 and path in ROUTED_PATHS:
             await self.settled(*message_ids(body))

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -19,12 +18,11 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from temporalio.testing import WorkflowEnvironment
 
-from api.main import create_app
 from sojourn.models import Event
 from sojourn.settings import Settings
 from api.proof import customer_token
 from tests.conftest import IDENTITY_SECRET, OPERATOR_KEY, WRITE_KEY
-from tests.support.browser import chromium, sdk_dir, served
+from tests.support.browser import Shop, sdk_dir, shop_and_api
 
 SHOP_PAGE = """<!doctype html>
 <html><head><meta charset="utf-8"><title>Beauty Shop</title>
@@ -51,15 +49,6 @@ STORY = """async ([writeKey, cdnURL, userId, token, batching]) => {
 }"""
 
 
-@dataclass
-class Shop:
-    """A storefront origin and Sojourn's API, each on its own port."""
-
-    api: str
-    shop: str
-    browser: Any
-
-
 def shop_app() -> Starlette:
     async def page(_: Any) -> HTMLResponse:
         return HTMLResponse(SHOP_PAGE)
@@ -69,13 +58,8 @@ def shop_app() -> Starlette:
 
 @pytest.fixture
 async def shop(env: WorkflowEnvironment, settings: Settings) -> AsyncIterator[Shop]:
-    async with served(lambda _: shop_app()) as shop_origin, chromium() as browser:
-        def api(origin: str) -> Any:
-            conf = settings.model_copy(update={"public_url": origin, "cors_origins": [shop_origin]})
-            return create_app(conf, temporal=env.client)
-
-        async with served(api) as api_origin:
-            yield Shop(api=api_origin, shop=shop_origin, browser=browser)
+    async with shop_and_api(shop_app(), settings, env.client) as opened:
+        yield opened
 
 
 async def stored(sessions: Any, anonymous_id: str) -> list[Event]:

@@ -7,7 +7,6 @@ non-finite and huge numbers, traits longer than their columns, gzip."""
 
 from __future__ import annotations
 
-import base64
 import gzip
 import json
 import uuid
@@ -24,11 +23,11 @@ from temporalio.testing import WorkflowEnvironment
 from sojourn.models import Customer, Event
 from sojourn.pipeline.facts import facts_of
 from sojourn.settings import Settings
-from tests.conftest import OPERATOR_KEY, SERVER_KEY, WRITE_KEY, Api, open_api
+from tests.conftest import OPERATOR_KEY, SERVER_KEY, WRITE_KEY, Api, basic, open_api
 from workflows.registry import JOURNEYS
 from tests.support.journeys import JoinsProbe, LapsedProbe, OnlyForProbe
 
-AUTH = {"Authorization": "Basic " + base64.b64encode(f"{SERVER_KEY}:".encode()).decode()}  # a backend's
+AUTH = {"Authorization": basic(SERVER_KEY)}  # a backend's
 OK = {200, 400, 413, 415}
 
 any_text = st.text(st.characters(exclude_categories=()), max_size=40)  # surrogates and NUL included

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -17,23 +16,15 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 from temporalio.testing import WorkflowEnvironment
 
-from api.main import create_app
 from api.proof import customer_token
 from sojourn.models import Customer, Event, OnsiteMessage, utcnow
 from sojourn.settings import Settings
 from tests.conftest import IDENTITY_SECRET, WRITE_KEY
-from tests.support.browser import chromium, served
+from tests.support.browser import Shop, shop_and_api
 
 PAGE = """<!doctype html>
 <html><head><meta charset="utf-8"><title>Beauty Shop</title><script src="{api}/v1/sojourn.js"></script></head>
 <body><h1>New in</h1><div data-sojourn-placement="referral_prompt"></div></body></html>"""
-
-
-@dataclass
-class Shop:
-    api: str
-    shop: str
-    browser: Any
 
 
 @pytest.fixture
@@ -47,15 +38,9 @@ async def shop(env: WorkflowEnvironment, settings: Settings) -> AsyncIterator[Sh
         return HTMLResponse("<h1>Landed</h1>")
 
     shop_app = Starlette(routes=[Route("/", page), Route("/new", landing)])
-    async with served(lambda _: shop_app) as shop_origin, chromium() as browser:
-        def api(origin: str) -> Any:
-            conf = settings.model_copy(update={"public_url": origin, "cors_origins": [shop_origin],
-                                               "store_url": shop_origin, "onsite_frequency": "greeting_bar=2/24h"})
-            return create_app(conf, temporal=env.client)
-
-        async with served(api) as origin:
-            api_origin["url"] = origin
-            yield Shop(api=origin, shop=shop_origin, browser=browser)
+    async with shop_and_api(shop_app, settings, env.client, onsite_frequency="greeting_bar=2/24h") as opened:
+        api_origin["url"] = opened.api
+        yield opened
 
 
 async def a_message(sessions: Any, customer_id: str, placement: str, content: dict[str, Any]) -> int:

@@ -38,7 +38,7 @@ async def _accept(request: Request, key: str | None, settings: Any, store: Any, 
     body = await _body(request, key, settings)
     messages = parse(body)
     # A public write key appends; linking ids or setting her email needs proof (api/proof.py).
-    await check_messages(messages, await body_caller(request, settings, key, body), sessions, settings, signer)
+    await check_messages(messages, body_caller(request, settings, key, body), sessions, settings, signer)
     await store.accept(messages)
     return SUCCESS
 

@@ -14,6 +14,7 @@ import shutil
 import socket
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +59,31 @@ async def served(make_app: Callable[[str], Any]) -> AsyncIterator[str]:
         server.should_exit = True
         await task
         sock.close()
+
+
+@dataclass
+class Shop:
+    """A storefront origin and Sojourn's API, each on its own port, and a Chromium."""
+
+    api: str
+    shop: str
+    browser: Any
+
+
+@asynccontextmanager
+async def shop_and_api(shop_app: Any, settings: Any, client: Any, **api_settings: Any) -> AsyncIterator[Shop]:
+    """The shop's pages on one origin; Sojourn's API on another, knowing its own URL and
+    allowing the shop's origin (CORS), with `api_settings` on top."""
+    from api.main import create_app
+
+    async with served(lambda _: shop_app) as shop_origin, chromium() as browser:
+        def api(origin: str) -> Any:
+            conf = settings.model_copy(update={"public_url": origin, "cors_origins": [shop_origin],
+                                               "store_url": shop_origin, **api_settings})
+            return create_app(conf, temporal=client)
+
+        async with served(api) as api_origin:
+            yield Shop(api=api_origin, shop=shop_origin, browser=browser)
 
 
 @asynccontextmanager
