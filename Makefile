@@ -20,8 +20,12 @@ $(BROWSER)/node_modules/.installed: $(BROWSER)/package-lock.json
 	npm ci --prefix $(BROWSER) --no-audit --no-fund --loglevel=error
 	touch $@
 
-## make dev: migrate, then run Temporal dev server + worker + API + SMTP catcher (Ctrl-C stops all)
+## make dev: migrate, then run Temporal dev server + worker + API + SMTP catcher + push inbox + demo shop (Ctrl-C stops all)
+# The demo shop tracks with Segment's analytics.js when npm can install it, else with
+# a few lines of its own that speak the same wire format.
 dev: install
+	@if command -v npm >/dev/null; then $(MAKE) --no-print-directory $(BROWSER)/node_modules/.installed; \
+	else echo "npm not found: the demo shop tracks without Segment's analytics.js"; fi
 	$(BIN)/sojourn dev
 
 ## make test: the test suite, against a real Temporal dev server, SMTP, push receiver, SQLite and PostgreSQL

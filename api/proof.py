@@ -18,7 +18,6 @@ browser's anonymous id to her) needs proof that the caller is her:
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 from dataclasses import dataclass
 from typing import Annotated, Literal
@@ -32,18 +31,13 @@ from sojourn.identity import canonical
 from sojourn.models import AnonymousClaim, Customer
 from sojourn.pipeline.messages import Message
 from sojourn.settings import Settings
-from sojourn.signing import Signer
+from sojourn.signing import Signer, customer_token  # noqa: F401 - customer_token is this module's API too
 
 TOKEN_HEADER = "X-Sojourn-Token"
 ANONYMOUS_TOKEN_HEADER = "X-Sojourn-Anonymous-Token"
 ANONYMOUS = "anonymous:"
 # Traits that say where her messages go: set from a browser only with proof.
 CONTACT_TRAITS = ("email", "phone")
-
-
-def customer_token(user_id: str, secret: str) -> str:
-    """What the shop's backend puts in the page for the signed-in shopper."""
-    return hmac.new(secret.encode(), user_id.encode(), hashlib.sha256).hexdigest()
 
 
 def anonymous_token(anonymous_id: str, signer: Signer) -> str:

@@ -1,7 +1,8 @@
 """`make dev`: the whole stack on embedded defaults, in one terminal.
 
 Temporal dev server (SQLite file under var/, UI on :8233), the SMTP catcher (unless
-SOJOURN_SMTP_HOST is set), the worker and the API. Ctrl-C stops all of it; so does
+SOJOURN_SMTP_HOST is set), the local push inbox, the worker, the API and the demo
+shop (http://localhost:3000). Ctrl-C stops all of it; so does
 any one of them dying.
 """
 
@@ -69,6 +70,9 @@ def run() -> int:
         env["SOJOURN_IDENTITY_SECRET"] = DEV_IDENTITY_SECRET
     if not env.get("SOJOURN_OPERATOR_KEYS"):
         env["SOJOURN_OPERATOR_KEYS"] = DEV_OPERATOR_KEY
+    shop_port = int(env.get("SOJOURN_DEMO_SHOP_PORT") or 3000)
+    if not env.get("SOJOURN_CORS_ORIGINS"):  # the demo shop, by either name
+        env["SOJOURN_CORS_ORIGINS"] = f"http://localhost:{shop_port},http://127.0.0.1:{shop_port}"
     os.environ.update(env)
     get_settings.cache_clear()
     settings = get_settings()
@@ -135,9 +139,15 @@ def run() -> int:
         start(sys.executable, "-m", "sojourn.cli", "worker")
         api = start(sys.executable, "-m", "sojourn.cli", "api")
         _wait_for_port(settings.api_host, settings.api_port, api)
+        shop = start(sys.executable, "-m", "sojourn.demoshop", "--port", str(settings.demo_shop_port),
+                     "--api-url", settings.public_url, "--write-key", settings.write_keys[0],
+                     "--identity-secret", settings.identity_secret or "",
+                     "--inbox-url", f"http://127.0.0.1:{settings.push_inbox_port}")
+        _wait_for_port("127.0.0.1", settings.demo_shop_port, shop)
         print(
             f"\nSojourn is up.\n"
             f"  API          http://{settings.api_host}:{settings.api_port}  (write key: {settings.write_keys[0]}, server key: {settings.server_keys[0]}, operator key: {settings.operator_keys[0]})\n"
+            f"  Demo shop    http://localhost:{settings.demo_shop_port}  (Lisa's story in a browser: see the README)\n"
             f"  Temporal UI  http://localhost:{settings.temporal_ui_port}\n"
             f"  Mail         {'saved under ' + str(var / 'mail') if not settings.smtp_host else settings.smtp_host}\n"
             f"  Web push     saved under {var / 'push'}; give a customer a browser: "

@@ -107,9 +107,10 @@ class PushReceiver:
                                      status=400)
         browser = self.browser(f"{customer}-{len(self.browsers) + 1}"[:200].replace("/", "_"))
         subscription = browser.subscription(self.base_url)
-        auth = aiohttp.BasicAuth(self.server_key, "")
+        auth = {"Authorization": "Basic " + base64.b64encode(f"{self.server_key}:".encode()).decode()}
         async with aiohttp.ClientSession() as http, http.post(
-                f"{self.sojourn_url}/v1/customers/{customer}/push-subscriptions", json=subscription, auth=auth) as answer:
+                f"{self.sojourn_url}/v1/customers/{customer}/push-subscriptions", json=subscription,
+                headers=auth) as answer:
             if answer.status != 201:
                 return web.json_response({"error": f"Sojourn answered {answer.status}: {await answer.text()}"},
                                          status=502)

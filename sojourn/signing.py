@@ -23,6 +23,13 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
+def customer_token(user_id: str, secret: str) -> str:
+    """A customer token: what the shop's backend puts in the page for the signed-in
+    shopper (hex HMAC-SHA256 of her user id with SOJOURN_IDENTITY_SECRET), as in
+    Intercom's identity verification. api/proof.py checks it."""
+    return hmac.new(secret.encode(), user_id.encode(), hashlib.sha256).hexdigest()
+
+
 class Signer:
     def __init__(self, secret: str) -> None:
         self._key = secret.encode()

@@ -52,10 +52,11 @@ def start_stack(var: Path, ports: dict[str, int]) -> subprocess.Popen[str]:
         "SOJOURN_API_PORT": str(ports["api"]),
         "SOJOURN_SMTP_PORT": str(ports["smtp"]),
         "SOJOURN_PUSH_INBOX_PORT": str(ports["push"]),
+        "SOJOURN_DEMO_SHOP_PORT": str(ports["shop"]),
         "SOJOURN_TIME_SCALE": "86400",  # a day is a second
     }
     for key in ("SOJOURN_SMTP_HOST", "SOJOURN_WRITE_KEYS", "SOJOURN_SERVER_KEYS", "SOJOURN_IDENTITY_SECRET",
-                "SOJOURN_PUSH_ALLOWED_HOSTS", "SOJOURN_OUTBOUND_ALLOW_LOOPBACK"):
+                "SOJOURN_PUSH_ALLOWED_HOSTS", "SOJOURN_OUTBOUND_ALLOW_LOOPBACK", "SOJOURN_CORS_ORIGINS"):
         env.pop(key, None)
     return subprocess.Popen([sys.executable, "-m", "sojourn.cli", "dev"], cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -70,7 +71,7 @@ def stop(proc: subprocess.Popen[str]) -> str:
 
 
 def test_make_dev_runs_the_readme_example_and_stops_cleanly(tmp_path: Path) -> None:
-    ports = {name: free_port() for name in ("temporal", "ui", "api", "smtp", "push")}
+    ports = {name: free_port() for name in ("temporal", "ui", "api", "smtp", "push", "shop")}
     url = f"http://127.0.0.1:{ports['api']}"
     proc = start_stack(tmp_path, ports)
     try:
@@ -94,6 +95,14 @@ def test_make_dev_runs_the_readme_example_and_stops_cleanly(tmp_path: Path) -> N
         wait_until(lambda: pushes.exists() and any(pushes.glob("*.json")), 30, "Lisa's push in var/push")
         [push] = [json.loads(p.read_text()) for p in pushes.glob("*.json")]
         assert push["payload"]["body"] == "Your Velvet Lipstick is waiting in your cart.", push
+        # The demo shop serves her page, signed in, and shows the push (tests/test_demo_shop.py clicks it).
+        shop = f"http://127.0.0.1:{ports['shop']}"
+        page = httpx.get(f"{shop}/?as=lisa")
+        assert page.status_code == 200 and '"userId": "lisa"' in page.text, page.text[:300]
+        assert httpx.get(f"{shop}/pushes", params={"as": "lisa"}).json()[0]["title"] == "Still thinking it over?"
+        cors = httpx.options(f"{url}/v1/t", headers={"Origin": f"http://localhost:{ports['shop']}",
+                                                     "Access-Control-Request-Method": "POST"})
+        assert cors.status_code == 200, "the API lets the demo shop's pages call it"
         assert httpx.get(f"http://127.0.0.1:{ports['ui']}/", timeout=5).status_code == 200, "the Temporal UI"
         pools = httpx.get(f"{url}/v1/coupons", headers={"Authorization": "Bearer dev-operator-key"}).json()
         assert [(p["offer"], p["available"]) for p in pools["pools"]] == [("first_order", 100)], "the dev pool is stocked"

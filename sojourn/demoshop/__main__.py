@@ -1,0 +1,3 @@
+from sojourn.demoshop import main
+
+main()

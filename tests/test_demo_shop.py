@@ -1,0 +1,89 @@
+"""make dev's demo shop (sojourn/demoshop) in headless Chromium: Lisa's story as a
+newcomer clicks it. The page tracks through Segment's real analytics-next, the
+first-purchase greeting bar appears after she looks at a lipstick, the cart's web
+push reaches her browser in the local push inbox and shows on the page, and her
+order takes the bar down."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+from temporalio.testing import WorkflowEnvironment
+
+from sojourn import demoshop
+from sojourn.models import Event
+from sojourn.pushinbox import PushReceiver
+from sojourn.settings import Settings
+from tests.conftest import IDENTITY_SECRET, SERVER_KEY, WRITE_KEY
+from tests.support.browser import Shop, sdk_dir, shop_and_api
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    return settings.model_copy(update={"time_scale": 3600.0})  # the README's demo clock: an hour is a second
+
+
+@pytest.fixture
+async def inbox(tmp_path: Path) -> AsyncIterator[PushReceiver]:
+    receiver = PushReceiver(tmp_path / "push", server_key=SERVER_KEY)
+    await receiver.start()
+    yield receiver
+    await receiver.stop()
+
+
+@pytest.fixture
+async def demo(env: WorkflowEnvironment, settings: Settings, inbox: PushReceiver) -> AsyncIterator[Shop]:
+    shop_app = demoshop.make_app(api_url="", write_key=WRITE_KEY, identity_secret=IDENTITY_SECRET,
+                                 inbox_url=inbox.base_url, sdk_dir=sdk_dir())
+    async with shop_and_api(shop_app, settings, env.client) as opened:
+        shop_app.state.api_url = inbox.sojourn_url = opened.api
+        yield opened
+
+
+async def test_a_newcomer_sees_lisas_greeting_bar_and_push_in_the_demo_shop(
+        demo: Shop, worker: Any, sessions: Any, inbox: PushReceiver, customer_id: str) -> None:
+    context = await demo.browser.new_context()
+    try:
+        page = await context.new_page()
+        await page.goto(f"{demo.shop}/?as={customer_id}")
+        await page.wait_for_function("document.getElementById('log').textContent.includes('identify')")
+        assert "tracking with analytics.js" in await page.text_content("#log")
+
+        # She looks at a lipstick: she has never bought, so the greeting bar offers a first order.
+        await page.click("[data-product='lip-42'] .view")
+        bar = await page.wait_for_selector(".sojourn-bar .sojourn-text", timeout=30_000)
+        assert await bar.text_content() == "Welcome! 15% off your first order — just for you."
+
+        # She allows notifications, adds it to her cart and leaves; an hour later (a second) the push.
+        await page.click("#allow-push")
+        await page.wait_for_function("document.getElementById('log').textContent.includes('notifications allowed')")
+        await page.click("[data-product='lip-42'] .add")
+        push = await page.wait_for_selector("#pushes strong", timeout=30_000)
+        assert await push.text_content() == "Still thinking it over?"
+        assert "Your Velvet Lipstick is waiting in your cart." in await page.text_content("#pushes")
+        [delivery] = inbox.deliveries  # checked (VAPID) and decrypted by the inbox
+        assert delivery.browser.startswith(f"{customer_id}-")
+
+        # Everything the page sent went through Segment's SDK.
+        async with sessions() as session:
+            sent = (await session.execute(select(Event.name, Event.type, Event.context).where(
+                Event.customer_id == customer_id, Event.type.in_(("track", "identify", "page"))))).all()
+        ours = {(name or type_): context["library"]["name"] for name, type_, context in sent
+                if not (name or "").startswith("Onsite Message")}
+        assert ours == {"identify": "analytics.js", "Home": "analytics.js", "Product Viewed": "analytics.js",
+                        "Product Added": "analytics.js"}, ours
+
+        # She orders: the page reloads and her journeys have taken the bar down.
+        async with page.expect_navigation(timeout=20_000):
+            await page.click("#order")
+        shown = await page.evaluate("""() => new Promise(done => {
+          const ask = () => window.Sojourn && Sojourn.customerId() ? Sojourn.show().then(done) : setTimeout(ask, 50);
+          ask();
+        })""")
+        assert shown == [] and await page.query_selector(".sojourn-bar") is None, "her order took the bar down"
+    finally:
+        await context.close()
