@@ -160,9 +160,11 @@ def _aware(value: datetime | None) -> datetime | None:
 
 
 async def issue(session: AsyncSession, offer: str, key: str, customer_id: str, workflow_id: str,
-                expires_in: timedelta | None) -> Issued:
+                expires_in: timedelta | None, *, commit: bool = True) -> Issued:
     """The code for this run's slot (`key`): the one it got before, or a fresh one.
-    Commits. An empty or unknown pool issues none, with the reason."""
+    Commits, unless `commit` is false: then the code is taken in the caller's
+    transaction (a wheel's spin) and a clash on `key` is the caller's to handle. An
+    empty or unknown pool issues none, with the reason."""
     earlier = await session.scalar(select(Coupon).where(Coupon.assignment_key == key))
     if earlier is not None:
         return Issued(earlier.code, _aware(earlier.expires_at), remaining=await available(session, offer))
@@ -187,13 +189,17 @@ async def issue(session: AsyncSession, offer: str, key: str, customer_id: str, w
             update(Coupon).where(Coupon.id == picked.id, Coupon.state == "available")
             .values(state="assigned", assignment_key=key, customer_id=customer_id, workflow_id=workflow_id,
                     assigned_at=now, expires_at=expires))
-        await session.commit()
+        if commit:
+            await session.commit()
     except IntegrityError:  # the same slot, issued at the same moment by a retry: that one stands
+        if not commit:
+            raise
         await session.rollback()
         return await issue(session, offer, key, customer_id, workflow_id, expires_in)
     if taken.rowcount != 1:  # taken by another writer between the read and the update
-        await session.rollback()
-        return await issue(session, offer, key, customer_id, workflow_id, expires_in)
+        if commit:
+            await session.rollback()
+        return await issue(session, offer, key, customer_id, workflow_id, expires_in, commit=commit)
     code = await session.scalar(select(Coupon.code).where(Coupon.id == picked.id))
     remaining = await available(session, offer)
     pool = await session.get(CouponPool, offer)

@@ -16,8 +16,9 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
-from sojourn import coupons, migrate
+from sojourn import coupons, migrate, wheels
 from sojourn.db import make_engine, make_sessionmaker
 from sojourn.settings import get_settings
 from sojourn.temporal import dev_server_flags
@@ -26,18 +27,25 @@ DEV_WRITE_KEY = "dev-write-key"
 DEV_SERVER_KEY = "dev-server-key"
 DEV_IDENTITY_SECRET = "dev-identity-secret"
 DEV_OPERATOR_KEY = "dev-operator-key"
-DEV_FIRST_ORDER_CODES = 100
+DEV_FIRST_ORDER_CODES = 100  # per pool
 
 
-async def stock_first_order_pool(database_url: str) -> None:
-    """The first-purchase incentive emails a code from the `first_order` pool; a
-    newcomer's pool starts with some (a shop fills its own with `sojourn coupons`)."""
+def dev_pools(settings: Any) -> list[str]:
+    """The pools the registered journeys draw from: the first-purchase incentive's
+    `first_order`, and each prize of the lead-capture wheel."""
+    wheel = wheels.load(settings.templates_dir, settings.lead_wheel)
+    return ["first_order", *(s.offer for s in (wheel.slices if wheel else ()) if s.offer)]
+
+
+async def stock_pools(database_url: str, offers: list[str]) -> None:
+    """A newcomer's pools start with some codes (a shop fills its own with `sojourn coupons`)."""
     engine = make_engine(database_url)
     try:
         async with make_sessionmaker(engine)() as session:
-            if not await coupons.available(session, "first_order"):
-                await coupons.generate(session, "first_order", DEV_FIRST_ORDER_CODES, prefix="DEV-")
-                await session.commit()
+            for offer in offers:
+                if not await coupons.available(session, offer):
+                    await coupons.generate(session, offer, DEV_FIRST_ORDER_CODES, prefix="DEV-")
+            await session.commit()
     finally:
         await engine.dispose()
 
@@ -87,7 +95,7 @@ def run() -> int:
     var = settings.var_dir
     var.mkdir(parents=True, exist_ok=True)
     migrate.upgrade()
-    asyncio.run(stock_first_order_pool(settings.database_url))
+    asyncio.run(stock_pools(settings.database_url, dev_pools(settings)))
 
     host, port = settings.temporal_address.rsplit(":", 1)
     procs: list[subprocess.Popen[bytes]] = []

@@ -358,3 +358,31 @@ class Coupon(Base):
     redeemed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     redeemed_by: Mapped[str | None] = mapped_column(String(255))
     order_id: Mapped[str | None] = mapped_column(String(255))
+
+
+class WheelSpin(Base):
+    """One spin of a spin-to-win wheel (sojourn/wheels.py): one per wheel and customer,
+    and one per wheel and email, whoever she says she is."""
+
+    __tablename__ = "wheel_spins"
+    __table_args__ = (UniqueConstraint("wheel", "customer_id"), UniqueConstraint("wheel", "email"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    wheel: Mapped[str] = mapped_column(String(64))
+    customer_id: Mapped[str] = mapped_column(String(255))
+    email: Mapped[str] = mapped_column(String(320))  # lower-cased: one address, one spin
+    slice: Mapped[str | None] = mapped_column(String(64))  # None: nothing left to win
+    label: Mapped[str] = mapped_column(String(255))
+    coupon_code: Mapped[str | None] = mapped_column(String(64))
+    coupon_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    spun_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class WheelSliceWins(Base):
+    """How many spins each slice has won: a capped slice stops at its cap."""
+
+    __tablename__ = "wheel_slice_wins"
+
+    wheel: Mapped[str] = mapped_column(String(64), primary_key=True)
+    slice: Mapped[str] = mapped_column(String(64), primary_key=True)
+    wins: Mapped[int] = mapped_column(Integer, default=0, server_default="0")

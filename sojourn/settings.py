@@ -154,6 +154,7 @@ class Settings(BaseSettings):
     referral_incentive: str = "10% off for you and a friend"
     first_order_offer: str = "15% off your first order"
     first_order_coupon_days: int = Field(default=14, ge=1)
+    lead_wheel: str = "first_order"  # the lead-capture journey's wheel (templates/wheels/)
 
     # Demo clock: every journey delay is divided by this. Passed into the workflow at
     # start, so a replay sees the same value the run saw.

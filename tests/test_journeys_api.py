@@ -28,7 +28,8 @@ async def test_registered_journeys_with_their_metadata(api: Api) -> None:
     response = await api.operator("GET", "/v1/journeys")
     assert response.status_code == 200
     journeys = {j["name"]: j for j in response.json()}
-    assert set(journeys) == {"cart_abandonment", "first_purchase_incentive", "loyalty_signup_abandonment", "referral_ask"}
+    assert set(journeys) == {"cart_abandonment", "first_purchase_incentive", "lead_capture",
+                             "loyalty_signup_abandonment", "referral_ask"}
     cart = journeys["cart_abandonment"]
     assert cart["entry"] == [{"type": "track", "name": "Product Added", "properties": {}, "predicate": False}]
     assert cart["exits"][0]["name"] == "Order Completed"

@@ -65,7 +65,7 @@ async def test_other_pages_do_not_enter(api: Api, worker: Any, sessions: Any, cu
     await api.page(customer_id, properties={"path": "/loyalty/terms"})
     async with sessions() as session:
         assert await session.scalar(select(func.count()).select_from(JourneyEntry).where(
-            JourneyEntry.customer_id == customer_id)) == 0
+            JourneyEntry.customer_id == customer_id, JourneyEntry.journey == "loyalty_signup_abandonment")) == 0
 
 
 async def test_the_signup_path_is_a_setting(env: WorkflowEnvironment, settings: Settings, worker: Any,
@@ -92,12 +92,12 @@ async def test_reentry_waits_for_the_cooldown(env: WorkflowEnvironment, settings
         # machine records a moment after the call: wait from that, not from the call.
         async with sessions() as session:
             started = await session.scalar(select(func.max(JourneyRun.started_at)).where(
-                JourneyRun.customer_id == customer_id))
+                JourneyRun.customer_id == customer_id, JourneyRun.journey == "loyalty_signup_abandonment"))
         started = started if started.tzinfo else started.replace(tzinfo=timezone.utc)
         await asyncio.sleep(max(0.0, (started + timedelta(seconds=10.5) - utcnow()).total_seconds()))
         await api.page(customer_id, properties={"path": "/loyalty"})  # after it
         await journey(api, customer_id).result()
     async with sessions() as session:
         entries = await session.scalar(select(func.count()).select_from(JourneyEntry).where(
-            JourneyEntry.customer_id == customer_id))
+            JourneyEntry.customer_id == customer_id, JourneyEntry.journey == "loyalty_signup_abandonment"))
     assert entries == 2

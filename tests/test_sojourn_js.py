@@ -192,3 +192,47 @@ async def test_the_first_purchase_greeting_bar_shows_and_goes_once_she_orders(
     context, page, shown = await open_shop(shop, signed_in)
     await context.close()
     assert shown == [], "her order withdrew the bar"
+
+
+async def test_the_wheel_takes_her_email_and_issues_one_coupon(shop: Shop, sessions: Any, customer_id: str) -> None:
+    """The spin-to-win popup: email and consent first, the draw on the server, one
+    coupon whatever she tries next."""
+    from sojourn import coupons
+    from sojourn.models import Coupon
+
+    async with sessions() as session:
+        for offer in ("wheel_10", "wheel_15", "wheel_shipping", "wheel_25"):
+            await coupons.generate(session, offer, 3, prefix=f"JS{offer[-2:].upper()}-")
+        await session.commit()
+    wheel = await a_message(sessions, customer_id, "spin_to_win", {
+        "wheel": "first_order", "title": "Spin to win", "text": "Your email, then spin.", "button": "Spin the wheel",
+        "consent_text": "Yes, email me news and offers."})
+    signed_in = {"userId": customer_id, "token": customer_token(customer_id, IDENTITY_SECRET)}
+    context, page, shown = await open_shop(shop, signed_in)
+    try:
+        assert shown == ["spin_to_win"]
+        await page.wait_for_selector(".sojourn-slices li")  # the labels, from the API
+        assert await page.text_content(".sojourn-slices li") == "10% off your first order"
+        await page.fill(".sojourn-popup input[type=email]", f"{customer_id}@mail.test")
+        await page.click(".sojourn-popup button[type=submit]")
+        assert await page.query_selector(".sojourn-code") is None, "no spin without her consent (the form says so)"
+        await page.check(".sojourn-popup input[name=consent]")
+        await page.click(".sojourn-popup button[type=submit]")
+        code = await (await page.wait_for_selector(".sojourn-code")).text_content()
+        assert (await page.text_content(".sojourn-won")).startswith("You won: ")
+        # A second try, from the same page: the same outcome, no second coupon.
+        again = await page.evaluate("email => Sojourn.spin('first_order', email, true)", f"x-{customer_id}@mail.test")
+        assert (again["coupon"]["code"], again["repeat"]) == (code, True)
+    finally:
+        await context.close()
+    async with sessions() as session:
+        mine = (await session.scalars(select(Coupon.code).where(Coupon.customer_id == customer_id))).all()
+    assert mine == [code]
+    for _ in range(50):
+        if (await counts(sessions, wheel))[2]:
+            break
+        await asyncio.sleep(0.05)
+    assert await counts(sessions, wheel) == (1, 1, True), "seen once, spun (a click), then put away"
+    context, page, shown = await open_shop(shop, signed_in)
+    await context.close()
+    assert shown == [], "she is not asked again"

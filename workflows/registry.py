@@ -4,6 +4,7 @@ events from their metadata and the worker runs their workflows."""
 from workflows.cart_abandonment import CartAbandonment
 from workflows.first_purchase_incentive import FirstPurchaseIncentive
 from workflows.journey import Journey
+from workflows.lead_capture import LeadCapture
 from workflows.loyalty_signup_abandonment import LoyaltySignupAbandonment
 from workflows.referral_ask import ReferralAsk
 from workflows.spec import JourneySpec
@@ -11,6 +12,7 @@ from workflows.spec import JourneySpec
 JOURNEYS: tuple[type[Journey], ...] = (
     CartAbandonment,
     FirstPurchaseIncentive,
+    LeadCapture,
     LoyaltySignupAbandonment,
     ReferralAsk,
 )

@@ -17,6 +17,7 @@ from api.routes import (
     segments,
     suppressions,
     tracking,
+    wheels,
 )
 
 api_router = APIRouter()
@@ -35,3 +36,4 @@ api_router.include_router(suppressions.router)
 api_router.include_router(pipeline.router)
 api_router.include_router(segments.router)
 api_router.include_router(coupons.router)
+api_router.include_router(wheels.router)

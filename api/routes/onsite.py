@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timezone
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, status
+from fastapi import APIRouter, HTTPException, Path, status
 from sqlalchemy import func, or_, select, update
 
 from api.deps import SessionsDep, SettingsDep, SignerDep, StoreDep
@@ -25,6 +25,10 @@ from sojourn.pipeline.messages import Message
 from sojourn.settings import Settings, parse_caps
 
 router = APIRouter(prefix="/v1/customers", tags=["on-site"])
+
+# A message's id is a database integer: anything past it is no message (400 naming it),
+# never an overflow in the driver (PostgreSQL's int4).
+MessageId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 EVENTS = {"viewed": "Onsite Message Viewed", "clicked": "Onsite Message Clicked",
           "dismissed": "Onsite Message Dismissed"}
@@ -97,7 +101,7 @@ async def _report(customer_id: str, message_id: int, kind: str, sessions: Any, s
 
 
 @router.post("/{customer_id}/messages/{message_id}/ack", status_code=status.HTTP_204_NO_CONTENT)
-async def acknowledge(customer_id: str, message_id: int, caller: CallerDep, sessions: SessionsDep,
+async def acknowledge(customer_id: str, message_id: MessageId, caller: CallerDep, sessions: SessionsDep,
                       settings: SettingsDep, signer: SignerDep) -> None:
     """Shown or dismissed, without counting it (older storefronts); it stops showing."""
     customer_id = await act_for(customer_id, caller, sessions, settings, signer)
@@ -114,7 +118,7 @@ async def acknowledge(customer_id: str, message_id: int, caller: CallerDep, sess
 
 # After /ack: a path parameter would take "ack" for a kind.
 @router.post("/{customer_id}/messages/{message_id}/{kind}", status_code=status.HTTP_204_NO_CONTENT)
-async def report(customer_id: str, message_id: int, kind: Literal["viewed", "clicked", "dismissed"],
+async def report(customer_id: str, message_id: MessageId, kind: Literal["viewed", "clicked", "dismissed"],
                  caller: CallerDep, sessions: SessionsDep, settings: SettingsDep, signer: SignerDep,
                  store: StoreDep) -> None:
     """sojourn.js reports an impression, a click or a dismissal (which also takes it down)."""

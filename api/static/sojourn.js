@@ -7,7 +7,8 @@
  * without userId/token for a visitor who has not signed in (her anonymous id is
  * analytics.js's when it is on the page, else one of its own, kept in localStorage).
  * It then shows her on-site messages: the greeting bar (top), the smart banner
- * (bottom) and content slots (any element with data-sojourn-placement="name"),
+ * (bottom), the spin-to-win popup (the wheel draws on the server, after she gives
+ * her email and consent) and content slots (any element with data-sojourn-placement="name"),
  * reports each impression, click and dismissal, and `Sojourn.subscribePush()` asks
  * for web push with the shop's service worker (see the README's "sojourn.js").
  *
@@ -114,6 +115,11 @@
     "z-index:2147483000;display:flex;gap:1em;align-items:center;padding:.8em 2.5em .8em 1em;background:#fff;" +
     "box-shadow:0 -2px 8px rgba(0,0,0,.2);font:15px/1.4 sans-serif}.sojourn-banner strong{display:block}" +
     ".sojourn-button{padding:.4em 1em;border-radius:4px;background:#222;color:#fff;text-decoration:none}" +
+    ".sojourn-popup{position:fixed;left:50%;top:50%;transform:translate(-50%,-50%);z-index:2147483001;" +
+    "width:min(26em,90vw);box-sizing:border-box;padding:1.5em;background:#fff;border-radius:8px;" +
+    "box-shadow:0 4px 24px rgba(0,0,0,.3);font:15px/1.4 sans-serif}.sojourn-popup form{display:grid;gap:.6em}" +
+    ".sojourn-popup ul{padding-left:1.2em}.sojourn-popup input[type=email]{padding:.4em}" +
+    ".sojourn-won{font-weight:bold}.sojourn-code{font:1.2em monospace}" +
     ".sojourn-close{position:absolute;right:.5em;top:.3em;border:0;background:none;color:inherit;" +
     "font-size:1.3em;cursor:pointer}.sojourn-bar,.sojourn-banner{box-sizing:border-box}";
 
@@ -144,8 +150,64 @@
       banner.appendChild(closer(message, banner));
       document.body.appendChild(banner);
       return banner;
-    }
+    },
+    spin_to_win: function (message) { return spinToWin(message); }
   };
+
+  function spinPath(wheel) {
+    return "/v1/customers/" + encodeURIComponent(state.customerId) + "/wheels/" + encodeURIComponent(wheel) + "/spin";
+  }
+
+  // The wheel never draws here: the server does, once per customer and email.
+  function spin(wheel, email, consent) {
+    return state.ready.then(function () { return call("POST", spinPath(wheel), {email: email, consent: !!consent}); });
+  }
+
+  function spinToWin(message) {
+    var popup = el("div", "sojourn-popup");
+    popup.setAttribute("role", "dialog");
+    popup.appendChild(el("strong", null, message.content.title || ""));
+    popup.appendChild(el("p", null, message.content.text || ""));
+    var slices = el("ul", "sojourn-slices");
+    popup.appendChild(slices);
+    call("GET", "/v1/wheels/" + encodeURIComponent(message.content.wheel)).then(function (wheel) {
+      wheel.slices.forEach(function (s) { slices.appendChild(el("li", null, s.label)); });
+    }).catch(function () {});
+    var form = el("form");
+    var email = el("input");
+    email.type = "email"; email.name = "email"; email.required = true; email.placeholder = "you@example.com";
+    var consentLabel = el("label");
+    var consent = el("input");
+    consent.type = "checkbox"; consent.name = "consent"; consent.required = true;
+    consentLabel.appendChild(consent);
+    consentLabel.appendChild(document.createTextNode(" " + (message.content.consent_text || "")));
+    var button = el("button", "sojourn-button", message.content.button || "Spin");
+    button.type = "submit";
+    var result = el("div", "sojourn-result");
+    form.appendChild(email); form.appendChild(consentLabel); form.appendChild(button);
+    popup.appendChild(form);
+    popup.appendChild(result);
+    form.addEventListener("submit", function (event) {
+      event.preventDefault();
+      button.disabled = true;
+      report(message, "clicked");
+      call("POST", spinPath(message.content.wheel), {email: email.value, consent: consent.checked}).then(function (won) {
+        form.remove();
+        result.appendChild(el("p", "sojourn-won", won.won ? "You won: " + won.label : won.label));
+        if (won.coupon) result.appendChild(el("code", "sojourn-code", won.coupon.code));
+        popup.setAttribute("data-sojourn-outcome", won.slice || "none");
+        // Spun: she is not asked again.
+        var ack = "/v1/customers/" + encodeURIComponent(state.customerId) + "/messages/" + message.id + "/ack";
+        return call("POST", ack).catch(function () {});
+      }, function (err) {
+        button.disabled = false;
+        result.textContent = /409/.test(String(err)) ? "This email has already had its spin." : "Something went wrong; try again.";
+      });
+    });
+    popup.appendChild(closer(message, popup));
+    document.body.appendChild(popup);
+    return popup;
+  }
 
   function renderSlot(message) {
     var slot = document.querySelector('[data-sojourn-placement="' + message.placement.replace(/["\\]/g, "") + '"]');
@@ -232,5 +294,6 @@
   }
 
   window.Sojourn = {init: init, show: function () { return state.ready.then(show); }, subscribePush: subscribePush,
+                    spin: spin,
                     anonymousToken: anonymousToken, customerId: function () { return state && state.customerId; }};
 })(window, document);

@@ -85,17 +85,22 @@ class Store:
         self.watch = watch or Watch()  # the segments journeys enter or exit by
 
     async def accept(self, messages: Sequence[Message],
-                     also: Callable[[AsyncSession], Awaitable[None]] | None = None) -> list[Message]:
+                     also: Callable[[AsyncSession], Awaitable[None]] | None = None,
+                     prepare: Callable[[AsyncSession], Awaitable[None]] | None = None) -> list[Message]:
         """Store each message once per messageId; return the ones that were new.
 
         Four statements whatever the batch: her row created or locked (with her facts
         before these messages), the events with her segments as of each, the identify
         traits (only for identifies), her facts written back. `also` writes what goes
-        with the events in the same transaction (an on-site report's counts)."""
+        with the events in the same transaction (an on-site report's counts);
+        `prepare` runs first in it and may fill in what the messages say from what it
+        writes (a wheel's draw: the outcome is decided and told in one transaction)."""
         unique = list({m.message_id: m for m in reversed(messages)}.values())[::-1]  # first of each id wins
         now = utcnow()
         wanted = {m.message_id for m in unique if self.routable(m)}
         async with write_lock(self.sessions), self.sessions() as session:
+            if prepare is not None:
+                await prepare(session)
             # Links an identify or alias makes, and the customer each anonymous-only
             # message belongs to (sojourn/identity.py), before anything is stored under an id.
             await resolve(session, unique)

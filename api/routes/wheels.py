@@ -1,0 +1,123 @@
+"""Spin-to-win: the storefront's wheel asks for her email and consent, then the server
+draws (sojourn/wheels.py). Her data: the write key needs her proof (api/proof.py).
+
+One transaction holds all of it: the spin, the slice's count, the prize coupon, her
+email consent (with the wheel as its source) and the events that tell journeys:
+an identify with her email, "Newsletter Subscribed", "Lead Captured" and "Wheel
+Spun" (slice, label, coupon). Either all of it happened or none did.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, status
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from api.deps import SessionsDep, SettingsDep, SignerDep, StoreDep
+from api.proof import CallerDep, act_for
+from sojourn import wheels
+from sojourn.addresses import EmailNotValidError, one_mailbox
+from sojourn.consent import ConsentRef, set_consent
+from sojourn.models import Customer
+from sojourn.pipeline.messages import Message
+
+router = APIRouter(prefix="/v1", tags=["on-site"])
+log = logging.getLogger("sojourn.wheels")
+
+
+class SpinRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    email: str = Field(max_length=320, description="her email: the wheel captures it before it spins")
+    consent: bool = Field(description="she agreed to marketing email; a wheel never spins without it")
+
+
+def _wheel(settings: Any, name: str) -> wheels.Wheel:
+    try:
+        wheel = wheels.load(settings.templates_dir, name)
+    except wheels.WheelError as err:  # the shop's file, not the caller's input
+        log.error("%s", err)
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, f"wheel {name!r} is misconfigured") from None
+    if wheel is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no wheel {name!r}")
+    return wheel
+
+
+@router.get("/wheels/{wheel}")
+async def describe(wheel: str, caller: CallerDep, settings: SettingsDep) -> dict[str, Any]:
+    """The slices' labels, for drawing the wheel (never its weights or caps)."""
+    return _wheel(settings, wheel).describe()
+
+
+@router.post("/customers/{customer_id}/wheels/{wheel}/spin")
+async def spin(customer_id: str, wheel: str, body: SpinRequest, caller: CallerDep, sessions: SessionsDep,
+               settings: SettingsDep, signer: SignerDep, store: StoreDep) -> dict[str, Any]:
+    found = _wheel(settings, wheel)
+    if not body.consent:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
+                            "consent: she must agree to marketing email before the wheel spins")
+    try:
+        email = one_mailbox(body.email)
+    except EmailNotValidError as err:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"email: {err}") from None
+    customer = await act_for(customer_id, caller, sessions, settings, signer)
+    key = email.lower()  # one address, one spin, however it is written
+    async with sessions() as session:
+        answered = await _answered(session, wheel, customer, key)
+        known = bool(await session.scalar(select(Customer.known).where(Customer.id == customer)))
+    if answered is not None:
+        return answered
+
+    source = f"wheel:{wheel}"
+    who = {"customer_id": customer, "user_id": customer if known else None,
+           "anonymous_id": None if known else customer}
+
+    def message(type_: str, name: str | None, **fields: Any) -> Message:
+        return Message(type=type_, message_id=f"{source}:{customer}:{type_}:{name or ''}:{uuid.uuid4()}",
+                       name=name, context={"library": {"name": "sojourn", "version": "wheel"}}, **who, **fields)
+
+    spun = message("track", "Wheel Spun", properties={"wheel": wheel})
+    messages = [
+        message("identify", None, traits={"email": email}),
+        message("track", "Newsletter Subscribed", properties={"source": source}),
+        message("track", "Lead Captured", properties={"source": source}),
+        spun,
+    ]
+    outcome: wheels.Outcome | None = None
+
+    async def draw(session: Any) -> None:
+        nonlocal outcome
+        outcome = await wheels.spin(session, found, customer, key)
+        await set_consent(session, ConsentRef(customer, "email", "marketing"), True, source)
+        spun.properties.update({"slice": outcome.slice, "label": outcome.label, "won": outcome.coupon_code is not None,
+                                "coupon": outcome.coupon_code,
+                                "coupon_expires_at": outcome.coupon_expires_at.isoformat()
+                                if outcome.coupon_expires_at else None})
+
+    try:
+        await store.accept(messages, prepare=draw)
+    except IntegrityError:  # she (or this address) spun in the same instant: that spin stands
+        async with sessions() as session:
+            answered = await _answered(session, wheel, customer, key)
+        if answered is None:
+            raise
+        return answered
+    assert outcome is not None
+    for reason in outcome.reasons:
+        log.warning("wheel %r for %s: %s", wheel, customer, reason)
+    return outcome.answer()
+
+
+async def _answered(session: Any, wheel: str, customer: str, email: str) -> dict[str, Any] | None:
+    """Her earlier spin's outcome; 409 if this address spun for someone else."""
+    prior = await wheels.earlier(session, wheel, customer, email)
+    if prior is None:
+        return None
+    if prior.customer_id != customer:
+        raise HTTPException(status.HTTP_409_CONFLICT, f"email: this address has already spun wheel {wheel!r}")
+    return wheels.Outcome.of(prior, repeat=True).answer()
