@@ -82,6 +82,9 @@ class Profile:
     timezone: str | None = None
     traits: dict[str, Any] = field(default_factory=dict)
     known: bool = False  # False when no profile exists yet
+    # The first anonymous id she was seen with (her first browser), else her id: what
+    # experiments assign by, so a visitor keeps her variant once she signs in.
+    visitor_id: str | None = None
 
 
 @dataclass

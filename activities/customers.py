@@ -46,6 +46,7 @@ class ProfileActivities:
             timezone=customer.timezone,
             traits=dict(customer.traits),
             known=True,
+            visitor_id=customer.anonymous_id or customer.id,
         )
 
 

@@ -155,6 +155,9 @@ class Settings(BaseSettings):
     first_order_offer: str = "15% off your first order"
     first_order_coupon_days: int = Field(default=14, ge=1)
     lead_wheel: str = "first_order"  # the lead-capture journey's wheel (templates/wheels/)
+    registration_path: str = "/register"  # the registration page's A/B test enters there
+    order_success_path: str = "/checkout/success"  # the app banner's A/B test enters there
+    app_download_url: str = "https://apps.apple.com/app/beauty-shop/id000000000"  # or a smart link
 
     # Demo clock: every journey delay is divided by this. Passed into the workflow at
     # start, so a replay sees the same value the run saw.

@@ -89,7 +89,7 @@ async def test_an_operator_reads_a_customer_s_facts_in_one_answer(api: Api, cust
     assert facts["platform"] == "android" and facts["signed_up_at"] and facts["first_seen_at"]
     assert answer["profile"]["email"] == f"{customer_id}@mail.test"
     assert answer["consents"] == [] and answer["push_subscriptions"] == []
-    assert answer["segments"] == ["first_time_buyer"]
+    assert answer["segments"] == ["first_time_buyer", "no_app"]
     # Her first view entered the first-purchase incentive (she had never bought then).
     assert [j["journey"] for j in answer["journeys"]] == ["first_purchase_incentive"]
     assert (await api.operator("GET", "/v1/customers/nobody-at-all")).status_code == 404

@@ -29,11 +29,12 @@ async def test_registered_journeys_with_their_metadata(api: Api) -> None:
     assert response.status_code == 200
     journeys = {j["name"]: j for j in response.json()}
     assert set(journeys) == {"cart_abandonment", "first_purchase_incentive", "lead_capture",
-                             "loyalty_signup_abandonment", "referral_ask"}
+                             "loyalty_signup_abandonment", "referral_ask", "registration_page_test", "app_banner_test"}
     cart = journeys["cart_abandonment"]
     assert cart["entry"] == [{"type": "track", "name": "Product Added", "properties": {}, "predicate": False}]
     assert cart["exits"][0]["name"] == "Order Completed"
-    assert cart["goal"] == {"event": "Order Completed", "within_seconds": 7 * 86400, "kpi": "conversion rate"}
+    assert cart["goal"] == {"event": "Order Completed", "within_seconds": 7 * 86400, "kpi": "conversion rate",
+                            "after": None}
     assert journeys["referral_ask"]["key"] == "order_id"
     assert journeys["loyalty_signup_abandonment"]["entry"][0]["properties"] == {"path": "<setting loyalty_signup_path>"}
     assert journeys["loyalty_signup_abandonment"]["reentry"] == {"mode": "cooldown", "cooldown_seconds": 30 * 86400}

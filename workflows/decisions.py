@@ -76,10 +76,16 @@ class Decisions:
     async def experiment(self, name: str, weights: dict[str, float], *, holdout: float = 0.0) -> str:
         """A/B(/n) assignment, deterministic per customer and experiment, recorded for
         reporting and shown as the JourneyVariant search attribute. `holdout` of
-        customers get "control"."""
+        customers get "control".
+
+        The unit is her visitor id: the first anonymous id she was seen with, else her
+        customer id. A visitor is assigned by her anonymous id before she signs in, and
+        once she has, her account keeps that browser's variant (the profile carries the
+        id over when the two are linked), in this journey and any other."""
         if name in self.s.variants:
             return self.s.variants[name]
-        variant = assign(self.start.customer_id, name, weights, holdout)
+        unit = (await self.profile()).visitor_id or self.start.customer_id
+        variant = assign(unit, name, weights, holdout)
         self.s.variants[name] = variant
         await workflow.execute_activity(
             RECORD_ASSIGNMENT,

@@ -24,6 +24,9 @@ class JourneyEvent:
     segments: list[str] = field(default_factory=list)
     joined: list[str] = field(default_factory=list)
     left: list[str] = field(default_factory=list)
+    # The device the event came from, as the router read its context: "mobile",
+    # "desktop", or "" when the sender didn't say (a server's call).
+    device: str = ""
 
     # Typed reads that never raise: journey code runs on whatever senders sent, and a
     # story that raised on odd data would stop the customer's journey. The API checks

@@ -205,12 +205,18 @@ class Journey(Waits, Decisions, Sends, Coupons):
             and event.type == "track"
             and event.name == goal.event
             and now - entered_at <= self.scaled(goal.within)
+            and self._goal_due(goal)
         ):
             self.s.conversion = event
             self._note(f"converted: {event.name}")
         if self.s.exit_event is None and holds(lambda: self.spec.exits_on(event)):
             self.s.exit_event = event
             self._note(f"exit on {event.name}")
+
+    def _goal_due(self, goal: Goal) -> bool:
+        """A goal with `after` counts only once its prerequisite came (before the goal event, the last one kept)."""
+        after = goal.after_trigger()
+        return after is None or any(holds(lambda e=e: after.matches(e)) for e in self.s.events[:-1])
 
     @workflow.query
     def state(self) -> dict[str, Any]:

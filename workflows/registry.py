@@ -1,12 +1,14 @@
 """The registered journeys. Registering one is one line in JOURNEYS; the API routes
 events from their metadata and the worker runs their workflows."""
 
+from workflows.app_banner_test import AppBannerTest
 from workflows.cart_abandonment import CartAbandonment
 from workflows.first_purchase_incentive import FirstPurchaseIncentive
 from workflows.journey import Journey
 from workflows.lead_capture import LeadCapture
 from workflows.loyalty_signup_abandonment import LoyaltySignupAbandonment
 from workflows.referral_ask import ReferralAsk
+from workflows.registration_page_test import RegistrationPageTest
 from workflows.spec import JourneySpec
 
 JOURNEYS: tuple[type[Journey], ...] = (
@@ -15,6 +17,8 @@ JOURNEYS: tuple[type[Journey], ...] = (
     LeadCapture,
     LoyaltySignupAbandonment,
     ReferralAsk,
+    RegistrationPageTest,
+    AppBannerTest,
 )
 
 

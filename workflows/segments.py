@@ -88,6 +88,8 @@ FIRST_TIME_VISITOR = Segment(
     "seen only during her first visit (30 minutes) and never bought",
 )
 
+NO_APP = Segment("no_app", lambda f: f.app_installed_at is None, "has not installed the app")
+
 LAPSE = timedelta(days=60)
 LAPSED = Segment(
     "lapsed",
@@ -97,4 +99,4 @@ LAPSED = Segment(
 )
 
 # The guide's funnels; GET /v1/segments reports these.
-SEGMENTS: tuple[Segment, ...] = (NEVER_PURCHASED, FIRST_TIME_BUYER, NOT_SUBSCRIBED, FIRST_TIME_VISITOR, LAPSED)
+SEGMENTS: tuple[Segment, ...] = (NEVER_PURCHASED, FIRST_TIME_BUYER, NOT_SUBSCRIBED, FIRST_TIME_VISITOR, NO_APP, LAPSED)

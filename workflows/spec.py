@@ -28,11 +28,22 @@ def triggers(value: Triggers) -> tuple[Trigger, ...]:
 
 @dataclass(frozen=True)
 class Goal:
-    """The conversion goal: `event` within `within` of entry counts as a conversion."""
+    """The conversion goal: `event` within `within` of entry counts as a conversion;
+    with `after`, only once an event matching it came first in the run (an install
+    after the banner's click: click-to-install)."""
 
     event: str
     within: timedelta
     kpi: str = "conversion rate"
+    after: "str | Trigger | None" = None
+
+    def after_trigger(self) -> "Trigger | None":
+        return as_trigger(self.after) if self.after is not None else None
+
+    def describe(self) -> dict[str, Any]:
+        after = self.after_trigger()
+        return {"event": self.event, "within_seconds": self.within.total_seconds(), "kpi": self.kpi,
+                "after": after.describe() if after is not None else None}
 
 
 @dataclass(frozen=True)
@@ -95,6 +106,7 @@ class JourneySpec:
             or self.exits_on(event)
             or any(t.matches(event) for t in self.listens)
             or (self.goal is not None and event.type == "track" and event.name == self.goal.event)
+            or (self.goal is not None and self.goal.after is not None and self.goal.after_trigger().matches(event))
         )
 
     def segments(self) -> tuple[Segment, ...]:
@@ -124,12 +136,8 @@ class JourneySpec:
             "entry": [t.describe() for t in self.entry],
             "exits": [t.describe() for t in self.exits],
             "listens": [t.describe() for t in self.listens],
-            "goal": (
-                {"event": self.goal.event, "within_seconds": self.goal.within.total_seconds(), "kpi": self.goal.kpi}
-                if self.goal else None
-            ),
-            "also_measures": [{"event": g.event, "within_seconds": g.within.total_seconds(), "kpi": g.kpi}
-                              for g in self.also_measures],
+            "goal": self.goal.describe() if self.goal else None,
+            "also_measures": [g.describe() for g in self.also_measures],
             "key": self.key,
             "only_for": self.only_for.name if self.only_for else None,
             "reentry": self.reentry.describe(),

@@ -119,7 +119,7 @@
     "width:min(26em,90vw);box-sizing:border-box;padding:1.5em;background:#fff;border-radius:8px;" +
     "box-shadow:0 4px 24px rgba(0,0,0,.3);font:15px/1.4 sans-serif}.sojourn-popup form{display:grid;gap:.6em}" +
     ".sojourn-popup ul{padding-left:1.2em}.sojourn-popup input[type=email]{padding:.4em}" +
-    ".sojourn-won{font-weight:bold}.sojourn-code{font:1.2em monospace}" +
+    ".sojourn-slot img{max-width:100%;display:block}.sojourn-won{font-weight:bold}.sojourn-code{font:1.2em monospace}" +
     ".sojourn-close{position:absolute;right:.5em;top:.3em;border:0;background:none;color:inherit;" +
     "font-size:1.3em;cursor:pointer}.sojourn-bar,.sojourn-banner{box-sizing:border-box}";
 
@@ -214,8 +214,20 @@
     if (!slot) return null;
     slot.textContent = "";
     var box = el("div", "sojourn-slot");
+    var image = safeUrl(message.content.image || "");
+    if (message.content.image && image) {
+      var img = el("img", "sojourn-image");
+      img.src = image;
+      img.alt = message.content.image_alt || "";
+      box.appendChild(img);
+    }
     if (message.content.title) box.appendChild(el("strong", null, message.content.title));
-    box.appendChild(link(message, message.content.text || "", "sojourn-text"));
+    if (message.content.button) {  // a call to action: the text stays text, the button links
+      if (message.content.text) box.appendChild(el("p", "sojourn-text", message.content.text));
+      box.appendChild(link(message, message.content.button, "sojourn-button"));
+    } else {
+      box.appendChild(link(message, message.content.text || "", "sojourn-text"));
+    }
     if (message.content.referral_code) box.appendChild(el("code", "sojourn-code", message.content.referral_code));
     slot.appendChild(box);
     return box;
@@ -246,9 +258,29 @@
     });
   }
 
+  // This page view may be what starts the journey that fills a slot (a first visit to
+  // the registration page) or shows a banner (the order success page): a slot still
+  // empty, or a placement in `watch` not shown yet, is looked for again, a few times.
+  var LATE = [600, 900, 1500];  // ms between looks: 0.6 s, 1.5 s and 3 s after the first
+
+  function fillSlotsLate() {
+    var step = 0;
+    function again() {
+      var empty = Array.prototype.some.call(document.querySelectorAll("[data-sojourn-placement]"), function (slot) {
+        return !slot.querySelector("[data-sojourn-message]");
+      }) || state.watch.some(function (placement) {
+        return !document.querySelector('[data-sojourn-placement-shown="' + placement.replace(/["\\]/g, "") + '"]');
+      });
+      if (!empty || step >= LATE.length) return;
+      setTimeout(function () { show().then(again, again); }, LATE[step++]);
+    }
+    again();
+  }
+
   function init(options) {
     if (!options || !options.host || !options.writeKey) throw new Error("Sojourn.init needs host and writeKey");
-    state = {host: options.host.replace(/\/+$/, ""), writeKey: options.writeKey, token: options.token || null};
+    state = {host: options.host.replace(/\/+$/, ""), writeKey: options.writeKey, token: options.token || null,
+             watch: Array.isArray(options.watch) ? options.watch.map(String) : []};
     var ready;
     if (options.userId && options.token) {
       state.customerId = options.userId;
@@ -259,6 +291,7 @@
       ready = anonymousProof(anonymousId).then(function (token) { state.token = token; });
     }
     state.ready = ready.then(function () { return options.show === false ? [] : show(); });
+    if (options.show !== false) state.ready.then(fillSlotsLate, function () {});
     return state.ready;
   }
 

@@ -20,12 +20,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import re
 import socket
 import uuid
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
@@ -89,7 +91,31 @@ def journey_event(message: Message | Event) -> JourneyEvent | None:
         segments=list(membership.get("in", [])),
         joined=list(membership.get("joined", [])),
         left=list(membership.get("left", [])),
+        device=device_of(message.context),
     )
+
+
+MOBILE_AGENT = re.compile(r"Mobi|Android|iPhone|iPad|iPod", re.I)
+MOBILE_DEVICES = ("mobile", "phone", "tablet", "ios", "android")
+
+
+def device_of(context: Any) -> str:
+    """"mobile" or "desktop" from what a browser or app SDK put in `context`: Client
+    Hints (`userAgentData.mobile`, analytics.js sends them), `device.type`, else the
+    user agent; "" when nothing says."""
+    if not isinstance(context, dict):
+        return ""
+    hints = context.get("userAgentData")
+    if isinstance(hints, dict) and isinstance(hints.get("mobile"), bool) and hints["mobile"]:
+        return "mobile"
+    device = context.get("device")
+    kind = device.get("type") if isinstance(device, dict) else None
+    if isinstance(kind, str) and kind.strip():
+        return "mobile" if kind.strip().lower() in MOBILE_DEVICES else "desktop"
+    agent = context.get("userAgent")
+    if isinstance(agent, str) and agent:
+        return "mobile" if MOBILE_AGENT.search(agent) else "desktop"
+    return "desktop" if isinstance(hints, dict) and hints.get("mobile") is False else ""
 
 
 def _is_unavailable(exc: BaseException) -> bool:

@@ -1,0 +1,214 @@
+"""On-site A/B tests over simulated time: the registration page's 50/50 test for
+first-time visitors (signup rate per variant) and the app banner's test on the order
+success page on mobile web (banner click-through, click-to-install). Assignment is by
+visitor: her anonymous id before she signs in, and the same variant after."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import update
+from temporalio.testing import WorkflowEnvironment
+
+from sojourn.models import Customer, utcnow
+from sojourn.pipeline.router import device_of
+from sojourn.settings import Settings
+from tests.conftest import Api, browser_of, keep_history, open_api
+from worker import build_worker
+from workflows.app_banner_test import BANNERS, AppBannerTest
+from workflows.experiments import assign
+from workflows.registration_page_test import VARIANTS, RegistrationPageTest
+
+IPHONE = ("Mozilla/5.0 (iPhone; CPU iPhone OS 18_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+          "Version/18.0 Mobile/15E148 Safari/604.1")
+DESKTOP = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36"
+HALVES = {"a": 0.5, "b": 0.5}
+
+
+@pytest.fixture
+async def api(env: WorkflowEnvironment, settings: Settings, sessions: Any) -> AsyncIterator[Api]:
+    async with build_worker(env.client, settings, sessions), open_api(settings, env.client) as opened:
+        yield opened
+
+
+async def shown(api: Api, who: str, placement: str, expect: int = 1) -> list[dict[str, Any]]:
+    for _ in range(200):
+        response = await api.http.get(f"/v1/customers/{who}/messages", params={"placement": placement},
+                                      headers=browser_of(who))
+        assert response.status_code == 200, response.text
+        if len(response.json()) == expect:
+            break
+        await asyncio.sleep(0.05)
+    return response.json()
+
+
+async def visit(api: Api, path: str, *, anonymous_id: str | None = None, user_id: str | None = None,
+                agent: str = DESKTOP) -> None:
+    body = {"messageId": str(uuid.uuid4()), "name": path, "properties": {"path": path},
+            "context": {"userAgent": agent, "library": {"name": "analytics.js", "version": "next-1.84.3"}}}
+    body |= {"anonymousId": anonymous_id} if anonymous_id else {}
+    body |= {"userId": user_id} if user_id else {}
+    assert (await api.post("/v1/page", body)).status_code == 200
+
+
+def test_the_device_is_read_from_what_the_sdk_sent() -> None:
+    assert device_of({"userAgent": IPHONE}) == "mobile"
+    assert device_of({"userAgent": DESKTOP}) == "desktop"
+    assert device_of({"userAgentData": {"mobile": True, "platform": "Android"}, "userAgent": DESKTOP}) == "mobile"
+    assert device_of({"device": {"type": "ios"}}) == "mobile"
+    assert device_of({"device": {"type": "desktop"}, "userAgent": IPHONE}) == "desktop"
+    assert [device_of(c) for c in ({}, None, {"userAgent": 7}, {"device": "phone"}, [])] == ["", "", "", "", ""]
+
+
+async def test_first_time_visitors_split_on_the_registration_page(env: WorkflowEnvironment, api: Api,
+                                                                  customer_id: str) -> None:
+    visitors = [f"anon-{customer_id}-{n}" for n in range(12)]
+    for anon in visitors:
+        await visit(api, "/register", anonymous_id=anon)
+    got = {}
+    for anon in visitors:
+        [hero] = await shown(api, anon, "registration_hero")
+        variant = assign(anon, "registration_page", HALVES)  # by her anonymous id
+        assert hero["content"]["title"] == VARIANTS[variant]["title"]
+        assert hero["content"]["button"] == VARIANTS[variant]["button"]
+        assert hero["content"]["image"] == f"https://beauty.test{VARIANTS[variant]['image']}"
+        got[anon] = variant
+    assert set(got.values()) == {"a", "b"}, "both variants run"
+
+    # Some sign up (the goal); the stats give the signup rate per variant.
+    signed = visitors[:5]
+    for n, anon in enumerate(signed):
+        await api.post("/v1/identify", {"userId": f"{anon}-u", "anonymousId": anon, "messageId": str(uuid.uuid4())})
+        await api.track(f"{anon}-u", "Signed Up", {"method": "email"}, anonymousId=anon)
+    for anon in signed:
+        handle = api.client.get_workflow_handle(RegistrationPageTest.spec.workflow_id(anon))
+        result = await handle.result()
+        assert (result["outcome"], result["converted"]) == ("exited", True), result
+    await keep_history(api.client.get_workflow_handle(RegistrationPageTest.spec.workflow_id(signed[0])),
+                       "registration_page_test_signed_up")
+    stats = (await api.operator("GET", "/v1/journeys/registration_page_test/stats")).json()
+    assert stats["kpi"] == "signup rate"
+    mine = {v: sum(1 for a in visitors if got[a] == v) for v in "ab"}
+    won = {v: sum(1 for a in signed if got[a] == v) for v in "ab"}
+    per_variant = {row["variant"]: row for row in stats["experiments"] if row["experiment"] == "registration_page"}
+    for v in "ab":  # the test's own visitors are among them
+        assert per_variant[v]["customers"] >= mine[v] and per_variant[v]["conversions"] >= won[v]
+
+
+async def test_a_returning_visitor_is_not_in_the_test(api: Api, sessions: Any, customer_id: str) -> None:
+    anon = f"anon-{customer_id}"
+    await visit(api, "/", anonymous_id=anon)
+    async with sessions() as session:  # her first visit was an hour ago
+        await session.execute(update(Customer).where(Customer.id == anon).values(
+            first_seen_at=utcnow() - timedelta(hours=1)))
+        await session.commit()
+    await visit(api, "/register", anonymous_id=anon)
+    await asyncio.sleep(0.3)
+    assert await shown(api, anon, "registration_hero", expect=0) == []
+
+
+async def test_she_keeps_her_variant_once_she_signs_in(env: WorkflowEnvironment, api: Api,
+                                                       customer_id: str) -> None:
+    """The app banner's variant, for a customer who first came as a visitor, follows
+    that visitor's id, not her user id (picked so that the two would differ)."""
+    anon = next(a for a in (f"anon-{customer_id}-{n}" for n in range(100))
+                if assign(a, "app_banner", HALVES) != assign(customer_id, "app_banner", HALVES))
+    await visit(api, "/", anonymous_id=anon, agent=IPHONE)
+    await api.post("/v1/identify", {"userId": customer_id, "anonymousId": anon, "messageId": str(uuid.uuid4())})
+    # Later, a page view the shop's server sends with her user id alone.
+    await visit(api, "/checkout/success", user_id=customer_id, agent=IPHONE)
+    [banner] = await shown(api, customer_id, "smart_banner")
+    assert banner["content"]["title"] == BANNERS[assign(anon, "app_banner", HALVES)]["title"]
+    state = await api.client.get_workflow_handle(AppBannerTest.spec.workflow_id(customer_id)).query("state")
+    assert state["variants"] == {"app_banner": assign(anon, "app_banner", HALVES)}
+
+
+async def test_the_app_banner_counts_installs_after_a_tap(env: WorkflowEnvironment, api: Api,
+                                                          customer_id: str) -> None:
+    # On a desktop the order success page shows no banner.
+    await visit(api, "/checkout/success", user_id=f"{customer_id}-desk")
+    await asyncio.sleep(0.3)
+    assert await shown(api, f"{customer_id}-desk", "smart_banner", expect=0) == []
+
+    # On her phone: the banner, a tap, then the app installed: click-to-install.
+    await visit(api, "/checkout/success", user_id=customer_id, agent=IPHONE)
+    [banner] = await shown(api, customer_id, "smart_banner")
+    assert banner["content"]["url"].startswith("https://apps.apple.com/")
+    assert banner["content"]["button"] in {b["button"] for b in BANNERS.values()}
+    tapped = await api.http.post(f"/v1/customers/{customer_id}/messages/{banner['id']}/clicked",
+                                 headers=browser_of(customer_id))
+    assert tapped.status_code == 204
+    await api.settled()
+    await api.track(customer_id, "Application Installed", {"version": "3.2"})
+    handle = api.client.get_workflow_handle(AppBannerTest.spec.workflow_id(customer_id))
+    result = await handle.result()
+    assert (result["outcome"], result["converted"]) == ("exited", True), result
+    assert any("banner: tapped" in line for line in (await handle.query("state"))["timeline"])
+    await keep_history(handle, "app_banner_test_tapped_and_installed")
+
+    # Installed without tapping the banner: not the banner's install.
+    other = f"{customer_id}-2"
+    await visit(api, "/checkout/success", user_id=other, agent=IPHONE)
+    assert len(await shown(api, other, "smart_banner")) == 1
+    await api.track(other, "Application Installed", {"version": "3.2"})
+    result = await api.client.get_workflow_handle(AppBannerTest.spec.workflow_id(other)).result()
+    assert (result["outcome"], result["converted"]) == ("exited", False), result
+    described = AppBannerTest.spec.describe()
+    assert described["goal"]["kpi"] == "click-to-install rate"
+    assert described["goal"]["after"]["name"] == "Onsite Message Clicked"
+    assert [g["kpi"] for g in described["also_measures"]] == ["banner click-through rate"]
+
+
+# The order success page as a shop serves it: Segment's analytics.js tracks the page
+# view (which starts the banner's test), sojourn.js watches for the banner.
+SUCCESS_PAGE = """<!doctype html>
+<html><head><meta charset="utf-8"><title>Thank you</title><script src="/sdk/index.js"></script></head>
+<body><h1>Thank you for your order</h1></body></html>"""
+SHOP_SCRIPT = """async ([api, writeKey, userId, token]) => {
+  const headers = () => ({"X-Sojourn-Token": token});
+  const [analytics] = await AnalyticsNext.AnalyticsBrowser.load({writeKey, cdnURL: api},
+    {integrations: {"Segment.io": {deliveryStrategy: {strategy: "standard", config: {headers}}}}});
+  await analytics.identify(userId);
+  await analytics.page();
+  await new Promise((ok, no) => { const s = document.createElement("script"); s.src = api + "/v1/sojourn.js";
+                                  s.onload = ok; s.onerror = no; document.head.appendChild(s); });
+  await Sojourn.init({host: api, writeKey, userId, token, watch: ["smart_banner"]});
+  return analytics.user().anonymousId();
+}"""
+
+
+async def test_the_banner_variant_shows_on_her_phone(env: WorkflowEnvironment, settings: Settings, sessions: Any,
+                                                     customer_id: str) -> None:
+    from starlette.applications import Starlette
+    from starlette.responses import HTMLResponse
+    from starlette.routing import Mount, Route
+    from starlette.staticfiles import StaticFiles
+
+    from sojourn.signing import customer_token
+    from tests.conftest import IDENTITY_SECRET, WRITE_KEY
+    from tests.support.browser import sdk_dir, shop_and_api
+
+    async def page(_: Any) -> HTMLResponse:
+        return HTMLResponse(SUCCESS_PAGE)
+
+    shop_app = Starlette(routes=[Route("/checkout/success", page), Mount("/sdk", StaticFiles(directory=sdk_dir()))])
+    async with build_worker(env.client, settings, sessions), shop_and_api(shop_app, settings, env.client) as shop:
+        phone = await shop.browser.new_context(user_agent=IPHONE, viewport={"width": 390, "height": 844},
+                                               is_mobile=True, has_touch=True)
+        try:
+            tab = await phone.new_page()
+            await tab.goto(shop.shop + "/checkout/success")
+            anonymous_id = await tab.evaluate(SHOP_SCRIPT, [shop.api, WRITE_KEY, customer_id,
+                                                            customer_token(customer_id, IDENTITY_SECRET)])
+            banner = await tab.wait_for_selector(".sojourn-banner strong", timeout=15_000)
+            # Her variant: by the anonymous id her first call came with (a new browser, a new customer).
+            variant = assign(anonymous_id, "app_banner", HALVES)
+            assert await banner.text_content() == BANNERS[variant]["title"]
+            assert await tab.text_content(".sojourn-banner .sojourn-button") == BANNERS[variant]["button"]
+        finally:
+            await phone.close()
