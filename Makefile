@@ -40,6 +40,7 @@ bench: install
 	$(BIN)/python -m bench.journey_memory
 	$(BIN)/python -m bench.worker_cost
 	$(BIN)/python -m bench.accept_cost
+	$(BIN)/python -m bench.recommendations
 
 clean:
 	rm -rf $(VENV) var .pytest_cache $(BROWSER)/node_modules

@@ -17,6 +17,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 
 from activities.coupons import CouponActivities
 from activities.customers import ProfileActivities
+from activities.intelligence import IntelligenceActivities
 from activities.email import EmailActivities
 from activities.ledger import LedgerActivities
 from activities.onsite import OnsiteActivities
@@ -31,6 +32,7 @@ from sojourn.schedules import ensure_schedules
 from sojourn.settings import Settings, get_settings
 from sojourn.temporal import connect, ensure_search_attributes
 from workflows.registry import JOURNEYS
+from workflows.recommendations_refresh import RecommendationsRefresh
 from workflows.segment_sweep import SegmentSweep
 
 
@@ -50,6 +52,7 @@ def activities_for(settings: Settings, sessions: Any, watch: Watch | None = None
     ledger = LedgerActivities(sessions)
     segments = SegmentActivities(sessions, watch or watched(JOURNEYS))
     coupons = CouponActivities(sessions)
+    intelligence = IntelligenceActivities(sessions)
     return [
         ledger.give_up_send,
         email.send_email,
@@ -65,6 +68,8 @@ def activities_for(settings: Settings, sessions: Any, watch: Watch | None = None
         records.record_conversion,
         records.record_end,
         segments.sweep_segments,
+        intelligence.choose_channel,
+        intelligence.refresh_recommendations,
     ]
 
 
@@ -75,7 +80,9 @@ def activities_for(settings: Settings, sessions: Any, watch: Watch | None = None
 # is still caught at run time.
 KIT_MODULES = ("workflows.timing", "workflows.journey", "workflows.waits", "workflows.decisions",
                "workflows.sends", "workflows.options", "workflows.segments", "workflows.events", "workflows.spec",
-               "workflows.experiments", "workflows.segment_sweep", "workflows.coupons", "activities.contracts")
+               "workflows.experiments", "workflows.segment_sweep", "workflows.coupons", "workflows.intelligence",
+               "workflows.recommendations_refresh",
+               "activities.contracts")
 
 
 def sandbox_runner() -> SandboxedWorkflowRunner:
@@ -91,7 +98,7 @@ def build_worker(
     return Worker(
         client,
         task_queue=settings.task_queue,
-        workflows=[*workflows, SegmentSweep],
+        workflows=[*workflows, SegmentSweep, RecommendationsRefresh],
         activities=activities_for(settings, sessions, watched(workflows)),
         **{"workflow_runner": sandbox_runner(), **options},
     )

@@ -22,6 +22,7 @@ from sojourn.consent import ConsentRef, is_subscribed, suppression, unsubscribe_
 from sojourn.links import Click, LinkTracker, TrustedUrl
 from sojourn.models import Customer
 from sojourn.settings import Settings
+from sojourn.intelligence import catalog
 from sojourn.signing import Signer, load_signer
 
 T = TypeVar("T")
@@ -68,6 +69,20 @@ class Channel:
             if not await is_subscribed(session, ConsentRef(send.customer_id, channel, send.topic)):
                 return f"unsubscribed from {send.topic} {channel}"
         return None
+
+    async def recommendations(self, send: Send, customer_id: str, limit: int = 4) -> dict[str, list[dict[str, Any]]]:
+        """Hers, each kind, for a template that shows them (sojourn/intelligence/catalog.py):
+        the send's `items` are her cart."""
+        items = send.data.get("items")
+        cart = [str(i["product_id"]) for i in items if isinstance(i, dict) and i.get("product_id")] \
+            if isinstance(items, list) else []
+        found: dict[str, list[dict[str, Any]]] = {}
+        async with self.sessions() as session:
+            for kind in catalog.KINDS:
+                ids = await catalog.for_customer(session, customer_id, kind, cart=cart,
+                                                 exclude=self.settings.recommend_exclude, limit=limit)
+                found[kind] = await catalog.described(session, ids)
+        return found
 
     async def tracker(self, context: dict[str, Any]) -> LinkTracker:
         return LinkTracker(await self.signer(), self.settings.public_url, keep={context["unsubscribe_url"]},

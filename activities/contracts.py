@@ -25,6 +25,8 @@ SWEEP_SEGMENTS = "sweep_segments"
 RECORD_END = "record_end"
 ISSUE_COUPON = "issue_coupon"
 WITHDRAW_ONSITE = "withdraw_onsite"
+CHOOSE_CHANNEL = "choose_channel"
+REFRESH_RECOMMENDATIONS = "refresh_recommendations"
 
 
 @dataclass
@@ -180,3 +182,28 @@ class OnsiteWithdrawal:
     """Take down the on-site messages a run left, once it exits or ends."""
 
     run_key: str  # "<workflow id>/<first run id>/": the prefix of its sends' keys
+
+
+@dataclass
+class ChannelRequest:
+    """Which of `channels` (in the journey's order of preference) to use for her."""
+
+    customer_id: str
+    channels: list[str]
+
+
+@dataclass
+class ChannelChoice:
+    channel: str
+    reason: str
+    scores: dict[str, float] = field(default_factory=dict)  # smoothed click rate per candidate
+
+
+@dataclass
+class RefreshResult:
+    """What a recommendations refresh scored."""
+
+    orders: int = 0
+    relations: int = 0
+    popular: int = 0
+    products: int = 0

@@ -5,6 +5,8 @@ is retried with backoff; a 5xx is a bounce, recorded, and the address suppressed
 from __future__ import annotations
 
 import hashlib
+import html
+import time
 from email.message import EmailMessage
 from email.utils import formataddr, formatdate
 
@@ -20,6 +22,7 @@ from activities.rendering import Templates
 from activities.smtp_pool import SmtpPool
 from sojourn.addresses import EmailNotValidError, one_mailbox
 from sojourn.consent import suppress
+from sojourn.links import Open, open_pixel
 from sojourn.settings import Settings
 
 
@@ -58,6 +61,8 @@ class EmailActivities(Channel):
             activity.logger.info("%s: %s (%s); not sending", send.key, done.status, done.detail)
             return done
         customer, context = await self.customer_and_context(send, "email")
+        if customer is not None and self.templates.email_uses(send.template, "recommendations"):
+            context["recommendations"] = await self.recommendations(send, customer.id)
         if customer is None or not customer.email:
             return await self.finish(send, "skipped", "no email address")
         try:
@@ -75,6 +80,12 @@ class EmailActivities(Channel):
         # from data stay as they are (sojourn/links.py).
         links, click = await self.tracker(context), self.click(send, "email")
         rendered.html, rendered.text = links.html(rendered.html, click), links.text(rendered.text, click)
+        if self.settings.email_open_pixel:  # opens: engagement history, machine opens flagged
+            pixel = open_pixel(await self.signer(), self.settings.public_url,
+                               Open(send.customer_id, send.journey, send.step, send.key, time.time()))
+            tag = f'<img src="{html.escape(pixel)}" width="1" height="1" alt="" style="display:none">'
+            at = rendered.html.lower().rfind("</body>")
+            rendered.html = rendered.html[:at] + tag + rendered.html[at:] if at >= 0 else rendered.html + tag
         msg = EmailMessage()
         msg["From"] = self.settings.email_from
         msg["To"] = formataddr((display_name(customer.first_name), customer.email))

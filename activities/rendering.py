@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from jinja2 import FileSystemLoader, select_autoescape
+from jinja2 import FileSystemLoader, TemplateNotFound, meta, select_autoescape
 from jinja2.sandbox import SandboxedEnvironment
 
 from sojourn.links import mark_data, unmark
@@ -39,6 +39,22 @@ class Templates:
             lstrip_blocks=True,
             finalize=mark_data,
         )
+        self._uses: dict[tuple[str, str], bool] = {}
+
+    def uses(self, name: str, variable: str) -> bool:
+        """Does the template read `variable` (e.g. `recommendations`, which costs queries
+        to fill)? Asked of its source, once per template."""
+        key = (name, variable)
+        if key not in self._uses:
+            try:
+                source = self.env.loader.get_source(self.env, name)[0]  # type: ignore[union-attr]
+            except TemplateNotFound:
+                return False
+            self._uses[key] = variable in meta.find_undeclared_variables(self.env.parse(source))
+        return self._uses[key]
+
+    def email_uses(self, template: str, variable: str) -> bool:
+        return any(self.uses(f"email/{template}.{part}", variable) for part in ("subject.txt", "html", "txt"))
 
     def _render(self, name: str, context: dict[str, Any]) -> str:
         return self.env.get_template(name).render(**context)

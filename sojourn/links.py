@@ -118,3 +118,35 @@ def read_click(signer: Signer, token: str) -> Click | None:
     if not isinstance(url, str) or not url.startswith(("https://", "http://")):
         return None
     return Click(customer_id, journey, step, key, channel, url)
+
+
+@dataclass(frozen=True)
+class Open:
+    """An email open pixel's token: whose mail, which step, and when it was sent."""
+
+    customer_id: str
+    journey: str
+    step: str
+    message_key: str
+    sent_at: float  # epoch seconds, when it was rendered for sending
+
+
+def open_pixel(signer: Signer, public_url: str, opened: Open) -> str:
+    """The 1x1 image's URL for this mail (SOJOURN_EMAIL_OPEN_PIXEL); signed like a link."""
+    payload = json.dumps(["open", opened.customer_id, opened.journey, opened.step, opened.message_key,
+                          round(opened.sent_at, 3)], separators=(",", ":"))
+    return public_url.rstrip("/") + "/v1/o/" + signer.sign(payload)
+
+
+def read_open(signer: Signer, token: str) -> Open | None:
+    value = signer.verify(token)
+    if value is None:
+        return None
+    try:
+        kind, customer_id, journey, step, key, sent_at = json.loads(value)
+    except (ValueError, TypeError):
+        return None
+    if kind != "open" or not isinstance(sent_at, (int, float)) or not all(
+            isinstance(v, str) for v in (customer_id, journey, step, key)):
+        return None
+    return Open(customer_id, journey, step, key, float(sent_at))

@@ -386,3 +386,44 @@ class WheelSliceWins(Base):
     wheel: Mapped[str] = mapped_column(String(64), primary_key=True)
     slice: Mapped[str] = mapped_column(String(64), primary_key=True)
     wins: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+
+class Product(Base):
+    """The catalog as the shop's events describe it: the latest name, price, link and
+    image each product was viewed or added with (sojourn/intelligence/catalog.py)."""
+
+    __tablename__ = "products"
+
+    product_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    name: Mapped[str | None] = mapped_column(String(255))
+    price: Mapped[float | None] = mapped_column(Float)
+    url: Mapped[str | None] = mapped_column(Text)
+    image_url: Mapped[str | None] = mapped_column(Text)
+    category: Mapped[str | None] = mapped_column(String(255))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ProductRelation(Base):
+    """A product's top companions of one kind (bought_together, also_viewed), as the
+    last refresh scored them (sojourn/intelligence/recommendations.py)."""
+
+    __tablename__ = "product_relations"
+    __table_args__ = (Index("ix_product_relations_lookup", "kind", "product_id", "rank"),)
+
+    kind: Mapped[str] = mapped_column(String(32), primary_key=True)
+    product_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    related_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    rank: Mapped[int] = mapped_column(Integer)
+    score: Mapped[float] = mapped_column(Float)  # Jaccard
+    lift: Mapped[float] = mapped_column(Float)
+    together: Mapped[int] = mapped_column(Integer)
+
+
+class PopularProduct(Base):
+    """The most ordered products: the fallback."""
+
+    __tablename__ = "popular_products"
+
+    rank: Mapped[int] = mapped_column(Integer, primary_key=True)
+    product_id: Mapped[str] = mapped_column(String(255))
+    orders: Mapped[int] = mapped_column(Integer)

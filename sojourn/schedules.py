@@ -1,8 +1,10 @@
-"""Temporal Schedules Sojourn keeps: the sweep of timed segments.
+"""Temporal Schedules Sojourn keeps: the sweep of timed segments, and the refresh of
+the recommendation tables.
 
-Created or updated when a worker starts, so the schedule follows the deployed code:
-present while some journey watches a timed segment, with the configured interval.
-Operators see it in the Temporal UI's Schedules tab; pausing it there pauses sweeping.
+Created or updated when a worker starts, so each schedule follows the deployed code:
+the sweep is present while some journey watches a timed segment; the refresh always,
+every SOJOURN_RECOMMEND_REFRESH_SECONDS. Operators see them in the Temporal UI's
+Schedules tab; pausing one there pauses it.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from sojourn.settings import Settings
 
 log = logging.getLogger("sojourn.schedules")
 SEGMENT_SWEEP = "sojourn-segment-sweep"
+RECOMMENDATIONS = "sojourn-recommendations"
 
 
 def segment_sweep(settings: Settings) -> Schedule:
@@ -42,18 +45,36 @@ def segment_sweep(settings: Settings) -> Schedule:
     )
 
 
+def recommendations_refresh(settings: Settings) -> Schedule:
+    return Schedule(
+        action=ScheduleActionStartWorkflow(
+            "RecommendationsRefresh", id=f"{RECOMMENDATIONS}-run", task_queue=settings.task_queue,
+        ),
+        spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(
+            every=timedelta(seconds=settings.recommend_refresh_seconds))]),
+        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
+    )
+
+
 async def ensure_schedules(client: Client, settings: Settings, watch: Watch,
-                           schedule_id: str = SEGMENT_SWEEP) -> None:
+                           schedule_id: str = SEGMENT_SWEEP, recommendations_id: str | None = RECOMMENDATIONS) -> None:
+    """Each schedule as the code says (an id of None: that one is left alone, for tests)."""
+    await _ensure(client, schedule_id, segment_sweep(settings) if any(s.timed for s in watch.segments) else None,
+                  "no journey watches a timed segment")
+    if recommendations_id is not None:
+        await _ensure(client, recommendations_id, recommendations_refresh(settings), "")
+
+
+async def _ensure(client: Client, schedule_id: str, wanted: Schedule | None, why_not: str) -> None:
     handle = client.get_schedule_handle(schedule_id)
-    if not any(s.timed for s in watch.segments):
+    if wanted is None:
         try:
             await handle.delete()
-            log.info("no journey watches a timed segment: schedule %s deleted", schedule_id)
+            log.info("%s: schedule %s deleted", why_not, schedule_id)
         except RPCError as exc:
             if exc.status != RPCStatusCode.NOT_FOUND:
                 raise
         return
-    wanted = segment_sweep(settings)
     try:
         await client.create_schedule(schedule_id, wanted)
         log.info("schedule %s created", schedule_id)

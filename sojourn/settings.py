@@ -125,6 +125,10 @@ class Settings(BaseSettings):
     # only. Private and reserved ranges are always refused (sojourn/allowlist.py).
     outbound_allow_loopback: bool = False
 
+    # A 1x1 image in each email, recording "Email Opened" (machine opens flagged, never
+    # counted as engagement: sojourn/intelligence/engagement.py). Off by default.
+    email_open_pixel: bool = False
+
     # Where links in messages point (the storefront).
     store_url: str = "http://localhost:3000"
     # Where this API is reachable from a mail client or browser (unsubscribe links).
@@ -154,6 +158,9 @@ class Settings(BaseSettings):
     referral_incentive: str = "10% off for you and a friend"
     first_order_offer: str = "15% off your first order"
     first_order_coupon_days: int = Field(default=14, ge=1)
+    # Recommendations: refreshed by a Temporal Schedule this often; never these products.
+    recommend_refresh_seconds: int = Field(default=3600, ge=60)
+    recommend_exclude: Annotated[list[str], NoDecode] = Field(default_factory=list)
     lead_wheel: str = "first_order"  # the lead-capture journey's wheel (templates/wheels/)
     registration_path: str = "/register"  # the registration page's A/B test enters there
     order_success_path: str = "/checkout/success"  # the app banner's A/B test enters there
@@ -212,7 +219,7 @@ class Settings(BaseSettings):
         return self.delivery_guarantees.get(topic, "at-most-once")
 
     @field_validator("write_keys", "server_keys", "operator_keys", "push_allowed_hosts", "webhook_allowed_hosts",
-                     "tracked_link_hosts", "cors_origins", mode="before")
+                     "tracked_link_hosts", "cors_origins", "recommend_exclude", mode="before")
     @classmethod
     def _comma_list(cls, value: object) -> object:
         return _split_commas(value)

@@ -30,6 +30,7 @@ from temporalio.exceptions import ApplicationError
 from workflows.coupons import Coupon, Coupons
 from workflows.decisions import Decisions
 from workflows.events import SIGNAL, JourneyEvent, On, Setting, holds
+from workflows.intelligence import Intelligence
 from workflows.options import RECORD_TIMEOUT, SEND_RETRY
 from workflows.sends import Sends
 from workflows.spec import (  # noqa: F401 - the search attributes are re-exported for operators' code
@@ -131,7 +132,7 @@ class EndedEarly(Exception):
         self.reason = reason
 
 
-class Journey(Waits, Decisions, Sends, Coupons):
+class Journey(Waits, Decisions, Sends, Coupons, Intelligence):
     spec: ClassVar[JourneySpec]
 
     @workflow.init

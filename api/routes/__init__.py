@@ -10,8 +10,10 @@ from api.routes import (
     customers,
     journeys,
     onsite,
+    opens,
     pipeline,
     push,
+    recommendations,
     referrals,
     sdk,
     segments,
@@ -30,10 +32,12 @@ api_router.include_router(push.router)
 api_router.include_router(journeys.router)
 api_router.include_router(consent.router)
 api_router.include_router(clicks.router)
+api_router.include_router(opens.router)
 api_router.include_router(referrals.router)
 api_router.include_router(onsite.router)
 api_router.include_router(suppressions.router)
 api_router.include_router(pipeline.router)
 api_router.include_router(segments.router)
 api_router.include_router(coupons.router)
+api_router.include_router(recommendations.router)
 api_router.include_router(wheels.router)

@@ -72,7 +72,7 @@ def _amount(properties: dict[str, Any]) -> float:
     return 0.0
 
 
-def _product_ids(properties: dict[str, Any]) -> list[str]:
+def product_ids(properties: dict[str, Any]) -> list[str]:
     products = properties.get("products")
     ids = []
     for product in products if isinstance(products, list) else []:
@@ -105,10 +105,10 @@ def apply(facts: Facts, message: Message, at: datetime) -> Facts:
         facts.revenue = round(facts.revenue + max(_amount(props), 0.0), 2)
         facts.first_order_at = min(facts.first_order_at, when) if facts.first_order_at else when
         facts.last_order_at = max(facts.last_order_at, when) if facts.last_order_at else when
-        facts.last_order_products = _product_ids(props)[:LAST_ORDER_PRODUCTS]
+        facts.last_order_products = product_ids(props)[:LAST_ORDER_PRODUCTS]
     elif message.name == "Order Refunded":
         facts.revenue = round(max(facts.revenue - max(_amount(props), 0.0), 0.0), 2)
-        if not _product_ids(props):  # no products listed: the whole order
+        if not product_ids(props):  # no products listed: the whole order
             facts.orders_count = max(facts.orders_count - 1, 0)
     elif message.name == "Product Viewed":
         pid = props.get("product_id") or props.get("sku")

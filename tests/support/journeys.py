@@ -194,3 +194,20 @@ class CouponProbe(Journey):
 TEST_JOURNEYS = (WaitForOrder, LocalMorning, DateProbe, SplitProbe, FallbackProbe, ChattyProbe, OnceProbe, ClickProbe,
                  ChannelsProbe, SegmentProbe, BowOutProbe, OnlyForProbe, JoinsProbe, LapsedProbe, CouponProbe,
                  OnsiteProbe)
+
+
+@journey(name="probe_best_channel", enters_on="Best Channel Probe")
+class BestChannelProbe(Journey):
+    """Asks for her best channel, then sends the reminder there."""
+
+    async def story(self) -> None:
+        channel = await self.best_channel(("push", "email", "onsite"))
+        if channel == "email":
+            await self.send_email("reminder", template="cart_abandonment", data={"items": []})
+        elif channel == "push":
+            await self.send_push("reminder", template="cart_abandonment", data={"items": []})
+        else:
+            await self.send_onsite("reminder", template="greeting_bar")
+
+
+TEST_JOURNEYS = (*TEST_JOURNEYS, BestChannelProbe)

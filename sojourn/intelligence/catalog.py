@@ -1,0 +1,170 @@
+"""The recommendation tables, kept in the database: refreshed from the shop's events
+by a Temporal Schedule (`refresh`), read for a product (the storefront's product
+page) or for a customer (templates, the storefront, the kit) with the filters.
+The scoring itself is pure: sojourn/intelligence/recommendations.py.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from sojourn.db import upsert
+from sojourn.intelligence import recommendations as scoring
+from sojourn.models import Customer, Event, PopularProduct, Product, ProductRelation, utcnow
+from sojourn.pipeline.facts import product_ids
+
+ORDERS_WINDOW = timedelta(days=365)  # baskets older than a year no longer say much
+CATALOG_WINDOW = timedelta(days=90)  # names, prices and links as last seen
+PRODUCT_EVENTS = ("Product Viewed", "Product Added", "Product Clicked")
+VIEWED_WEIGHT = 0.5  # an also-viewed companion counts half a bought-together one
+KINDS = ("you_may_also_like", "frequently_bought_together", "previously_viewed", "popular")
+
+
+def _text(value: Any, limit: int = 255) -> str | None:
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, (str, int, float)):
+        text = str(value).strip()
+        return text[:limit] if text else None
+    return None
+
+
+def _price(value: Any) -> float | None:
+    try:
+        price = float(value)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return price if price == price and abs(price) < 1e12 else None
+
+
+async def refresh(session: AsyncSession, now: datetime | None = None) -> dict[str, int]:
+    """Score every kind again from the events, and replace the tables in one
+    transaction (readers see the old tables until it commits). Commits."""
+    now = now or utcnow()
+    orders = (await session.scalars(select(Event.properties).where(
+        Event.type == "track", Event.name == "Order Completed", Event.timestamp >= now - ORDERS_WINDOW))).all()
+    baskets = [product_ids(p) for p in orders if isinstance(p, dict)]
+    items, pairs, n = scoring.counts(baskets)
+    viewed = (await session.scalars(select(Customer.recently_viewed))).all()
+    v_items, v_pairs, v_n = scoring.counts(v for v in viewed if isinstance(v, list))
+    tables = {"bought_together": scoring.related(items, pairs, n), "also_viewed": scoring.related(v_items, v_pairs, v_n)}
+
+    await session.execute(delete(ProductRelation))
+    await session.execute(delete(PopularProduct))
+    rows = [{"kind": kind, "product_id": product, "related_id": s.product_id, "rank": rank, "score": s.score,
+             "lift": s.lift, "together": s.together}
+            for kind, table in tables.items() for product, scored in table.items()
+            for rank, s in enumerate(scored, 1)]
+    if rows:
+        await session.execute(ProductRelation.__table__.insert(), rows)
+    top = scoring.popular(items, top=100)
+    if top:
+        await session.execute(PopularProduct.__table__.insert(),
+                              [{"rank": r, "product_id": p, "orders": items[p]} for r, p in enumerate(top, 1)])
+    catalog = await _catalog(session, now)
+    for product_id, fields in catalog.items():
+        stmt = upsert(session, Product).values(product_id=product_id, updated_at=now, **fields)
+        await session.execute(stmt.on_conflict_do_update(index_elements=["product_id"],
+                                                         set_={**fields, "updated_at": now}))
+    await session.commit()
+    return {"orders": n, "relations": len(rows), "popular": len(top), "products": len(catalog)}
+
+
+async def _catalog(session: AsyncSession, now: datetime) -> dict[str, dict[str, Any]]:
+    """Each product's latest name, price, link, image and category, from its events."""
+    found: dict[str, dict[str, Any]] = {}
+    result = await session.execute(select(Event.properties).where(
+        Event.type == "track", Event.name.in_(PRODUCT_EVENTS), Event.timestamp >= now - CATALOG_WINDOW)
+        .order_by(Event.timestamp, Event.id))
+    for (props,) in result:
+        if not isinstance(props, dict):
+            continue
+        product_id = _text(props.get("product_id")) or _text(props.get("sku"))
+        if product_id is None:
+            continue
+        seen = found.setdefault(product_id, {})
+        for column, key in (("name", "name"), ("category", "category")):
+            if _text(props.get(key)):
+                seen[column] = _text(props.get(key))
+        if _price(props.get("price")) is not None:
+            seen["price"] = _price(props.get("price"))
+        for column, key in (("url", "url"), ("image_url", "image_url")):
+            url = _text(props.get(key), 2048)
+            if url and url.startswith(("https://", "http://")):
+                seen[column] = url
+    return found
+
+
+async def _table(session: AsyncSession, kind: str, seeds: Iterable[str]) -> dict[str, list[scoring.Scored]]:
+    seeds = list(dict.fromkeys(seeds))
+    if not seeds:
+        return {}
+    rows = await session.execute(select(ProductRelation).where(
+        ProductRelation.kind == kind, ProductRelation.product_id.in_(seeds)).order_by(ProductRelation.rank))
+    table: dict[str, list[scoring.Scored]] = {}
+    for (row,) in rows:
+        table.setdefault(row.product_id, []).append(scoring.Scored(row.related_id, row.score, row.lift, row.together))
+    return table
+
+
+async def popular(session: AsyncSession) -> list[str]:
+    return list((await session.scalars(select(PopularProduct.product_id).order_by(PopularProduct.rank))).all())
+
+
+async def for_product(session: AsyncSession, product_id: str, kind: str = "bought_together", *,
+                      exclude: Iterable[str] = (), limit: int = 5) -> list[str]:
+    """A product page's placement: its companions of `kind`, then popular ones."""
+    table = await _table(session, kind, [product_id])
+    return scoring.blend([product_id], table, await popular(session), exclude=exclude, limit=limit)
+
+
+async def bought_by(session: AsyncSession, customer_id: str) -> list[str]:
+    """Every product she ever ordered."""
+    orders = (await session.scalars(select(Event.properties).where(
+        Event.customer_id == customer_id, Event.type == "track", Event.name == "Order Completed"))).all()
+    return list(dict.fromkeys(p for props in orders if isinstance(props, dict) for p in product_ids(props)))
+
+
+async def for_customer(session: AsyncSession, customer_id: str, kind: str = "you_may_also_like", *,
+                       cart: Sequence[str] = (), exclude: Iterable[str] = (), limit: int = 5) -> list[str]:
+    """Hers, never what she bought, what is in her cart (`cart`), nor `exclude` (the
+    brand's): `you_may_also_like` (companions of her cart, her last order and what
+    she viewed), `frequently_bought_together` (of her cart), `previously_viewed`,
+    `popular`."""
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {', '.join(KINDS)}")
+    customer = await session.get(Customer, customer_id)
+    viewed = list(customer.recently_viewed or []) if customer else []
+    last_order = list(customer.last_order_products or []) if customer else []
+    out = {*await bought_by(session, customer_id), *cart, *exclude}
+    if kind == "previously_viewed":
+        return [p for p in viewed if p not in out][:limit]
+    fallback = await popular(session)
+    if kind == "popular":
+        return [p for p in fallback if p not in out][:limit]
+    bought_seeds = list(dict.fromkeys([*cart, *(last_order if kind == "you_may_also_like" else [])]))
+    table = await _table(session, "bought_together", bought_seeds)
+    seeds = list(bought_seeds)
+    if kind == "you_may_also_like":
+        viewed_seeds = viewed[:5]
+        for product, scored in (await _table(session, "also_viewed", viewed_seeds)).items():
+            half = [scoring.Scored(s.product_id, s.score * VIEWED_WEIGHT, s.lift, s.together) for s in scored]
+            table[product] = [*table.get(product, []), *half]
+        seeds = list(dict.fromkeys([*seeds, *viewed_seeds]))
+    return scoring.blend(seeds, table, fallback, exclude=out, limit=limit)
+
+
+async def described(session: AsyncSession, product_ids: Sequence[str]) -> list[dict[str, Any]]:
+    """Product records in the given order, for templates and the storefront; a product
+    the catalog doesn't know yet is just its id."""
+    known = {p.product_id: p for p in (await session.scalars(
+        select(Product).where(Product.product_id.in_(list(product_ids))))).all()} if product_ids else {}
+    return [{"product_id": pid, "name": known[pid].name if pid in known else None,
+             "price": known[pid].price if pid in known else None, "url": known[pid].url if pid in known else None,
+             "image_url": known[pid].image_url if pid in known else None,
+             "category": known[pid].category if pid in known else None} for pid in product_ids]
