@@ -52,7 +52,7 @@ def activities_for(settings: Settings, sessions: Any, watch: Watch | None = None
     ledger = LedgerActivities(sessions)
     segments = SegmentActivities(sessions, watch or watched(JOURNEYS))
     coupons = CouponActivities(sessions)
-    intelligence = IntelligenceActivities(sessions)
+    intelligence = IntelligenceActivities(sessions, settings.default_timezone)
     return [
         ledger.give_up_send,
         email.send_email,
@@ -70,6 +70,7 @@ def activities_for(settings: Settings, sessions: Any, watch: Watch | None = None
         segments.sweep_segments,
         intelligence.choose_channel,
         intelligence.refresh_recommendations,
+        intelligence.best_time,
     ]
 
 

@@ -27,6 +27,7 @@ ISSUE_COUPON = "issue_coupon"
 WITHDRAW_ONSITE = "withdraw_onsite"
 CHOOSE_CHANNEL = "choose_channel"
 REFRESH_RECOMMENDATIONS = "refresh_recommendations"
+BEST_TIME = "best_time"
 
 
 @dataclass
@@ -207,3 +208,21 @@ class RefreshResult:
     relations: int = 0
     popular: int = 0
     products: int = 0
+    activity_events: int = 0  # events in the shop's activity-by-hour histogram
+
+
+@dataclass
+class BestTimeRequest:
+    """When to reach her within `within_seconds` of `now`, outside `quiet_hours`."""
+
+    customer_id: str
+    now: str  # ISO-8601: the workflow's time
+    within_seconds: float
+    quiet_hours: str | None = None
+    default_timezone: str = "UTC"
+
+
+@dataclass
+class BestTime:
+    at: str  # ISO-8601
+    reason: str

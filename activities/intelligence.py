@@ -2,18 +2,32 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
-from activities.contracts import CHOOSE_CHANNEL, REFRESH_RECOMMENDATIONS, ChannelChoice, ChannelRequest, RefreshResult
+from activities.contracts import (
+    BEST_TIME,
+    CHOOSE_CHANNEL,
+    REFRESH_RECOMMENDATIONS,
+    BestTime,
+    BestTimeRequest,
+    ChannelChoice,
+    ChannelRequest,
+    RefreshResult,
+)
 from sojourn.identity import canonical
-from sojourn.intelligence import catalog, engagement
-from sojourn.models import utcnow
+from sojourn.intelligence import besttime, catalog, engagement
+from sojourn.models import Customer, utcnow
+from workflows import timing
 
 
 class IntelligenceActivities:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], default_timezone: str = "UTC") -> None:
         self.sessions = sessions
+        self.default_timezone = default_timezone
 
     @activity.defn(name=CHOOSE_CHANNEL)
     async def choose_channel(self, request: ChannelRequest) -> ChannelChoice:
@@ -27,6 +41,23 @@ class IntelligenceActivities:
 
     @activity.defn(name=REFRESH_RECOMMENDATIONS)
     async def refresh_recommendations(self) -> RefreshResult:
-        """Score the recommendation tables again from the shop's events (one transaction)."""
+        """Score the recommendation tables and the shop's activity hours again from its
+        events (one transaction)."""
         async with self.sessions() as session:
-            return RefreshResult(**await catalog.refresh(session))
+            now = utcnow()
+            hours = await besttime.refresh_shop_hours(session, now, self.default_timezone)
+            return RefreshResult(**await catalog.refresh(session, now), activity_events=hours)
+
+    @activity.defn(name=BEST_TIME)
+    async def best_time(self, request: BestTimeRequest) -> BestTime:
+        """Her most active hour within the window, in her time zone, outside quiet hours."""
+        now = datetime.fromisoformat(request.now)
+        async with self.sessions() as session:
+            customer_id = await canonical(session, request.customer_id)
+            tz = timing.zone(await session.scalar(select(Customer.timezone).where(Customer.id == customer_id)),
+                             request.default_timezone)
+            hers = await besttime.her_hours(session, customer_id, tz, now)
+            shop = await besttime.shop_hours(session)
+        at, reason = besttime.best_moment(now, timedelta(seconds=request.within_seconds), tz, hers, shop,
+                                          request.quiet_hours)
+        return BestTime(at.isoformat(), reason)

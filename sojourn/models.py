@@ -427,3 +427,13 @@ class PopularProduct(Base):
     rank: Mapped[int] = mapped_column(Integer, primary_key=True)
     product_id: Mapped[str] = mapped_column(String(255))
     orders: Mapped[int] = mapped_column(Integer)
+
+
+class ActivityHour(Base):
+    """The shop's activity by hour of the week (0 = Monday 00:00), each shopper in her
+    own time zone: what her best time is smoothed toward (sojourn/intelligence/besttime.py)."""
+
+    __tablename__ = "activity_hours"
+
+    hour_of_week: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    events: Mapped[int] = mapped_column(Integer)

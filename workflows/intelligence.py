@@ -4,12 +4,14 @@ or the run after continue-as-new takes the same decision."""
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 from temporalio import workflow
 
 from workflows.options import RECORD_TIMEOUT, SEND_RETRY
 
 with workflow.unsafe.imports_passed_through():
-    from activities.contracts import CHOOSE_CHANNEL, ChannelChoice, ChannelRequest
+    from activities.contracts import BEST_TIME, CHOOSE_CHANNEL, BestTime, BestTimeRequest, ChannelChoice, ChannelRequest
 
 
 class Intelligence:
@@ -31,3 +33,33 @@ class Intelligence:
             journaled = self.s.journal[key] = {"channel": choice.channel, "reason": choice.reason}
             self._note(f"best channel: {choice.channel} ({choice.reason})")
         return str(journaled["channel"])
+
+    async def wait_for_best_time(self, *, within: timedelta = timedelta(hours=24), holdout: float = 0.1,
+                                 reason: str | None = None) -> None:
+        """Wait for her most active hour of the week within `within` (her time zone,
+        outside quiet hours; the shop's hours when hers are too few; see
+        sojourn/intelligence/besttime.py). A `holdout` share of customers goes at once,
+        the default time, as the experiment "best_time" (variant "control"), so the
+        lift shows in the journey's stats per variant instead of being claimed."""
+        key = self._key("best_time")
+        decided = self.s.journal.get(key)
+        if decided is None:
+            variant = await self.experiment("best_time", {"best_time": 1.0}, holdout=holdout) if holdout > 0 \
+                else "best_time"
+            if variant == "control":
+                decided = {"at": workflow.now().isoformat(), "reason": "holdout: at the default time"}
+            else:
+                found = await workflow.execute_activity(
+                    BEST_TIME, BestTimeRequest(customer_id=self.start.customer_id, now=workflow.now().isoformat(),
+                                               within_seconds=within.total_seconds(),
+                                               quiet_hours=self.start.quiet_hours,
+                                               default_timezone=self.start.default_timezone),
+                    result_type=BestTime, start_to_close_timeout=RECORD_TIMEOUT, retry_policy=SEND_RETRY,
+                    summary="best time",
+                )
+                decided = {"at": found.at, "reason": found.reason}
+            self.s.journal[key] = decided
+            self._note(f"best time: {decided['at'][:16]} ({decided['reason']})")
+        target = datetime.fromisoformat(decided["at"])
+        await self._wait(lambda: False, until=self._toward(target), step=reason or f"best time: {decided['reason']}",
+                         key=f"{key}:wait")

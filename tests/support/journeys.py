@@ -210,4 +210,13 @@ class BestChannelProbe(Journey):
             await self.send_onsite("reminder", template="greeting_bar")
 
 
-TEST_JOURNEYS = (*TEST_JOURNEYS, BestChannelProbe)
+@journey(name="probe_best_time", enters_on="Best Time Probe")
+class BestTimeProbe(Journey):
+    """Waits for her best hour this week (half of customers held out), then emails."""
+
+    async def story(self) -> None:
+        await self.wait_for_best_time(within=timedelta(days=7), holdout=0.5)
+        await self.send_email("at_her_best_time", template="cart_abandonment", data={"items": []})
+
+
+TEST_JOURNEYS = (*TEST_JOURNEYS, BestChannelProbe, BestTimeProbe)
