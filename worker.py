@@ -16,6 +16,7 @@ from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.coupons import CouponActivities
+from activities.audiences import AudienceActivities
 from activities.customers import ProfileActivities
 from activities.intelligence import IntelligenceActivities
 from activities.email import EmailActivities
@@ -32,6 +33,7 @@ from sojourn.schedules import ensure_schedules
 from sojourn.settings import Settings, get_settings
 from sojourn.temporal import connect, ensure_search_attributes
 from workflows.registry import JOURNEYS
+from workflows.audience_sync import AudienceSync
 from workflows.recommendations_refresh import RecommendationsRefresh
 from workflows.segment_sweep import SegmentSweep
 
@@ -53,6 +55,7 @@ def activities_for(settings: Settings, sessions: Any, watch: Watch | None = None
     segments = SegmentActivities(sessions, watch or watched(JOURNEYS))
     coupons = CouponActivities(sessions)
     intelligence = IntelligenceActivities(sessions, settings.default_timezone)
+    audience = AudienceActivities(settings, sessions)
     return [
         ledger.give_up_send,
         email.send_email,
@@ -71,6 +74,8 @@ def activities_for(settings: Settings, sessions: Any, watch: Watch | None = None
         intelligence.choose_channel,
         intelligence.refresh_recommendations,
         intelligence.best_time,
+        audience.change_audience,
+        audience.sync_audiences,
     ]
 
 
@@ -82,7 +87,7 @@ def activities_for(settings: Settings, sessions: Any, watch: Watch | None = None
 KIT_MODULES = ("workflows.timing", "workflows.journey", "workflows.waits", "workflows.decisions",
                "workflows.sends", "workflows.options", "workflows.segments", "workflows.events", "workflows.spec",
                "workflows.experiments", "workflows.segment_sweep", "workflows.coupons", "workflows.intelligence",
-               "workflows.recommendations_refresh",
+               "workflows.recommendations_refresh", "workflows.audiences", "workflows.audience_sync",
                "activities.contracts")
 
 
@@ -99,7 +104,7 @@ def build_worker(
     return Worker(
         client,
         task_queue=settings.task_queue,
-        workflows=[*workflows, SegmentSweep, RecommendationsRefresh],
+        workflows=[*workflows, SegmentSweep, RecommendationsRefresh, AudienceSync],
         activities=activities_for(settings, sessions, watched(workflows)),
         **{"workflow_runner": sandbox_runner(), **options},
     )

@@ -28,6 +28,8 @@ WITHDRAW_ONSITE = "withdraw_onsite"
 CHOOSE_CHANNEL = "choose_channel"
 REFRESH_RECOMMENDATIONS = "refresh_recommendations"
 BEST_TIME = "best_time"
+CHANGE_AUDIENCE = "change_audience"
+SYNC_AUDIENCES = "sync_audiences"
 
 
 @dataclass
@@ -226,3 +228,20 @@ class BestTimeRequest:
 class BestTime:
     at: str  # ISO-8601
     reason: str
+
+
+@dataclass
+class AudienceChange:
+    """A journey puts her in an ad audience, or takes her out."""
+
+    audience: str
+    customer_id: str
+    member: bool
+    reason: str = ""
+
+
+@dataclass
+class AudienceSyncResult:
+    added: int = 0
+    removed: int = 0
+    skipped: list[str] = field(default_factory=list)  # destinations not allowed, and why

@@ -437,3 +437,27 @@ class ActivityHour(Base):
 
     hour_of_week: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     events: Mapped[int] = mapped_column(Integer)
+
+
+class AudienceMember(Base):
+    """Whether a journey wants her in an ad audience (sojourn/audiences.py)."""
+
+    __tablename__ = "audience_members"
+
+    audience: Mapped[str] = mapped_column(String(64), primary_key=True)
+    customer_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    member: Mapped[bool] = mapped_column(Boolean)
+    reason: Mapped[str] = mapped_column(String(255))
+    changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class AudienceSync(Base):
+    """What an ad platform (a destination) was last told about her in an audience."""
+
+    __tablename__ = "audience_syncs"
+
+    destination: Mapped[str] = mapped_column(String(64), primary_key=True)
+    audience: Mapped[str] = mapped_column(String(64), primary_key=True)
+    customer_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    member: Mapped[bool] = mapped_column(Boolean)
+    synced_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -1,5 +1,5 @@
 """Temporal Schedules Sojourn keeps: the sweep of timed segments, and the refresh of
-the recommendation tables.
+the recommendation tables, and the sync of ad audiences (while destinations are set).
 
 Created or updated when a worker starts, so each schedule follows the deployed code:
 the sweep is present while some journey watches a timed segment; the refresh always,
@@ -32,6 +32,7 @@ from sojourn.settings import Settings
 log = logging.getLogger("sojourn.schedules")
 SEGMENT_SWEEP = "sojourn-segment-sweep"
 RECOMMENDATIONS = "sojourn-recommendations"
+AUDIENCES = "sojourn-audiences"
 
 
 def segment_sweep(settings: Settings) -> Schedule:
@@ -56,13 +57,25 @@ def recommendations_refresh(settings: Settings) -> Schedule:
     )
 
 
+def audience_sync(settings: Settings) -> Schedule:
+    return Schedule(
+        action=ScheduleActionStartWorkflow("AudienceSync", id=f"{AUDIENCES}-run", task_queue=settings.task_queue),
+        spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=timedelta(seconds=settings.audience_sync_seconds))]),
+        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
+    )
+
+
 async def ensure_schedules(client: Client, settings: Settings, watch: Watch,
-                           schedule_id: str = SEGMENT_SWEEP, recommendations_id: str | None = RECOMMENDATIONS) -> None:
+                           schedule_id: str = SEGMENT_SWEEP, recommendations_id: str | None = RECOMMENDATIONS,
+                           audiences_id: str | None = AUDIENCES) -> None:
     """Each schedule as the code says (an id of None: that one is left alone, for tests)."""
     await _ensure(client, schedule_id, segment_sweep(settings) if any(s.timed for s in watch.segments) else None,
                   "no journey watches a timed segment")
     if recommendations_id is not None:
         await _ensure(client, recommendations_id, recommendations_refresh(settings), "")
+    if audiences_id is not None:
+        await _ensure(client, audiences_id, audience_sync(settings) if settings.audience_destinations else None,
+                      "no ad audience destination is configured")
 
 
 async def _ensure(client: Client, schedule_id: str, wanted: Schedule | None, why_not: str) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator
+from pydantic import BaseModel, Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -50,6 +50,18 @@ def _split_commas(value: object) -> object:
     if isinstance(value, str):
         return [part.strip() for part in value.split(",") if part.strip()]
     return value
+
+
+class AudienceDestination(BaseModel):
+    """One ad platform an audience is synced to (sojourn/audiences.py)."""
+
+    type: Literal["meta", "google", "webhook"]
+    url: str  # Meta: the Graph API base; Google: the Google Ads API base; webhook: its URL
+    token: str | None = None  # Meta's or Google's OAuth access token
+    audiences: dict[str, str] = Field(default_factory=dict)  # Sojourn's name -> the platform's id
+    customer_id: str | None = None  # Google Ads customer
+    developer_token: str | None = None  # Google Ads
+    login_customer_id: str | None = None  # Google Ads manager account, if any
 
 
 class Settings(BaseSettings):
@@ -121,6 +133,13 @@ class Settings(BaseSettings):
     webhooks: Annotated[dict[str, str], NoDecode] = Field(default_factory=dict)
     webhook_secret: str | None = None
     webhook_allowed_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Ad audiences (sojourn/audiences.py): where each is synced, as JSON, e.g.
+    # {"meta": {"type": "meta", "url": "https://graph.facebook.com/v21.0", "token": "...",
+    #           "audiences": {"cart_abandoners": "<custom audience id>"}}}
+    audience_destinations: dict[str, AudienceDestination] = Field(default_factory=dict)
+    audience_allowed_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["graph.facebook.com", "googleads.googleapis.com"])
+    audience_sync_seconds: int = Field(default=300, ge=10)
     # Outbound HTTP (push, webhooks) may reach loopback addresses: for local development
     # only. Private and reserved ranges are always refused (sojourn/allowlist.py).
     outbound_allow_loopback: bool = False
@@ -219,7 +238,8 @@ class Settings(BaseSettings):
         return self.delivery_guarantees.get(topic, "at-most-once")
 
     @field_validator("write_keys", "server_keys", "operator_keys", "push_allowed_hosts", "webhook_allowed_hosts",
-                     "tracked_link_hosts", "cors_origins", "recommend_exclude", mode="before")
+                     "tracked_link_hosts", "cors_origins", "recommend_exclude", "audience_allowed_hosts",
+                     mode="before")
     @classmethod
     def _comma_list(cls, value: object) -> object:
         return _split_commas(value)

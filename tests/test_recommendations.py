@@ -126,7 +126,7 @@ async def test_the_refresh_is_a_schedule(env: WorkflowEnvironment, settings: Set
     schedule_id = f"recs-schedule-{uuid.uuid4()}"
     every = settings.model_copy(update={"recommend_refresh_seconds": 900})
     await ensure_schedules(env.client, every, watched(()), schedule_id=f"sweep-{uuid.uuid4()}",
-                           recommendations_id=schedule_id)
+                           recommendations_id=schedule_id, audiences_id=None)
     handle = env.client.get_schedule_handle(schedule_id)
     try:
         described = await handle.describe()

@@ -41,7 +41,7 @@ async def test_the_schedule_finds_who_lapsed_as_time_passed(env: WorkflowEnviron
     async with build_worker(env.client, settings, sessions, extra_workflows=[LapsedProbe]), \
             open_api(settings, env.client, journeys=(LapsedProbe,)) as api:
         await ensure_schedules(env.client, settings, watched([LapsedProbe]), schedule_id=schedule_id,
-                               recommendations_id=None)
+                               recommendations_id=None, audiences_id=None)
         try:
             await run_the_story(api, schedule_id, customer_id)
         finally:

@@ -27,6 +27,7 @@ from typing import Any, Callable, ClassVar, TypeVar
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
+from workflows.audiences import Audiences
 from workflows.coupons import Coupon, Coupons
 from workflows.decisions import Decisions
 from workflows.events import SIGNAL, JourneyEvent, On, Setting, holds
@@ -94,6 +95,7 @@ class JourneyState:
     variants: dict[str, str] = field(default_factory=dict)
     runs: int = 1
     onsite: bool = False  # it left on-site messages: withdrawn when the run exits or ends
+    audiences: list[str] = field(default_factory=list)  # ad audiences she is in: left when the run ends
 
 
 @dataclass
@@ -132,7 +134,7 @@ class EndedEarly(Exception):
         self.reason = reason
 
 
-class Journey(Waits, Decisions, Sends, Coupons, Intelligence):
+class Journey(Waits, Decisions, Sends, Coupons, Intelligence, Audiences):
     spec: ClassVar[JourneySpec]
 
     @workflow.init
@@ -270,8 +272,11 @@ class Journey(Waits, Decisions, Sends, Coupons, Intelligence):
                 await self._record_end(failure.reason)
             elif failure is not None:
                 await self._withdraw_onsite()
+                await self._leave_audiences("the run failed")
                 raise self._failed(failure)
         await self._withdraw_onsite()
+        await self._leave_audiences("exited" if self.s.exit_event else "ended early" if self.s.ended_early
+                                    else "converted" if self.s.conversion else "the journey is over")
 
         # A run that ended early is out of the KPI: its conversion is not recorded.
         if self.s.conversion is not None and self.spec.goal is not None and self.s.ended_early is None:

@@ -219,4 +219,13 @@ class BestTimeProbe(Journey):
         await self.send_email("at_her_best_time", template="cart_abandonment", data={"items": []})
 
 
-TEST_JOURNEYS = (*TEST_JOURNEYS, BestChannelProbe, BestTimeProbe)
+@journey(name="probe_audience", enters_on="Audience Probe", exits_on="Order Completed")
+class AudienceProbe(Journey):
+    """She joins the retargeting audience, and leaves it when her run ends."""
+
+    async def story(self) -> None:
+        await self.add_to_audience("cart_abandoners")
+        await self.delay(timedelta(days=1), "a day in the audience")
+
+
+TEST_JOURNEYS = (*TEST_JOURNEYS, BestChannelProbe, BestTimeProbe, AudienceProbe)
