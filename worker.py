@@ -54,7 +54,7 @@ def activities_for(settings: Settings, sessions: Any, watch: Watch | None = None
     ledger = LedgerActivities(sessions)
     segments = SegmentActivities(sessions, watch or watched(JOURNEYS))
     coupons = CouponActivities(sessions)
-    intelligence = IntelligenceActivities(sessions, settings.default_timezone)
+    intelligence = IntelligenceActivities(sessions, settings.default_timezone, settings.recommend_exclude)
     audience = AudienceActivities(settings, sessions)
     return [
         ledger.give_up_send,
@@ -74,6 +74,7 @@ def activities_for(settings: Settings, sessions: Any, watch: Watch | None = None
         intelligence.choose_channel,
         intelligence.refresh_recommendations,
         intelligence.best_time,
+        intelligence.recommend,
         audience.change_audience,
         audience.sync_audiences,
     ]

@@ -29,6 +29,7 @@ CHOOSE_CHANNEL = "choose_channel"
 REFRESH_RECOMMENDATIONS = "refresh_recommendations"
 BEST_TIME = "best_time"
 CHANGE_AUDIENCE = "change_audience"
+RECOMMEND = "recommend"
 SYNC_AUDIENCES = "sync_audiences"
 
 
@@ -245,3 +246,19 @@ class AudienceSyncResult:
     added: int = 0
     removed: int = 0
     skipped: list[str] = field(default_factory=list)  # destinations not allowed, and why
+
+
+@dataclass
+class RecommendRequest:
+    """Her recommendations of a kind (sojourn/intelligence/catalog.py); `seeds` are
+    products to start from (her cart, an order)."""
+
+    customer_id: str
+    kind: str
+    seeds: list[str] = field(default_factory=list)
+    limit: int = 4
+
+
+@dataclass
+class Recommended:
+    products: list[dict[str, Any]] = field(default_factory=list)  # product_id, name, price, url, image_url, category

@@ -11,11 +11,14 @@ from temporalio import activity
 from activities.contracts import (
     BEST_TIME,
     CHOOSE_CHANNEL,
+    RECOMMEND,
     REFRESH_RECOMMENDATIONS,
     BestTime,
     BestTimeRequest,
     ChannelChoice,
     ChannelRequest,
+    RecommendRequest,
+    Recommended,
     RefreshResult,
 )
 from sojourn.identity import canonical
@@ -25,9 +28,11 @@ from workflows import timing
 
 
 class IntelligenceActivities:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], default_timezone: str = "UTC") -> None:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], default_timezone: str = "UTC",
+                 exclude: list[str] | None = None) -> None:
         self.sessions = sessions
         self.default_timezone = default_timezone
+        self.exclude = list(exclude or [])  # SOJOURN_RECOMMEND_EXCLUDE
 
     @activity.defn(name=CHOOSE_CHANNEL)
     async def choose_channel(self, request: ChannelRequest) -> ChannelChoice:
@@ -61,3 +66,13 @@ class IntelligenceActivities:
         at, reason = besttime.best_moment(now, timedelta(seconds=request.within_seconds), tz, hers, shop,
                                           request.quiet_hours)
         return BestTime(at.isoformat(), reason)
+
+    @activity.defn(name=RECOMMEND)
+    async def recommend(self, request: RecommendRequest) -> Recommended:
+        """Hers, never what she bought nor the brand's exclusions; `seeds` are her cart
+        or the order to start from."""
+        async with self.sessions() as session:
+            customer_id = await canonical(session, request.customer_id)
+            ids = await catalog.for_customer(session, customer_id, request.kind, cart=request.seeds,
+                                             exclude=self.exclude, limit=max(1, min(request.limit, 20)))
+            return Recommended(await catalog.described(session, ids))

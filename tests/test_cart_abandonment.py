@@ -12,7 +12,7 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
-from sojourn.models import Conversion, Message
+from sojourn.models import AudienceMember, Conversion, Message
 from tests.conftest import Api, keep_history
 from tests.support.push_receiver import PushReceiver
 from tests.support.smtp import Inbox
@@ -66,7 +66,7 @@ async def test_the_whole_story(env: WorkflowEnvironment, api: Api, worker: Any, 
     assert inbox.to(customer_id) == [], "the email waits for the day"
 
     now = await state(handle)
-    assert now["step"] == "a day after she entered"
+    assert now["step"] == "that evening, her time"  # then the retargeting audience, by the day's end
     assert now["sends"] == {"push_1h": "sent"}
     meta = await handle.query("__temporal_workflow_metadata")
     assert "Next wake-up" in meta.current_details and "push_1h: push sent" in meta.current_details
@@ -74,6 +74,9 @@ async def test_the_whole_story(env: WorkflowEnvironment, api: Api, worker: Any, 
     await env.fast_forward(handle, timedelta(hours=23))
     [mail] = inbox.to(customer_id)
     assert mail["Subject"] == "Lisa, your cart is waiting"
+    async with sessions() as session:  # that evening she joined the retargeting audience
+        member = await session.get(AudienceMember, ("cart_abandoners", customer_id))
+        assert (member.member, member.reason) == (True, "cart_abandonment: joined")
     assert mail["From"] == "Beauty Shop <hello@beauty.test>"
     html = mail.get_body(("html",)).get_content()
     text = mail.get_body(("plain",)).get_content()
@@ -96,7 +99,11 @@ async def test_the_whole_story(env: WorkflowEnvironment, api: Api, worker: Any, 
     assert result.converted and result.outcome == "exited"
     # Started by the router, the entry in the start input (the older recording,
     # cart_abandonment_whole_story.json, was started with signal-with-start).
-    await keep_history(handle, "cart_abandonment_whole_story_entry_in_input")
+    # (The older recordings replay the story from before the retargeting audience.)
+    await keep_history(handle, "cart_abandonment_with_retargeting_audience")
+    async with sessions() as session:  # her order took her out of it
+        member = await session.get(AudienceMember, ("cart_abandoners", customer_id), populate_existing=True)
+        assert (member.member, member.reason) == (False, "cart_abandonment: exited")
     assert result.sends == {"push_1h": "sent", "email_24h": "sent"}
     async with sessions() as session:
         conversions = (await session.scalars(select(Conversion).where(Conversion.customer_id == customer_id))).all()
@@ -107,7 +114,8 @@ async def test_the_whole_story(env: WorkflowEnvironment, api: Api, worker: Any, 
 
     # Operators find her journeys by CustomerId in the Temporal UI (visibility is eventual).
     for _ in range(50):
-        found = [w.id async for w in api.client.list_workflows(f'CustomerId = "{customer_id}"')]
+        found = [w.id async for w in api.client.list_workflows(
+            f'CustomerId = "{customer_id}" AND JourneyName = "cart_abandonment"')]
         if found:
             break
         await asyncio.sleep(0.2)

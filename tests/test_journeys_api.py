@@ -29,7 +29,8 @@ async def test_registered_journeys_with_their_metadata(api: Api) -> None:
     assert response.status_code == 200
     journeys = {j["name"]: j for j in response.json()}
     assert set(journeys) == {"cart_abandonment", "first_purchase_incentive", "lead_capture",
-                             "loyalty_signup_abandonment", "referral_ask", "registration_page_test", "app_banner_test"}
+                             "loyalty_signup_abandonment", "referral_ask", "registration_page_test", "app_banner_test",
+                             "account_registration", "product_discovery", "post_purchase"}
     cart = journeys["cart_abandonment"]
     assert cart["entry"] == [{"type": "track", "name": "Product Added", "properties": {}, "predicate": False}]
     assert cart["exits"][0]["name"] == "Order Completed"

@@ -1,14 +1,20 @@
 """Cart abandonment, as the founding guide tells it.
 
-Lisa adds a lipstick to her cart and leaves. An hour later she gets a web push. A day
-after she entered, an email reminds her of what is in her cart. If she orders at any
-point the journey stops at once, and an order within 7 days of entry is a conversion.
+Lisa adds a lipstick to her cart and leaves. An hour later she gets a web push. That
+evening, in her time zone, she joins the retargeting audience, so an ad gives her the
+last nudge. A day after she entered, an email reminds her of what is in her cart. If
+she orders at any point the journey stops at once and she leaves the audience; an
+order within 7 days of entry is a conversion.
 """
 
-from datetime import timedelta
+from datetime import time, timedelta
 from typing import Any
 
+from temporalio import workflow
+
 from workflows.journey import Goal, Journey, journey
+
+EVENING = time(19, 0)
 
 
 @journey(
@@ -21,6 +27,11 @@ class CartAbandonment(Journey):
     async def story(self) -> None:
         await self.delay(timedelta(hours=1), "an hour after she left her cart")
         await self.send_push("push_1h", template="cart_abandonment", data=self.cart())
+
+        if workflow.patched("cart-2026-11-retargeting-ad"):  # customers entering from this change on
+            await self.delay_until_local(EVENING, reason="that evening, her time",
+                                         at_latest=self.after_entry(timedelta(days=1)))
+            await self.add_to_audience("cart_abandoners")  # left when she orders, or when the journey ends
 
         await self.delay_until(self.after_entry(timedelta(days=1)), "a day after she entered")
         await self.send_email("email_24h", template="cart_abandonment", data=self.cart())

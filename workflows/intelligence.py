@@ -5,13 +5,24 @@ or the run after continue-as-new takes the same decision."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 from temporalio import workflow
 
 from workflows.options import RECORD_TIMEOUT, SEND_RETRY
 
 with workflow.unsafe.imports_passed_through():
-    from activities.contracts import BEST_TIME, CHOOSE_CHANNEL, BestTime, BestTimeRequest, ChannelChoice, ChannelRequest
+    from activities.contracts import (
+        BEST_TIME,
+        CHOOSE_CHANNEL,
+        RECOMMEND,
+        BestTime,
+        BestTimeRequest,
+        ChannelChoice,
+        ChannelRequest,
+        RecommendRequest,
+        Recommended,
+    )
 
 
 class Intelligence:
@@ -63,3 +74,22 @@ class Intelligence:
         target = datetime.fromisoformat(decided["at"])
         await self._wait(lambda: False, until=self._toward(target), step=reason or f"best time: {decided['reason']}",
                          key=f"{key}:wait")
+
+    async def recommend(self, kind: str = "you_may_also_like", *, seeds: tuple[str, ...] | list[str] = (),
+                        limit: int = 4) -> list[dict[str, Any]]:
+        """Products for her (sojourn/intelligence/catalog.py: `you_may_also_like`,
+        `frequently_bought_together`, `previously_viewed`, `popular`), never what she
+        bought; `seeds` are the products to start from (her cart, the order). Each a
+        dict: product_id, name, price, url, image_url, category. Journaled."""
+        key = self._key(f"recommend:{kind}")
+        found = self.s.journal.get(key)
+        if found is None:
+            answer = await workflow.execute_activity(
+                RECOMMEND, RecommendRequest(customer_id=self.start.customer_id, kind=kind,
+                                            seeds=[str(s) for s in seeds], limit=limit),
+                result_type=Recommended, start_to_close_timeout=RECORD_TIMEOUT, retry_policy=SEND_RETRY,
+                summary=f"recommend {kind}",
+            )
+            found = self.s.journal[key] = answer.products
+            self._note(f"recommended ({kind}): {', '.join(str(p.get('product_id')) for p in found) or 'nothing'}")
+        return list(found)

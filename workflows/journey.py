@@ -207,6 +207,7 @@ class Journey(Waits, Decisions, Sends, Coupons, Intelligence, Audiences):
             and entered_at is not None
             and event.type == "track"
             and event.name == goal.event
+            and event is not self.s.entry  # a first order entering a journey is not its conversion
             and now - entered_at <= self.scaled(goal.within)
             and self._goal_due(goal)
         ):

@@ -1,12 +1,15 @@
 """The registered journeys. Registering one is one line in JOURNEYS; the API routes
 events from their metadata and the worker runs their workflows."""
 
+from workflows.account_registration import AccountRegistration
 from workflows.app_banner_test import AppBannerTest
 from workflows.cart_abandonment import CartAbandonment
 from workflows.first_purchase_incentive import FirstPurchaseIncentive
 from workflows.journey import Journey
 from workflows.lead_capture import LeadCapture
 from workflows.loyalty_signup_abandonment import LoyaltySignupAbandonment
+from workflows.post_purchase import PostPurchase
+from workflows.product_discovery import ProductDiscovery
 from workflows.referral_ask import ReferralAsk
 from workflows.registration_page_test import RegistrationPageTest
 from workflows.spec import JourneySpec
@@ -19,6 +22,9 @@ JOURNEYS: tuple[type[Journey], ...] = (
     ReferralAsk,
     RegistrationPageTest,
     AppBannerTest,
+    AccountRegistration,
+    ProductDiscovery,
+    PostPurchase,
 )
 
 

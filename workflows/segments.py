@@ -88,6 +88,9 @@ FIRST_TIME_VISITOR = Segment(
     "seen only during her first visit (30 minutes) and never bought",
 )
 
+HAS_PURCHASED = Segment("has_purchased", lambda f: f.orders_count >= 1, "has completed an order")
+GUEST_BUYER = Segment("guest_buyer", lambda f: f.orders_count >= 1 and f.signed_up_at is None,
+                      "has ordered without an account")
 NO_APP = Segment("no_app", lambda f: f.app_installed_at is None, "has not installed the app")
 
 LAPSE = timedelta(days=60)
@@ -99,4 +102,5 @@ LAPSED = Segment(
 )
 
 # The guide's funnels; GET /v1/segments reports these.
-SEGMENTS: tuple[Segment, ...] = (NEVER_PURCHASED, FIRST_TIME_BUYER, NOT_SUBSCRIBED, FIRST_TIME_VISITOR, NO_APP, LAPSED)
+SEGMENTS: tuple[Segment, ...] = (NEVER_PURCHASED, FIRST_TIME_BUYER, HAS_PURCHASED, GUEST_BUYER, NOT_SUBSCRIBED,
+                                 FIRST_TIME_VISITOR, NO_APP, LAPSED)

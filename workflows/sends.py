@@ -59,6 +59,16 @@ class Sends:
         withdrawn when the run exits or ends, if its TTL has not run out before."""
         return await self._send("onsite", step, template, data or {}, topic, coupon)
 
+    async def send_on(
+        self, channel: str, step: str, *, template: str, data: dict[str, Any] | None = None,
+        topic: str = "marketing",
+    ) -> SendResult:
+        """A send on a channel chosen at run time (e.g. by best_channel): "email",
+        "push", "onsite" or "webhook" (then `template` names the hook)."""
+        if channel not in CHANNELS:
+            return self._sent(step, SendResult(status="skipped", detail=f"no channel {channel!r}", channel=channel))
+        return await self._send(channel, step, template, data or {}, topic)
+
     async def send_preferred(
         self,
         step: str,

@@ -44,12 +44,15 @@ class Waits:
         await self._wait(lambda: False, until=when, step=reason)
 
     async def delay_until_local(
-        self, at: time, *, weekdays: frozenset[int] = timing.EVERY_DAY, reason: str | None = None
+        self, at: time, *, weekdays: frozenset[int] = timing.EVERY_DAY, reason: str | None = None,
+        at_latest: datetime | None = None,
     ) -> None:
-        """Wait until a local time of day in the customer's time zone, on allowed weekdays."""
+        """Wait until a local time of day in the customer's time zone, on allowed
+        weekdays; never past `at_latest` (e.g. `self.after_entry(timedelta(days=1))`)."""
         tz = await self.timezone()
         target = timing.next_local_time(workflow.now(), tz, at, weekdays)
-        await self._wait(lambda: False, until=self._toward(target), step=reason or f"until {at:%H:%M} local")
+        until = self._toward(target) if at_latest is None else min(self._toward(target), at_latest)
+        await self._wait(lambda: False, until=until, step=reason or f"until {at:%H:%M} local")
 
     async def delay_until_date(
         self, value: Any, *, offset: timedelta = timedelta(0), reason: str | None = None

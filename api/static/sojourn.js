@@ -229,6 +229,19 @@
       box.appendChild(link(message, message.content.text || "", "sojourn-text"));
     }
     if (message.content.referral_code) box.appendChild(el("code", "sojourn-code", message.content.referral_code));
+    if (Array.isArray(message.content.products)) {  // recommendations: each a link to the product
+      var list = el("ul", "sojourn-products");
+      message.content.products.slice(0, 12).forEach(function (product) {
+        if (!product || typeof product !== "object") return;
+        var item = el("li", "sojourn-product");
+        var picture = product.image_url && safeUrl(product.image_url);
+        if (picture) { var img = el("img"); img.src = picture; img.alt = ""; item.appendChild(img); }
+        item.appendChild(link({id: message.id, content: {url: product.url}}, String(product.name || product.product_id || ""),
+                              "sojourn-product-name"));
+        list.appendChild(item);
+      });
+      box.appendChild(list);
+    }
     slot.appendChild(box);
     return box;
   }

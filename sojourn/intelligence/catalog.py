@@ -133,9 +133,9 @@ async def bought_by(session: AsyncSession, customer_id: str) -> list[str]:
 async def for_customer(session: AsyncSession, customer_id: str, kind: str = "you_may_also_like", *,
                        cart: Sequence[str] = (), exclude: Iterable[str] = (), limit: int = 5) -> list[str]:
     """Hers, never what she bought, what is in her cart (`cart`), nor `exclude` (the
-    brand's): `you_may_also_like` (companions of her cart, her last order and what
-    she viewed), `frequently_bought_together` (of her cart), `previously_viewed`,
-    `popular`."""
+    brand's): `you_may_also_like` (companions of her cart, her last order and the five
+    products she viewed last), `frequently_bought_together` (of her cart),
+    `previously_viewed`, `popular`."""
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {', '.join(KINDS)}")
     customer = await session.get(Customer, customer_id)
@@ -147,15 +147,15 @@ async def for_customer(session: AsyncSession, customer_id: str, kind: str = "you
     fallback = await popular(session)
     if kind == "popular":
         return [p for p in fallback if p not in out][:limit]
-    bought_seeds = list(dict.fromkeys([*cart, *(last_order if kind == "you_may_also_like" else [])]))
-    table = await _table(session, "bought_together", bought_seeds)
-    seeds = list(bought_seeds)
-    if kind == "you_may_also_like":
-        viewed_seeds = viewed[:5]
-        for product, scored in (await _table(session, "also_viewed", viewed_seeds)).items():
-            half = [scoring.Scored(s.product_id, s.score * VIEWED_WEIGHT, s.lift, s.together) for s in scored]
-            table[product] = [*table.get(product, []), *half]
-        seeds = list(dict.fromkeys([*seeds, *viewed_seeds]))
+    ymal = kind == "you_may_also_like"
+    viewed_seeds = viewed[:5] if ymal else []
+    seeds = list(dict.fromkeys([*cart, *(last_order if ymal else []), *viewed_seeds]))
+    # What goes with each seed in orders; for what she viewed, also what others viewed
+    # with it (counting half).
+    table = await _table(session, "bought_together", seeds)
+    for product, scored in (await _table(session, "also_viewed", viewed_seeds)).items():
+        half = [scoring.Scored(s.product_id, s.score * VIEWED_WEIGHT, s.lift, s.together) for s in scored]
+        table[product] = [*table.get(product, []), *half]
     return scoring.blend(seeds, table, fallback, exclude=out, limit=limit)
 
 

@@ -1,0 +1,81 @@
+"""Post-purchase for first-time buyers over simulated weeks: a thank-you with an offer
+the next day, a cross-sell of what goes with her order a week in, one replenishment
+reminder per product when it should run low, skipped if she reordered it; a second
+order is the conversion (her first one, which entered her, is not)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from temporalio.testing import WorkflowEnvironment
+
+from sojourn import coupons
+from sojourn.settings import Settings
+from tests.conftest import Api, keep_history, open_api
+from tests.support.smtp import Inbox
+from tests.test_recommendations import refresh, shop
+from worker import build_worker
+from workflows.post_purchase import PostPurchase
+
+
+@pytest.fixture
+async def api(env: WorkflowEnvironment, settings: Settings, sessions: Any) -> AsyncIterator[Api]:
+    async with build_worker(env.client, settings, sessions), open_api(settings, env.client) as opened:
+        yield opened
+
+
+def subjects(inbox: Inbox, who: str) -> list[str]:
+    return [m["Subject"] for m in inbox.to(who)]
+
+
+async def test_the_whole_story(env: WorkflowEnvironment, api: Api, settings: Settings, sessions: Any,
+                               inbox: Inbox, customer_id: str) -> None:
+    ids = await shop(api, customer_id)  # serum goes with toner
+    await refresh(api, settings)
+    async with sessions() as session:
+        await coupons.generate(session, "second_order", 5, prefix="NEXT-")
+        await session.commit()
+    await api.post("/v1/identify", {"userId": customer_id, "traits": {"email": f"{customer_id}@mail.test",
+                                                                      "firstName": "Mila"}})
+    await api.track(customer_id, "Order Completed", {"order_id": f"first-{customer_id}", "revenue": 56, "products": [
+        {"product_id": ids["serum"], "name": "Glow Serum", "replenish_days": 30},
+        {"product_id": ids["mascara"], "name": "Volume Mascara", "replenish_days": 14},
+        {"product_id": ids["lipstick"], "name": "Velvet Lipstick"}]})
+    handle = api.client.get_workflow_handle(PostPurchase.spec.workflow_id(customer_id))
+
+    await env.fast_forward(handle, timedelta(days=1, minutes=1))
+    assert subjects(inbox, customer_id) == ["Thank you, Mila: a treat for your next order"]
+    assert "Your code: NEXT-" in inbox.to(customer_id)[0].get_body(("plain",)).get_content()
+    state = await handle.query("state")
+    assert state["converted"] is False, "her first order entered her; it is not the conversion"
+
+    await env.fast_forward(handle, timedelta(days=6))  # a week in: what goes with her order
+    cross = inbox.to(customer_id)[-1]
+    assert cross["Subject"] == "Mila, these go well with your order"
+    assert "- Rose Toner: https://beauty.test/p/" in cross.get_body(("plain",)).get_content()
+
+    await env.fast_forward(handle, timedelta(days=7))  # two weeks in: the mascara runs low
+    assert subjects(inbox, customer_id)[-1] == "Running low on Volume Mascara?"
+
+    # She reorders the serum before it runs low: its reminder is skipped, and that is the conversion.
+    await api.track(customer_id, "Order Completed", {"order_id": f"second-{customer_id}", "revenue": 32,
+                                                     "products": [{"product_id": ids["serum"]}]})
+    await env.fast_forward(handle, timedelta(days=17))
+    assert len(inbox.to(customer_id)) == 3, subjects(inbox, customer_id)
+    state = await handle.query("state")
+    assert state["converted"] is True and state["step"] == "completed"
+    assert any(f"replenish {ids['serum']}: skipped: she reordered it" in line for line in state["timeline"])
+    result = await handle.result()  # all done by day 31: the story is over and she converted
+    assert result["sends"] == {"thank_you_offer": "sent", "cross_sell": "sent",
+                               f"replenish:{ids['mascara']}": "sent"}, result
+    await keep_history(handle, "post_purchase_whole_story")
+
+
+async def test_a_repeat_buyer_does_not_enter_again(api: Api, customer_id: str) -> None:
+    for n in range(2):
+        await api.track(customer_id, "Order Completed", {"order_id": f"o{n}-{customer_id}"})
+    runs = [j["journey"] for j in (await api.operator("GET", f"/v1/customers/{customer_id}")).json()["journeys"]]
+    assert runs.count("post_purchase") == 1

@@ -1,0 +1,80 @@
+"""Product discovery over simulated days: a returning customer browses; the site shows
+what she may also like; without an add to cart two days later, an email with "you may
+also like" and "previously viewed". A first-time shopper is not in it."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from temporalio.testing import WorkflowEnvironment
+
+from sojourn.settings import Settings
+from tests.conftest import Api, browser_of, keep_history, open_api
+from tests.support.smtp import Inbox
+from tests.test_recommendations import PRODUCTS, refresh, shop
+from worker import build_worker
+from workflows.product_discovery import ProductDiscovery
+
+
+@pytest.fixture
+async def api(env: WorkflowEnvironment, settings: Settings, sessions: Any) -> AsyncIterator[Api]:
+    async with build_worker(env.client, settings, sessions), open_api(settings, env.client) as opened:
+        yield opened
+
+
+async def test_a_returning_customer_gets_what_she_may_like(env: WorkflowEnvironment, api: Api, settings: Settings,
+                                                           inbox: Inbox, customer_id: str) -> None:
+    ids = await shop(api, customer_id)
+    await api.post("/v1/identify", {"userId": customer_id, "traits": {"email": f"{customer_id}@mail.test",
+                                                                      "firstName": "Ines"}})
+    await api.track(customer_id, "Order Completed", {"order_id": f"first-{customer_id}",
+                                                     "products": [{"product_id": ids["mascara"]}]})
+    await refresh(api, settings)
+    await api.track(customer_id, "Product Viewed", {"product_id": ids["serum"], **PRODUCTS["serum"],
+                                                    "url": f"https://beauty.test/p/{ids['serum']}"})
+    handle = api.client.get_workflow_handle(ProductDiscovery.spec.workflow_id(customer_id))
+    for _ in range(200):
+        slot = (await api.http.get(f"/v1/customers/{customer_id}/messages",
+                                   params={"placement": "recommended_for_you"}, headers=browser_of(customer_id))).json()
+        if slot:
+            break
+    [picked] = slot
+    shown = [p["product_id"] for p in picked["content"]["products"]]
+    assert shown[0] == ids["toner"] and ids["mascara"] not in shown, shown  # what she bought: never
+
+    await env.fast_forward(handle, timedelta(days=2, minutes=1))
+    [mail] = inbox.to(customer_id)
+    text = mail.get_body(("plain",)).get_content()
+    assert mail["Subject"] == "Ines, picked for you"
+    also, before = text.split("You may also like:")[1].split("Previously viewed:")
+    assert "- Rose Toner: https://beauty.test/p/" in also and "- Glow Serum" in before, text
+    await env.fast_forward(handle, timedelta(days=6))
+    result = await handle.result()
+    assert result["converted"] is False and result["sends"] == {"picked_for_you": "sent", "discovery_email": "sent"}
+    await keep_history(handle, "product_discovery_no_add_to_cart")
+
+
+async def test_an_add_to_cart_is_the_goal_and_spares_her_the_email(env: WorkflowEnvironment, api: Api,
+                                                                   inbox: Inbox, customer_id: str) -> None:
+    await api.post("/v1/identify", {"userId": customer_id, "traits": {"email": f"{customer_id}@mail.test"}})
+    await api.track(customer_id, "Order Completed", {"order_id": f"first-{customer_id}"})
+    await api.track(customer_id, "Product Viewed", {"product_id": f"p-{uuid.uuid4()}"})
+    handle = api.client.get_workflow_handle(ProductDiscovery.spec.workflow_id(customer_id))
+    await api.track(customer_id, "Product Added", {"product_id": "p-1"})
+    await env.fast_forward(handle, timedelta(days=8))
+    result = await handle.result()
+    assert result["converted"] is True and "discovery_email" not in result["sends"], result
+    assert inbox.to(customer_id) == []
+    spec = ProductDiscovery.spec.describe()
+    assert [g["kpi"] for g in [spec["goal"], *spec["also_measures"]]] == [
+        "add-to-cart rate", "click-through rate", "average order value"]
+
+
+async def test_a_first_time_shopper_is_not_in_it(api: Api, customer_id: str) -> None:
+    await api.track(customer_id, "Product Viewed", {"product_id": "p-1"})
+    listed = (await api.operator("GET", f"/v1/customers/{customer_id}")).json()
+    assert "product_discovery" not in [j["journey"] for j in listed["journeys"]]
