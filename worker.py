@@ -31,7 +31,7 @@ from sojourn.db import make_engine, make_sessionmaker
 from sojourn.pipeline.membership import Watch
 from sojourn.schedules import ensure_schedules
 from sojourn.settings import Settings, get_settings
-from sojourn.temporal import connect, ensure_search_attributes
+from sojourn.temporal import metrics_runtime, connect, ensure_search_attributes
 from workflows.registry import JOURNEYS
 from workflows.audience_sync import AudienceSync
 from workflows.recommendations_refresh import RecommendationsRefresh
@@ -115,7 +115,9 @@ async def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s worker %(levelname)s %(message)s")
     settings = get_settings()
     engine = make_engine(settings.database_url, settings.database_pool_size, settings.database_pool_timeout_seconds)
-    client = await connect(settings)
+    # The worker's Prometheus endpoint: the Temporal SDK's metrics and Sojourn's sends.
+    runtime = metrics_runtime(settings.worker_metrics_address) if settings.worker_metrics_address else None
+    client = await connect(settings, runtime=runtime)
     await ensure_search_attributes(client)
     await ensure_schedules(client, settings, watched(JOURNEYS))
     worker = build_worker(client, settings, make_sessionmaker(engine))

@@ -4,6 +4,8 @@ the signer for tokens in links."""
 from __future__ import annotations
 
 import dataclasses
+import time
+from collections.abc import Awaitable
 from datetime import timedelta
 from typing import Any, Callable, TypeVar
 
@@ -83,6 +85,24 @@ class Channel:
                                                  exclude=self.settings.recommend_exclude, limit=limit)
                 found[kind] = await catalog.described(session, ids)
         return found
+
+    @staticmethod
+    async def measured(channel: str, sending: Awaitable[SendResult]) -> SendResult:
+        """Count the send by channel and outcome and time it, in the Temporal SDK's
+        metrics (the worker's Prometheus endpoint): `sojourn_sends`, `sojourn_send_duration`.
+        An attempt that raises (to be retried) is counted as `retried`."""
+        meter = activity.metric_meter()
+        started = time.perf_counter()
+        outcome = "retried"
+        try:
+            result = await sending
+            outcome = result.status
+            return result
+        finally:
+            meter.create_counter("sojourn_sends", "Send attempts by channel and outcome").add(
+                1, {"channel": channel, "outcome": outcome})
+            meter.create_histogram_timedelta("sojourn_send_duration", "Time a send attempt took").record(
+                timedelta(seconds=time.perf_counter() - started), {"channel": channel})
 
     async def tracker(self, context: dict[str, Any]) -> LinkTracker:
         return LinkTracker(await self.signer(), self.settings.public_url, keep={context["unsubscribe_url"]},

@@ -53,7 +53,7 @@ class EmailActivities(Channel):
     @activity.defn(name=SEND_EMAIL)
     async def send_email(self, send: Send) -> SendResult:
         async with keep_alive():
-            return await self._send_email(await self.resolved(send))
+            return await self.measured("email", self._send_email(await self.resolved(send)))
 
     async def _send_email(self, send: Send) -> SendResult:
         done = await self.ledger.claim(send, "email", cap=self.cap("email"), guarantee=self.guarantee(send))

@@ -31,7 +31,7 @@ class OnsiteActivities(Channel):
     @activity.defn(name=SEND_ONSITE)
     async def send_onsite(self, send: Send) -> SendResult:
         async with keep_alive():
-            return await self._send_onsite(await self.resolved(send))
+            return await self.measured("onsite", self._send_onsite(await self.resolved(send)))
 
     async def _send_onsite(self, send: Send) -> SendResult:
         done = await self.ledger.claim(send, "onsite", cap=self.cap("onsite"))

@@ -73,7 +73,7 @@ class PushActivities(Channel):
     @activity.defn(name=SEND_PUSH)
     async def send_push(self, send: Send) -> SendResult:
         async with keep_alive():
-            return await self._send_push(await self.resolved(send))
+            return await self.measured("push", self._send_push(await self.resolved(send)))
 
     async def _send_push(self, send: Send) -> SendResult:
         done = await self.ledger.claim(send, "push", cap=self.cap("push"))

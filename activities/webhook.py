@@ -33,7 +33,7 @@ class WebhookActivities(Channel):
     @activity.defn(name=SEND_WEBHOOK)
     async def send_webhook(self, send: Send) -> SendResult:
         async with keep_alive():
-            return await self._send_webhook(await self.resolved(send))
+            return await self.measured("webhook", self._send_webhook(await self.resolved(send)))
 
     async def _send_webhook(self, send: Send) -> SendResult:
         done = await self.ledger.claim(send, "webhook", cap=self.cap("webhook"), guarantee=self.guarantee(send))

@@ -20,6 +20,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from temporalio.client import Client
 
 from api.cors import ShopCors
+from api.metrics import RequestMetrics
 from api.routes import api_router
 from api.segment import BadRequest
 from sojourn.db import make_engine, make_sessionmaker
@@ -69,6 +70,7 @@ def create_app(
     app = FastAPI(title="Sojourn", version="0.1.0", lifespan=lifespan)
     app.include_router(api_router)
     app.add_middleware(ShopCors)
+    app.add_middleware(RequestMetrics)  # outermost: every answer counted, CORS preflights too
 
     @app.exception_handler(BadRequest)
     async def bad_request(_: Request, exc: BadRequest) -> JSONResponse:

@@ -184,6 +184,7 @@ class Stack:
         self.env = {
             **os.environ, "SOJOURN_TEMPORAL_ADDRESS": temporal, "SOJOURN_DATABASE_URL": database_url,
             "SOJOURN_TASK_QUEUE": self.queue, "SOJOURN_WRITE_KEYS": KEY, "SOJOURN_API_HOST": "127.0.0.1",
+            "SOJOURN_WORKER_METRICS_ADDRESS": "",
         }
         self.ports = [free_port() for _ in range(apis)]
         self.procs: list[subprocess.Popen[bytes]] = []

@@ -194,7 +194,9 @@ class Settings(BaseSettings):
     api_port: int = 8000
     temporal_ui_port: int = 8233
     push_inbox_port: int = 8026  # the local push inbox (sojourn/pushinbox.py)
-    demo_shop_port: int = 3000  # make dev's demo shop (sojourn/demoshop), the default store_url
+    demo_shop_port: int = 3000
+    # The worker's Prometheus endpoint (the Temporal SDK's metrics and the sends); "" disables.
+    worker_metrics_address: str = "0.0.0.0:9464"  # make dev's demo shop (sojourn/demoshop), the default store_url
     var_dir: Path = ROOT / "var"
     templates_dir: Path = ROOT / "templates"
 

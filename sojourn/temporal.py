@@ -5,6 +5,7 @@ from __future__ import annotations
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
 from temporalio.client import Client
+from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 
 from sojourn.settings import Settings
 
@@ -21,8 +22,17 @@ def dev_server_flags() -> list[str]:
     return [flag for name in SEARCH_ATTRIBUTES for flag in ("--search-attribute", f"{name}=Keyword")]
 
 
-async def connect(settings: Settings, *, lazy: bool = False) -> Client:
-    return await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace, lazy=lazy)
+async def connect(settings: Settings, *, lazy: bool = False, runtime: Runtime | None = None) -> Client:
+    return await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace, lazy=lazy,
+                                runtime=runtime or Runtime.default())
+
+
+def metrics_runtime(bind_address: str) -> Runtime:
+    """A Temporal runtime whose telemetry serves Prometheus metrics on `bind_address`:
+    the SDK's own (workflow and activity task latencies, schedule-to-start, polls,
+    sticky cache) and Sojourn's sends (activities/channel.py)."""
+    return Runtime(telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=bind_address,
+                                                                      durations_as_seconds=True)))
 
 
 async def ensure_search_attributes(client: Client) -> None:

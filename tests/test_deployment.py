@@ -26,6 +26,16 @@ def test_the_deployment_has_every_part() -> None:
     assert SERVICES["worker"]["deploy"]["replicas"] >= 1
 
 
+def test_prometheus_scrapes_the_api_and_every_worker() -> None:
+    scrape = yaml.safe_load(COMPOSE["configs"]["prometheus"]["content"])["scrape_configs"]
+    jobs = {job["job_name"]: job for job in scrape}
+    assert jobs["sojourn-api"]["static_configs"][0]["targets"] == ["api:8000"]  # /metrics, the default path
+    assert jobs["sojourn-api"]["authorization"]["credentials"].startswith("${PROMETHEUS_OPERATOR_KEY")
+    [workers] = jobs["sojourn-worker"]["dns_sd_configs"]
+    assert (workers["names"], workers["port"]) == (["worker"], int(Settings().worker_metrics_address.rsplit(":", 1)[1]))
+    assert SERVICES["prometheus"]["configs"][0]["target"] == "/etc/prometheus/prometheus.yml"
+
+
 def test_api_workers_and_migrations_get_the_same_settings() -> None:
     envs = [SERVICES[name]["environment"] for name in SOJOURN]
     assert envs[0] == envs[1] == envs[2]

@@ -53,6 +53,7 @@ def start_stack(var: Path, ports: dict[str, int]) -> subprocess.Popen[str]:
         "SOJOURN_SMTP_PORT": str(ports["smtp"]),
         "SOJOURN_PUSH_INBOX_PORT": str(ports["push"]),
         "SOJOURN_DEMO_SHOP_PORT": str(ports["shop"]),
+        "SOJOURN_WORKER_METRICS_ADDRESS": f"127.0.0.1:{ports['metrics']}",
         "SOJOURN_TIME_SCALE": "86400",  # a day is a second
     }
     for key in ("SOJOURN_SMTP_HOST", "SOJOURN_WRITE_KEYS", "SOJOURN_SERVER_KEYS", "SOJOURN_IDENTITY_SECRET",
@@ -71,7 +72,7 @@ def stop(proc: subprocess.Popen[str]) -> str:
 
 
 def test_make_dev_runs_the_readme_example_and_stops_cleanly(tmp_path: Path) -> None:
-    ports = {name: free_port() for name in ("temporal", "ui", "api", "smtp", "push", "shop")}
+    ports = {name: free_port() for name in ("temporal", "ui", "api", "smtp", "push", "shop", "metrics")}
     url = f"http://127.0.0.1:{ports['api']}"
     proc = start_stack(tmp_path, ports)
     try:
@@ -103,6 +104,13 @@ def test_make_dev_runs_the_readme_example_and_stops_cleanly(tmp_path: Path) -> N
         cors = httpx.options(f"{url}/v1/t", headers={"Origin": f"http://localhost:{ports['shop']}",
                                                      "Access-Control-Request-Method": "POST"})
         assert cors.status_code == 200, "the API lets the demo shop's pages call it"
+        # Prometheus scrapes both: the API (operator key) and the worker (the SDK's telemetry).
+        api_metrics = httpx.get(f"{url}/metrics", headers={"Authorization": "Bearer dev-operator-key"}).text
+        assert 'sojourn_events_accepted_total{type="track"}' in api_metrics
+        worker_metrics = httpx.get(f"http://127.0.0.1:{ports['metrics']}/metrics").text
+        assert "# TYPE sojourn_sends counter" in worker_metrics and 'channel="email"' in worker_metrics, \
+            worker_metrics[:2000]
+        assert "temporal_workflow_task_execution_latency" in worker_metrics and "temporal_activity_execution_latency" in worker_metrics
         assert httpx.get(f"http://127.0.0.1:{ports['ui']}/", timeout=5).status_code == 200, "the Temporal UI"
         pools = httpx.get(f"{url}/v1/coupons", headers={"Authorization": "Bearer dev-operator-key"}).json()
         assert sorted((p["offer"], p["available"]) for p in pools["pools"]) == [

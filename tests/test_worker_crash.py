@@ -61,6 +61,7 @@ def start_worker(settings: Settings, env: WorkflowEnvironment, smtp_port: int) -
         "SOJOURN_SMTP_PORT": str(smtp_port),
         "SOJOURN_FREQUENCY_CAPS": "",
         "SOJOURN_PUBLIC_URL": settings.public_url,
+        "SOJOURN_WORKER_METRICS_ADDRESS": "",  # two workers may run at once here
     }
     return subprocess.Popen([sys.executable, "worker.py"], cwd=ROOT, env=environ,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

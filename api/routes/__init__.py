@@ -9,6 +9,7 @@ from api.routes import (
     coupons,
     customers,
     journeys,
+    metrics,
     onsite,
     opens,
     pipeline,
@@ -30,6 +31,7 @@ api_router.include_router(browser.scripts)
 api_router.include_router(customers.router)
 api_router.include_router(push.router)
 api_router.include_router(journeys.router)
+api_router.include_router(metrics.router)
 api_router.include_router(consent.router)
 api_router.include_router(clicks.router)
 api_router.include_router(opens.router)

@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from sojourn.metrics import EVENTS_ROUTED
 from sojourn.db import write_lock
 from sojourn.models import Event, utcnow
 
@@ -116,6 +117,13 @@ async def settle(
                 update(EVENTS).where(EVENTS.c.id.in_(released), mine).values(lease_owner=None, lease_until=None)
             )
         await session.commit()
+    if routed:
+        EVENTS_ROUTED.labels("routed").inc(len(routed))
+    dead = sum(1 for f in failed if f.attempts >= max_attempts)
+    if dead:
+        EVENTS_ROUTED.labels("dead").inc(dead)
+    if len(failed) > dead:
+        EVENTS_ROUTED.labels("retry").inc(len(failed) - dead)
 
 
 # ----- dead events, for operators -----

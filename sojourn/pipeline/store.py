@@ -19,6 +19,7 @@ from sqlalchemy import bindparam, cast, func, literal_column, select, update
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from sojourn.metrics import EVENTS_ACCEPTED
 from sojourn.db import insert_for, write_lock
 from sojourn.coupons import redeem
 from sojourn.identity import resolve
@@ -120,6 +121,8 @@ class Store:
             if also is not None:
                 await also(session)
             await session.commit()
+        for m in new:
+            EVENTS_ACCEPTED.labels(m.type).inc()
         if any(m.message_id in wanted or m.message_id in after.moved for m in new):
             self.on_stored()
         return new
