@@ -115,6 +115,29 @@ async def require_operator_key(request: Request, settings: SettingsDep) -> str:
 OperatorKey = Annotated[str, Depends(require_operator_key)]
 
 
+async def require_operator_sign_in(request: Request, settings: SettingsDep) -> str:
+    """The dashboard, in a browser: HTTP Basic with the operator key as the password
+    (any user name), so the browser asks for it and keeps it for the session; a Bearer
+    operator key works too. Never a write key."""
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    key = ""
+    if scheme.lower() == "basic":
+        try:
+            user, _, password = base64.b64decode(token, validate=True).decode().partition(":")
+        except (ValueError, UnicodeDecodeError):
+            user = password = ""
+        key = password or user
+    elif scheme.lower() == "bearer":
+        key = token
+    if not key or not one_of(key, settings.operator_keys):
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "sign in with an operator key (as the password)",
+                            headers={"WWW-Authenticate": 'Basic realm="Sojourn dashboard", charset="UTF-8"'})
+    return key
+
+
+OperatorSignIn = Annotated[str, Depends(require_operator_sign_in)]
+
+
 async def get_temporal(request: Request) -> Client:
     return request.app.state.temporal
 

@@ -95,9 +95,13 @@ async def test_first_time_visitors_split_on_the_registration_page(env: WorkflowE
     assert stats["kpi"] == "signup rate"
     mine = {v: sum(1 for a in visitors if got[a] == v) for v in "ab"}
     won = {v: sum(1 for a in signed if got[a] == v) for v in "ab"}
-    per_variant = {row["variant"]: row for row in stats["experiments"] if row["experiment"] == "registration_page"}
+    [test] = [e for e in stats["experiments"] if e["experiment"] == "registration_page"]
+    per_variant = {row["variant"]: {k["kpi"]: k for k in row["kpis"]} | {"entries": row["entries"]}
+                   for row in test["variants"]}
     for v in "ab":  # the test's own visitors are among them
-        assert per_variant[v]["customers"] >= mine[v] and per_variant[v]["conversions"] >= won[v]
+        signup = per_variant[v]["signup rate"]
+        assert per_variant[v]["entries"] >= mine[v] and signup["conversions"] >= won[v]
+        assert signup["interval"][0] <= signup["rate"] <= signup["interval"][1]
 
 
 async def test_a_returning_visitor_is_not_in_the_test(api: Api, sessions: Any, customer_id: str) -> None:

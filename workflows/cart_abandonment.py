@@ -21,7 +21,7 @@ EVENING = time(19, 0)
     name="cart_abandonment",
     enters_on="Product Added",
     exits_on="Order Completed",  # at any moment, even mid-wait
-    goal=Goal("Order Completed", within=timedelta(days=7)),
+    goal=Goal("Order Completed", within=timedelta(days=7), revenue="revenue"),
 )
 class CartAbandonment(Journey):
     async def story(self) -> None:

@@ -18,7 +18,7 @@ from workflows.segments import NEVER_PURCHASED
     enters_on="Product Viewed",
     only_for=NEVER_PURCHASED,
     exits_on=Leaves(NEVER_PURCHASED),  # her first order
-    goal=Goal("Order Completed", within=timedelta(days=16), kpi="conversion rate"),
+    goal=Goal("Order Completed", within=timedelta(days=16), kpi="conversion rate", revenue="revenue"),
     also_measures=(Goal("Product Added", within=timedelta(days=16), kpi="add-to-cart rate"),),
     reentry=Reentry.once(),  # one first-order offer per shopper
     params={"first_order_offer": "15% off your first order", "first_order_coupon_days": 14},

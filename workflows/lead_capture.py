@@ -22,7 +22,7 @@ WHEEL_SHOWN = timedelta(days=3)  # as long as the popup's TTL
     only_for=NOT_SUBSCRIBED,
     listens_to="Wheel Spun",
     exits_on="Order Completed",
-    goal=Goal("Order Completed", within=timedelta(days=14), kpi="conversion rate"),
+    goal=Goal("Order Completed", within=timedelta(days=14), kpi="conversion rate", revenue="revenue"),
     also_measures=(
         Goal("Wheel Spun", within=WHEEL_SHOWN, kpi="spin click-through rate"),
         Goal("Lead Captured", within=WHEEL_SHOWN, kpi="lead rate"),

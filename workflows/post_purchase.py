@@ -19,7 +19,7 @@ MAX_REMINDERS = 10
     name="post_purchase",
     enters_on=Joins(FIRST_TIME_BUYER),  # her first order
     listens_to="Order Completed",
-    goal=Goal("Order Completed", within=timedelta(days=60), kpi="conversion rate"),
+    goal=Goal("Order Completed", within=timedelta(days=60), kpi="conversion rate", revenue="revenue"),
     params={"second_order_coupon_days": 30},
 )
 class PostPurchase(Journey):

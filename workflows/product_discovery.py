@@ -19,7 +19,7 @@ from workflows.segments import HAS_PURCHASED
     exits_on="Order Completed",
     goal=Goal("Product Added", within=timedelta(days=7), kpi="add-to-cart rate"),
     also_measures=(Goal("Message Clicked", within=timedelta(days=7), kpi="click-through rate"),
-                   Goal("Order Completed", within=timedelta(days=14), kpi="average order value")),
+                   Goal("Order Completed", within=timedelta(days=14), kpi="average order value", revenue="revenue")),
     reentry=Reentry.after(timedelta(days=14)),
 )
 class ProductDiscovery(Journey):

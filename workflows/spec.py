@@ -28,14 +28,17 @@ def triggers(value: Triggers) -> tuple[Trigger, ...]:
 
 @dataclass(frozen=True)
 class Goal:
-    """The conversion goal: `event` within `within` of entry counts as a conversion;
-    with `after`, only once an event matching it came first in the run (an install
-    after the banner's click: click-to-install)."""
+    """A KPI: `event` within `within` of entry counts, once per entry; with `after`,
+    only once an event matching it came first (an install after the banner's click:
+    click-to-install); with `revenue`, the event's property holding its value (the
+    stats add it up and give the average order value). A journey's `goal` is its
+    conversion; `also_measures` are its other KPIs."""
 
     event: str
     within: timedelta
     kpi: str = "conversion rate"
     after: "str | Trigger | None" = None
+    revenue: str | None = None
 
     def after_trigger(self) -> "Trigger | None":
         return as_trigger(self.after) if self.after is not None else None
@@ -43,7 +46,7 @@ class Goal:
     def describe(self) -> dict[str, Any]:
         after = self.after_trigger()
         return {"event": self.event, "within_seconds": self.within.total_seconds(), "kpi": self.kpi,
-                "after": after.describe() if after is not None else None}
+                "after": after.describe() if after is not None else None, "revenue": self.revenue}
 
 
 @dataclass(frozen=True)

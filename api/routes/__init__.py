@@ -8,6 +8,7 @@ from api.routes import (
     consent,
     coupons,
     customers,
+    dashboard,
     journeys,
     metrics,
     onsite,
@@ -31,6 +32,7 @@ api_router.include_router(browser.scripts)
 api_router.include_router(customers.router)
 api_router.include_router(push.router)
 api_router.include_router(journeys.router)
+api_router.include_router(dashboard.router)
 api_router.include_router(metrics.router)
 api_router.include_router(consent.router)
 api_router.include_router(clicks.router)

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, status
+from fastapi import APIRouter, HTTPException, Response, status
 from sqlalchemy import func, select
 from temporalio.client import WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
-from api.deps import JourneysDep, OperatorKey, SessionsDep, TemporalDep
-from sojourn.models import Conversion, ExperimentAssignment, JourneyEntry, Message
+from api.deps import JourneysDep, OperatorKey, SessionsDep, SettingsDep, TemporalDep
+from sojourn.analytics import report
+from sojourn.models import Conversion, JourneyEntry, Message
 from workflows.journey import CUSTOMER_ID, JOURNEY_NAME, JOURNEY_STEP, JOURNEY_VARIANT
 
 router = APIRouter(tags=["operators"])
@@ -31,11 +32,35 @@ async def list_journeys(_key: OperatorKey, journeys: JourneysDep) -> list[dict[s
 
 @router.get("/v1/journeys/{name}/stats")
 async def journey_stats(
-    name: str, _key: OperatorKey, sessions: SessionsDep, temporal: TemporalDep, journeys: JourneysDep
+    name: str, _key: OperatorKey, sessions: SessionsDep, temporal: TemporalDep, journeys: JourneysDep,
+    settings: SettingsDep,
 ) -> dict[str, Any]:
+    """Its entries and goal, sends by step, every declared KPI with its interval (and
+    revenue), the funnel, its experiments with their statistics, and entries and
+    conversions per day (sojourn/analytics/)."""
+    return await stats_of(_journey(journeys, name), sessions, temporal, settings)
+
+
+@router.get("/v1/journeys/{name}/stats.csv")
+async def journey_stats_csv(
+    name: str, _key: OperatorKey, sessions: SessionsDep, temporal: TemporalDep, journeys: JourneysDep,
+    settings: SettingsDep,
+) -> Response:
+    """The same, one row per KPI, per funnel stage and step, and per variant and KPI."""
+    found = await stats_of(_journey(journeys, name), sessions, temporal, settings)
+    return Response(report.to_csv(found), media_type="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": f'attachment; filename="{name}-stats.csv"'})
+
+
+def _journey(journeys: Any, name: str) -> Any:
     journey = next((j for j in journeys if j.spec.name == name), None)
     if journey is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no journey named {name!r}")
+    return journey
+
+
+async def stats_of(journey: Any, sessions: Any, temporal: Any, settings: Any) -> dict[str, Any]:
+    name = journey.spec.name
     failed = await _failed_runs(temporal, name)
     async with sessions() as session:
         entries = await session.scalar(select(func.count()).select_from(JourneyEntry).where(JourneyEntry.journey == name))
@@ -47,13 +72,7 @@ async def journey_stats(
             .where(Message.journey == name, Message.channel != "push-delivery")
             .group_by(Message.step, Message.status)
         )).all()
-        variants = (await session.execute(
-            select(ExperimentAssignment.experiment, ExperimentAssignment.variant, func.count(),
-                   func.count(Conversion.id))
-            .outerjoin(Conversion, Conversion.workflow_id == ExperimentAssignment.workflow_id)
-            .where(ExperimentAssignment.journey == name)
-            .group_by(ExperimentAssignment.experiment, ExperimentAssignment.variant)
-        )).all()
+        analysed = await report.build(session, journey.spec, settings.time_scale)
     goal = journey.spec.goal
     by_step: dict[str, dict[str, int]] = {}
     for step, state, count in sends:
@@ -70,10 +89,7 @@ async def journey_stats(
         "ended_early": ended_early,
         "rate": (conversions / (entries - ended_early)) if entries - ended_early else None,
         "sends": by_step,
-        "experiments": [
-            {"experiment": e, "variant": v, "customers": n, "conversions": c, "rate": c / n if n else None}
-            for e, v, n, c in variants
-        ],
+        **analysed,
     }
 
 

@@ -64,7 +64,7 @@ def platform_of(context: dict[str, Any]) -> str | None:
     return None
 
 
-def _amount(properties: dict[str, Any]) -> float:
+def amount(properties: dict[str, Any]) -> float:
     for name in ("revenue", "total", "value"):
         value = properties.get(name)
         if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
@@ -102,12 +102,12 @@ def apply(facts: Facts, message: Message, at: datetime) -> Facts:
         return facts
     if message.name == "Order Completed":
         facts.orders_count += 1
-        facts.revenue = round(facts.revenue + max(_amount(props), 0.0), 2)
+        facts.revenue = round(facts.revenue + max(amount(props), 0.0), 2)
         facts.first_order_at = min(facts.first_order_at, when) if facts.first_order_at else when
         facts.last_order_at = max(facts.last_order_at, when) if facts.last_order_at else when
         facts.last_order_products = product_ids(props)[:LAST_ORDER_PRODUCTS]
     elif message.name == "Order Refunded":
-        facts.revenue = round(max(facts.revenue - max(_amount(props), 0.0), 0.0), 2)
+        facts.revenue = round(max(facts.revenue - max(amount(props), 0.0), 0.0), 2)
         if not product_ids(props):  # no products listed: the whole order
             facts.orders_count = max(facts.orders_count - 1, 0)
     elif message.name == "Product Viewed":

@@ -228,4 +228,17 @@ class AudienceProbe(Journey):
         await self.delay(timedelta(days=1), "a day in the audience")
 
 
-TEST_JOURNEYS = (*TEST_JOURNEYS, BestChannelProbe, BestTimeProbe, AudienceProbe)
+@journey(name="probe_kpis", enters_on="KPI Probe", exits_on="Unsubscribe Me",
+         goal=Goal("Order Completed", within=timedelta(days=7), revenue="revenue"),
+         also_measures=(Goal("Product Added", within=timedelta(days=2), kpi="add-to-cart rate"),))
+class KpiProbe(Journey):
+    """Sends a teaser in one of two headlines; a shopper flagged "bow_out" ends early."""
+
+    async def story(self) -> None:
+        headline = await self.experiment("headline", {"a": 1, "b": 1})
+        if self.entry is not None and self.entry.properties.get("bow_out"):
+            await self.end("asked to bow out")
+        await self.send_onsite(f"teaser_{headline}", template="greeting_bar")
+
+
+TEST_JOURNEYS = (*TEST_JOURNEYS, BestChannelProbe, BestTimeProbe, AudienceProbe, KpiProbe)
