@@ -41,6 +41,7 @@ bench: install
 	$(BIN)/python -m bench.worker_cost
 	$(BIN)/python -m bench.accept_cost
 	$(BIN)/python -m bench.recommendations
+	$(BIN)/python -m bench.actions
 
 clean:
 	rm -rf $(VENV) var .pytest_cache $(BROWSER)/node_modules

@@ -5,6 +5,7 @@ httpx, and a worker on a fresh task queue per test."""
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import datetime, timedelta
 import base64
 import os
@@ -48,10 +49,17 @@ IDENTITY_SECRET = "test-identity-secret"  # signs customer tokens (api/proof.py)
 
 async def keep_history(handle: Any, name: str) -> None:
     """With SOJOURN_RECORD_HISTORIES=1, save this run's history under tests/histories/
-    for the replay test (tests/test_replay.py), which CI runs against every change."""
+    for the replay test (tests/test_replay.py), which CI runs against every change.
+    Always: a budgeted story (tests/support/actions.py) may not spend more actions."""
+    from bench.actions import cost
+    from tests.support.actions import BUDGET
+
+    history = await handle.fetch_history()
+    if name in BUDGET:
+        spent = cost(name, json.loads(history.to_json()))
+        assert spent.actions <= BUDGET[name], f"{name} spent {spent.actions} actions, budget {BUDGET[name]}: {spent}"
     if os.environ.get("SOJOURN_RECORD_HISTORIES"):
         HISTORIES.mkdir(exist_ok=True)
-        history = await handle.fetch_history()
         (HISTORIES / f"{name}.json").write_text(history.to_json())
 
 

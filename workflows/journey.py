@@ -428,7 +428,11 @@ class Journey(Waits, Decisions, Sends, Coupons, Intelligence, Audiences):
             *(f"- {entry}" for entry in self.s.timeline),
         ]
         workflow.set_current_details("\n".join(lines))
-        if self.step != self._shown_step:
+        # The searchable step is upserted (a billable action) when it is worth searching
+        # for: a wait, and the end. "entering" and "...: sending" last a moment and stay
+        # in the current details only. Patched: runs recorded before upserted every step.
+        transient = self.step == "entering" or self.step.endswith(": sending")
+        if self.step != self._shown_step and not (transient and workflow.patched("searchable-steps-only")):
             self._shown_step = self.step
             workflow.upsert_search_attributes([JOURNEY_STEP.value_set(self.step[:200])])
 
