@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 
 from sojourn.settings import get_settings
@@ -33,6 +34,11 @@ def main(argv: list[str] | None = None) -> int:
     brought.add_argument("file")
     brought.add_argument("--low-stock", type=int, default=None)
     verbs.add_parser("list", help="each pool's codes by state")
+    simulated = sub.add_parser("simulate", help="play a journey against scripted events in simulated time and print "
+                                                 "her timeline (sojourn/simulate.py)")
+    simulated.add_argument("journey")
+    simulated.add_argument("--events", required=True, help="a JSON file: her events and when (see docs/journeys.md)")
+    simulated.add_argument("--until", default=None, help="how long to run after the last event (default: to the end)")
     sub.add_parser("temporal", add_help=False,
                    help="the temporal CLI that came with Sojourn (.venv/bin), pointed at SOJOURN_TEMPORAL_ADDRESS: "
                         "sojourn temporal workflow query -w cart_abandonment:lisa --type state")
@@ -72,6 +78,28 @@ def main(argv: list[str] | None = None) -> int:
         from sojourn.coupons import command
 
         return asyncio.run(command(settings, args))
+    elif args.command == "simulate":
+        from pathlib import Path
+
+        from sojourn.simulate import ScriptError, load, offset, simulate
+
+        try:
+            script = load(Path(args.events))
+            until = offset(args.until, "--until") if args.until else None
+            # The dev server talks on stdout: send it to stderr, keep stdout for her timeline.
+            sys.stdout.flush()
+            saved = os.dup(1)
+            os.dup2(2, 1)
+            try:
+                report = asyncio.run(simulate(args.journey, script, until))
+            finally:
+                sys.stdout.flush()
+                os.dup2(saved, 1)
+                os.close(saved)
+            print(report)
+        except ScriptError as err:
+            print(f"sojourn simulate: {err}", file=sys.stderr)
+            return 2
     elif args.command == "dev":
         from sojourn.devstack import run
 
