@@ -33,7 +33,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from sojourn.db import insert_for
-from sojourn.models import Coupon, CouponPool, utcnow
+from sojourn.models import Coupon, CouponPool, aware, utcnow
 from sojourn.pipeline.messages import Message
 
 log = logging.getLogger("sojourn.coupons")
@@ -155,10 +155,6 @@ async def import_codes(session: AsyncSession, offer: str, codes: Sequence[tuple[
     return added, len(codes) - added
 
 
-def _aware(value: datetime | None) -> datetime | None:
-    return value.replace(tzinfo=timezone.utc) if value is not None and value.tzinfo is None else value
-
-
 async def issue(session: AsyncSession, offer: str, key: str, customer_id: str, workflow_id: str,
                 expires_in: timedelta | None, *, commit: bool = True) -> Issued:
     """The code for this run's slot (`key`): the one it got before, or a fresh one.
@@ -167,7 +163,7 @@ async def issue(session: AsyncSession, offer: str, key: str, customer_id: str, w
     empty or unknown pool issues none, with the reason."""
     earlier = await session.scalar(select(Coupon).where(Coupon.assignment_key == key))
     if earlier is not None:
-        return Issued(earlier.code, _aware(earlier.expires_at), remaining=await available(session, offer))
+        return Issued(earlier.code, aware(earlier.expires_at), remaining=await available(session, offer))
     now = utcnow()
     query = (select(Coupon.id, Coupon.expires_at).where(
         Coupon.offer == offer, Coupon.state == "available", or_(Coupon.expires_at.is_(None), Coupon.expires_at > now))
@@ -181,7 +177,7 @@ async def issue(session: AsyncSession, offer: str, key: str, customer_id: str, w
         log.warning("%s: no code for %s", reason, key)
         return Issued(None, reason=reason)
     # The code's own expiry (an imported one) or the journey's, whichever comes first.
-    own = _aware(picked.expires_at)
+    own = aware(picked.expires_at)
     wanted = now + expires_in if expires_in is not None else None
     expires = min((t for t in (own, wanted) if t is not None), default=None)
     try:

@@ -29,7 +29,7 @@ import json
 import random
 import secrets
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +38,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from sojourn import coupons
 from sojourn.db import upsert
-from sojourn.models import WheelSliceWins, WheelSpin, utcnow
+from sojourn.models import WheelSliceWins, WheelSpin, aware, utcnow
 
 NAME_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789_-")
 
@@ -78,10 +78,7 @@ class Outcome:
 
     @classmethod
     def of(cls, row: WheelSpin, repeat: bool = False) -> "Outcome":
-        expires = row.coupon_expires_at  # SQLite gives it back without its zone: UTC
-        if expires is not None and expires.tzinfo is None:
-            expires = expires.replace(tzinfo=timezone.utc)
-        return cls(row.slice, row.label, row.coupon_code, expires, repeat)
+        return cls(row.slice, row.label, row.coupon_code, aware(row.coupon_expires_at), repeat)
 
     def answer(self) -> dict[str, Any]:
         return {"slice": self.slice, "label": self.label, "won": self.coupon_code is not None,

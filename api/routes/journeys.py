@@ -12,7 +12,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from api.deps import JourneysDep, OperatorKey, SessionsDep, SettingsDep, TemporalDep
 from sojourn.analytics import report
-from sojourn.models import Conversion, JourneyEntry, Message
+from sojourn.models import Conversion
 from workflows.journey import CUSTOMER_ID, JOURNEY_NAME, JOURNEY_STEP, JOURNEY_VARIANT
 
 router = APIRouter(tags=["operators"])
@@ -63,20 +63,13 @@ async def stats_of(journey: Any, sessions: Any, temporal: Any, settings: Any) ->
     name = journey.spec.name
     failed = await _failed_runs(temporal, name)
     async with sessions() as session:
-        entries = await session.scalar(select(func.count()).select_from(JourneyEntry).where(JourneyEntry.journey == name))
-        ended_early = await session.scalar(select(func.count()).select_from(JourneyEntry).where(
-            JourneyEntry.journey == name, JourneyEntry.ended_early_at.is_not(None)))
         conversions = await session.scalar(select(func.count()).select_from(Conversion).where(Conversion.journey == name))
-        sends = (await session.execute(
-            select(Message.step, Message.status, func.count())
-            .where(Message.journey == name, Message.channel != "push-delivery")
-            .group_by(Message.step, Message.status)
-        )).all()
         analysed = await report.build(session, journey.spec, settings.time_scale)
     goal = journey.spec.goal
-    by_step: dict[str, dict[str, int]] = {}
-    for step, state, count in sends:
-        by_step.setdefault(step, {})[state] = count
+    # Entries, runs ended early and sends by step are the funnel's own counts.
+    stages = {stage["stage"]: stage for stage in analysed["funnel"] if not stage.get("step")}
+    entries, ended_early = stages["entered"]["count"], stages["ended early"]["count"]
+    by_step = {stage["stage"]: stage["sends"] for stage in analysed["funnel"] if stage.get("step")}
     return {
         "journey": name,
         "entries": entries,

@@ -22,13 +22,13 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from sojourn.models import Event, Identity, JourneyEntry
+from sojourn.models import Event, Identity, JourneyEntry, aware
 from sojourn.pipeline.facts import amount
 from workflows.events import JourneyEvent, holds
 from workflows.spec import Goal, JourneySpec
@@ -67,16 +67,12 @@ def declared(spec: JourneySpec) -> list[Goal]:
     return [g for g in (spec.goal, *spec.also_measures) if g is not None]
 
 
-def _aware(at: datetime) -> datetime:
-    return at if at.tzinfo else at.replace(tzinfo=timezone.utc)
-
-
 async def entries(session: AsyncSession, journey: str) -> list[Entry]:
     rows = await session.execute(select(JourneyEntry.id, JourneyEntry.workflow_id, JourneyEntry.customer_id,
                                         JourneyEntry.entered_at, JourneyEntry.ended_early_at,
                                         JourneyEntry.entry_message_id)
                                  .where(JourneyEntry.journey == journey).order_by(JourneyEntry.entered_at))
-    return [Entry(i, w, c, _aware(at), ended is not None, m) for i, w, c, at, ended, m in rows]
+    return [Entry(i, w, c, aware(at), ended is not None, m) for i, w, c, at, ended, m in rows]
 
 
 async def measure(session: AsyncSession, spec: JourneySpec, time_scale: float = 1.0) -> Measured:
@@ -105,7 +101,7 @@ async def measure(session: AsyncSession, spec: JourneySpec, time_scale: float = 
         event = JourneyEvent(message_id=message_id, type=type_, name=name or "", customer_id=customer_id,
                              properties=props if isinstance(props, dict) else {})
         for original in owners.get(customer_id, ()):
-            events_of[original].append((_aware(at), event))
+            events_of[original].append((aware(at), event))
     for goal in kpis:
         found.outcomes[goal.kpi] = {}
         window = goal.within / time_scale

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from sojourn.analytics import kpis as kpi
 from sojourn.analytics import statistics as st
-from sojourn.models import Event, ExperimentAssignment, Message
+from sojourn.models import Event, ExperimentAssignment, Message, aware
 from workflows.events import JourneyEvent, holds
 from workflows.spec import JourneySpec
 
@@ -104,7 +104,7 @@ async def _exited(session: AsyncSession, spec: JourneySpec, by_customer: dict[st
                              joined=list(membership.get("joined", [])), left=list(membership.get("left", [])))
         if not holds(lambda: spec.exits_on(event)):  # noqa: B023 - used at once
             continue
-        at = kpi._aware(at)
+        at = aware(at)
         for entry in by_customer[customer_id]:
             if entry.entered_at <= at and entry.entry_message_id != message_id:
                 exited.add(entry.id)

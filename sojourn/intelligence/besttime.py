@@ -16,13 +16,13 @@ reads the histograms.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from sojourn.models import ActivityHour, Customer, Event
+from sojourn.models import ActivityHour, Customer, Event, aware
 from workflows import timing
 
 HOURS = 7 * 24
@@ -35,7 +35,7 @@ DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sun
 
 
 def hour_of_week(at: datetime, tz: Any) -> int:
-    local = (at if at.tzinfo else at.replace(tzinfo=timezone.utc)).astimezone(tz)
+    local = aware(at).astimezone(tz)
     return local.weekday() * 24 + local.hour
 
 

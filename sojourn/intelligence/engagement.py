@@ -23,7 +23,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from sojourn.models import Customer, Event, Message, PushSubscription
+from sojourn.models import Customer, Event, Message, PushSubscription, aware
 
 WINDOW = timedelta(days=182)  # six months
 # Smoothing: clicks + PRIOR_RATE * PRIOR_WEIGHT over deliveries + PRIOR_WEIGHT, i.e. a
@@ -124,7 +124,7 @@ async def history(session: AsyncSession, customer_id: str, now: datetime) -> dic
         entry = stats.setdefault(channel, ChannelStats())
         if name in CLICKS:
             entry.clicks += 1
-        at = at if at.tzinfo else at.replace(tzinfo=timezone.utc)
+        at = aware(at)
         entry.last_engaged_at = max(entry.last_engaged_at or at, at)
     return stats
 
