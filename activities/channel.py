@@ -10,24 +10,53 @@ from datetime import timedelta
 from typing import Any, Callable, TypeVar
 
 from jinja2 import TemplateError
+from sqlalchemy import select, update
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.contracts import Send, SendResult
-from activities.customers import load_customer, template_context
-from activities.ledger import Ledger
+from activities.batching import Coalesced
+from activities.customers import template_context
+from activities.ledger import Claim, Ledger
 from activities.rendering import Templates
-from sojourn.identity import canonical
-from sojourn.consent import ConsentRef, is_subscribed, suppression, unsubscribe_token
+from sojourn.consent import ConsentRef, unsubscribe_token
 from sojourn.links import Click, LinkTracker, TrustedUrl
-from sojourn.models import Customer
+from sojourn.models import Consent, Customer, Identity, PushSubscription, Suppression
+from sojourn.db import write_lock
 from sojourn.settings import Settings
 from sojourn.intelligence import catalog
 from sojourn.signing import Signer, load_signer
 
 T = TypeVar("T")
+
+
+@dataclasses.dataclass
+class _Ask:
+    send: Send
+    channel: str
+    cap: tuple[int, timedelta] | None
+    guarantee: str
+
+
+@dataclasses.dataclass
+class Recipient:
+    send: Send  # addressed to her canonical id
+    channel: str
+    customer: Customer | None
+    subscribed: bool  # her consent to the send's topic on this channel
+    suppressed: str | None  # why her email address is suppressed, if it is
+    subscriptions: list[PushSubscription]  # her browsers (push)
+
+    @property
+    def blocked(self) -> str | None:
+        """Why this send must not go out (suppression, consent), or None."""
+        if self.suppressed is not None:
+            return f"address suppressed ({self.suppressed})"
+        if not self.subscribed:
+            return f"unsubscribed from {self.send.topic} {self.channel}"
+        return None
 
 
 class Channel:
@@ -37,40 +66,77 @@ class Channel:
         self.ledger = Ledger(sessions)
         self.templates = templates
         self._signer: Signer | None = None
+        self._prepared = Coalesced(self._prepare_many)
 
     async def signer(self) -> Signer:
         if self._signer is None:
             self._signer = await load_signer(self.sessions, self.settings)
         return self._signer
 
-    async def resolved(self, send: Send) -> Send:
-        """The send, addressed to the customer its run's visitor turned out to be (a run
-        started for an anonymous id that was linked since: sojourn/identity.py)."""
-        async with self.sessions() as session:
-            customer_id = await canonical(session, send.customer_id)
-        return send if customer_id == send.customer_id else dataclasses.replace(send, customer_id=customer_id)
+    async def prepare(self, send: Send, channel: str, cap: tuple[int, timedelta] | None = None,
+                      guarantee: str = "at-most-once") -> tuple[Recipient, SendResult | None]:
+        """Who the send is for, and its claim in the ledger (`Ledger.claim`: None means
+        go ahead), in one transaction with the other sends of the moment
+        (activities/batching.py). Who: the customer her run's visitor turned out to be
+        (an anonymous id linked since: sojourn/identity.py), her profile, her consent to
+        the send's topic on the channel, whether her email address is suppressed, and,
+        for push, her browsers."""
+        return await self._prepared(_Ask(send, channel, cap, guarantee))
 
-    async def customer_and_context(self, send: Send, channel: str) -> tuple[Customer | None, dict[str, Any]]:
-        customer = await load_customer(self.sessions, send.customer_id)
+    async def _prepare_many(self, asks: list[_Ask]) -> list[tuple[Recipient, SendResult | None]]:
+        async with write_lock(self.sessions), self.sessions() as session:
+            if session.bind.dialect.name == "sqlite" and any(a.cap for a in asks):
+                # SQLite: the write lock before any read, or the claim can't upgrade to a
+                # writer once another has committed (Ledger._lock_customers).
+                await session.execute(update(Customer.__table__).where(Customer.__table__.c.id == "").values(id=""))
+            found = await self._recipients_in(session, asks)
+            claims = await self.ledger.claim_in(session, [
+                Claim(who.send, ask.channel, who.send.key, ask.cap, ask.guarantee) for who, ask in zip(found, asks)])
+            await session.commit()
+        return list(zip(found, claims))
+
+    async def _recipients_in(self, session: AsyncSession, asks: list[_Ask]) -> list[Recipient]:
+        links = dict((await session.execute(select(Identity.alias_id, Identity.customer_id).where(
+            Identity.alias_id.in_({ask.send.customer_id for ask in asks})))).all())
+        sends = [dataclasses.replace(ask.send, customer_id=links[ask.send.customer_id])
+                 if links.get(ask.send.customer_id) else ask.send for ask in asks]
+        ids = {send.customer_id for send in sends}
+        customers = {c.id: c for c in await session.scalars(select(Customer).where(Customer.id.in_(ids)))}
+        consents = {(customer, channel, topic): subscribed for customer, channel, topic, subscribed in (
+            await session.execute(select(Consent.customer_id, Consent.channel, Consent.topic, Consent.subscribed)
+                                  .where(Consent.customer_id.in_(ids))))}
+        addresses = {c.email.lower() for c in customers.values() if c.email}
+        suppressed = dict((await session.execute(select(Suppression.address, Suppression.reason).where(
+            Suppression.channel == "email", Suppression.address.in_(addresses)))).all()) if addresses else {}
+        pushing = {send.customer_id for send, ask in zip(sends, asks) if ask.channel == "push"}
+        browsers: dict[str, list[PushSubscription]] = {}
+        if pushing:
+            for sub in await session.scalars(select(PushSubscription).where(
+                    PushSubscription.customer_id.in_(pushing)).order_by(PushSubscription.id)):
+                browsers.setdefault(sub.customer_id, []).append(sub)
+        found = []
+        for send, channel in zip(sends, (ask.channel for ask in asks)):
+            customer = customers.get(send.customer_id)
+            address = customer.email.lower() if channel == "email" and customer and customer.email else None
+            found.append(Recipient(
+                send=send, channel=channel, customer=customer,
+                subscribed=send.topic == "transactional" or consents.get(
+                    (send.customer_id, channel, send.topic)) is not False,
+                suppressed=suppressed.get(address) if address else None,
+                subscriptions=browsers.get(send.customer_id, []),
+            ))
+        return found
+
+    async def context(self, who: Recipient) -> dict[str, Any]:
+        """What her templates see."""
         signer = await self.signer()
-        context = template_context(self.settings, signer, customer, send)
-        context["unsubscribe_url"] = self.unsubscribe_url(signer, send, channel)
-        return customer, context
+        context = template_context(self.settings, signer, who.customer, who.send)
+        context["unsubscribe_url"] = self.unsubscribe_url(signer, who.send, who.channel)
+        return context
 
     def unsubscribe_url(self, signer: Signer, send: Send, channel: str) -> str:
         token = unsubscribe_token(signer, ConsentRef(send.customer_id, channel, send.topic))
         return TrustedUrl(f"{self.settings.public_url.rstrip('/')}/v1/unsubscribe/{token}")
-
-    async def blocked(self, send: Send, channel: str, address: str | None) -> str | None:
-        """Why this send must not go out (suppression, consent), or None."""
-        async with self.sessions() as session:
-            if address is not None:
-                suppressed = await suppression(session, channel, address)
-                if suppressed is not None:
-                    return f"address suppressed ({suppressed.reason})"
-            if not await is_subscribed(session, ConsentRef(send.customer_id, channel, send.topic)):
-                return f"unsubscribed from {send.topic} {channel}"
-        return None
 
     async def recommendations(self, send: Send, customer_id: str, limit: int = 4) -> dict[str, list[dict[str, Any]]]:
         """Hers, each kind, for a template that shows them (sojourn/intelligence/catalog.py):
@@ -78,13 +144,12 @@ class Channel:
         items = send.data.get("items")
         cart = [str(i["product_id"]) for i in items if isinstance(i, dict) and i.get("product_id")] \
             if isinstance(items, list) else []
-        found: dict[str, list[dict[str, Any]]] = {}
         async with self.sessions() as session:
-            for kind in catalog.KINDS:
-                ids = await catalog.for_customer(session, customer_id, kind, cart=cart,
-                                                 exclude=self.settings.recommend_exclude, limit=limit)
-                found[kind] = await catalog.described(session, ids)
-        return found
+            ids = await catalog.for_customer_kinds(session, customer_id, catalog.KINDS, cart=cart,
+                                                   exclude=self.settings.recommend_exclude, limit=limit)
+            known = {p["product_id"]: p for p in await catalog.described(
+                session, list(dict.fromkeys(p for kind in ids.values() for p in kind)))}
+        return {kind: [known[p] for p in products] for kind, products in ids.items()}
 
     @staticmethod
     async def measured(channel: str, sending: Awaitable[SendResult]) -> SendResult:

@@ -53,14 +53,15 @@ class EmailActivities(Channel):
     @activity.defn(name=SEND_EMAIL)
     async def send_email(self, send: Send) -> SendResult:
         async with keep_alive():
-            return await self.measured("email", self._send_email(await self.resolved(send)))
+            return await self.measured("email", self._send_email(send))
 
     async def _send_email(self, send: Send) -> SendResult:
-        done = await self.ledger.claim(send, "email", cap=self.cap("email"), guarantee=self.guarantee(send))
+        who, done = await self.prepare(send, "email", cap=self.cap("email"), guarantee=self.guarantee(send))
+        send, customer = who.send, who.customer
         if done is not None:
             activity.logger.info("%s: %s (%s); not sending", send.key, done.status, done.detail)
             return done
-        customer, context = await self.customer_and_context(send, "email")
+        context = await self.context(who)
         if customer is not None and self.templates.email_uses(send.template, "recommendations"):
             context["recommendations"] = await self.recommendations(send, customer.id)
         if customer is None or not customer.email:
@@ -71,7 +72,7 @@ class EmailActivities(Channel):
             one_mailbox(customer.email)
         except EmailNotValidError as exc:
             return await self.finish(send, "skipped", f"invalid address {customer.email[:80]!r}: {exc}")
-        reason = await self.blocked(send, "email", customer.email)
+        reason = who.blocked
         if reason:
             return await self.finish(send, "skipped", reason)
 

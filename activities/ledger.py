@@ -21,15 +21,18 @@ at the same moment cannot both pass.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
-from sqlalchemy import func, or_, select, text, update
+from sqlalchemy import bindparam, func, insert, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from temporalio import activity
 
+from activities.batching import Coalesced
 from activities.contracts import GIVE_UP_SEND, Send, SendGiveUp, SendResult
-from sojourn.db import upsert
+from sojourn.db import insert_for, write_lock
 from sojourn.models import Customer, Message, MessageAttempt, utcnow
 
 FINAL = ("sent", "skipped", "bounced", "unknown")
@@ -37,19 +40,100 @@ COUNTED = ("queued", "sending", "sent", "unknown")  # toward the frequency cap: 
 AMBIGUOUS = "the previous attempt died while sending: it may have gone out"
 
 
+@dataclass
+class Claim:
+    """One send's claim of its idempotency key (Ledger.claim)."""
+
+    send: Send
+    channel: str
+    key: str
+    cap: tuple[int, timedelta] | None
+    guarantee: str
+
+
+@dataclass
+class _Outcome:
+    key: str
+    status: str
+    detail: str
+    recipient: str | None
+
+
+MESSAGES, ATTEMPTS = Message.__table__, MessageAttempt.__table__
+
+
+class ClaimBatch:
+    """The claims of one transaction, decided in order as if one after the other."""
+
+    def __init__(self, rows: dict[str, dict[str, Any]], recent: dict[tuple[str, str], int]) -> None:
+        self.rows = rows  # existing ledger rows by key
+        self.recent = recent  # (customer, channel) -> what counts toward her cap
+        self.fresh: dict[str, dict[str, Any]] = {}  # rows to insert
+        self.changed: dict[str, dict[str, Any]] = {}  # existing rows to update
+        self.attempts: list[dict[str, Any]] = []
+
+    def claim(self, c: Claim) -> SendResult | None:
+        if c.key in self.fresh:  # the same key twice in one batch: the second is a retry of the first
+            first = self.fresh[c.key]
+            if first["status"] != "queued":
+                return SendResult(status=first["status"], detail=first["detail"] or "", already_done=True)
+            first["attempts"] += 1
+            return None
+        row = self.rows.get(c.key)
+        if row is not None:
+            if row["status"] in FINAL:
+                return SendResult(status=row["status"] if row["status"] != "bounced" else "failed",
+                                  detail=row["detail"] or "", already_done=True)
+            row["attempts"] += 1  # a retry of a claimed send: already counted
+            self.changed[c.key] = row
+            if row["status"] == "sending" and c.guarantee == "at-most-once":
+                row["status"], row["detail"] = "unknown", f"{AMBIGUOUS}; not sent again (at-most-once)"
+                self.attempts.append({"idempotency_key": c.key, "attempt": row["attempts"], "status": "unknown",
+                                      "response": row["detail"], "at": utcnow()})
+                return SendResult(status="unknown", detail=row["detail"])
+            return None
+        status, detail = "queued", None
+        if c.cap is not None and c.send.topic != "transactional":
+            limit, window = c.cap
+            counted = (c.send.customer_id, c.channel)
+            if self.recent.get(counted, 0) >= limit:
+                status, detail = "skipped", f"frequency cap: {limit} {c.channel} per {_window(window)}"
+            else:
+                self.recent[counted] = self.recent.get(counted, 0) + 1  # a later claim in this batch counts it
+        send = c.send
+        self.fresh[c.key] = dict(
+            idempotency_key=c.key, customer_id=send.customer_id, journey=send.journey, workflow_id=send.workflow_id,
+            step=send.step, channel=c.channel, topic=send.topic, status=status, detail=detail, attempts=1,
+            created_at=utcnow(), recipient=None, sent_at=None,
+        )
+        if detail:
+            self.attempts.append({"idempotency_key": c.key, "attempt": 1, "status": status, "response": detail,
+                                  "at": utcnow()})
+            return SendResult(status="skipped", detail=detail)
+        return None
+
+
 class Ledger:
+    """Claims, `sending` marks and outcomes of sends running at the same time go to the
+    database together, one transaction per batch (activities/batching.py); each send
+    still waits for its own to be committed, so the ambiguous window is unchanged."""
+
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self.sessions = sessions
+        self._claims = Coalesced(self._claim_many)
+        self._sendings = Coalesced(self._sending_many)
+        self._records = Coalesced(self._record_many)
 
-    async def _lock_customer(self, session: AsyncSession, customer_id: str, channel: str) -> None:
+    async def _lock_customers(self, session: AsyncSession, customers: set[tuple[str, str]]) -> None:
+        """The claim-and-count of each (customer, channel) is one atomic step across
+        workers: PostgreSQL advisory locks, taken in one order so two batches can't
+        deadlock; SQLite's single writer lock, taken before any read."""
         if session.bind.dialect.name == "postgresql":
-            await session.execute(
-                text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": f"cap:{customer_id}:{channel}"}
-            )
+            for name in sorted(f"cap:{customer}:{channel}" for customer, channel in customers):
+                await session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": name})
         else:
-            # SQLite has one writer at a time: taking the write lock first (before any
-            # read) makes the count and the insert below one atomic step.
-            await session.execute(update(Customer).where(Customer.id == customer_id).values(id=Customer.id))
+            ids = sorted({customer for customer, _ in customers})
+            await session.execute(update(Customer).where(Customer.id.in_(ids)).values(id=Customer.id))
 
     async def claim(
         self, send: Send, channel: str, key: str | None = None, cap: tuple[int, timedelta] | None = None,
@@ -59,63 +143,66 @@ class Ledger:
         or a skip if the frequency cap is reached, or `unknown` if an earlier attempt
         died while sending and the guarantee is at-most-once; None means: go ahead
         and send."""
-        key = key or send.key
-        capped = cap is not None and send.topic != "transactional"
-        async with self.sessions() as session:
-            if capped:
-                await self._lock_customer(session, send.customer_id, channel)
-            row = await session.scalar(select(Message).where(Message.idempotency_key == key))
-            if row is not None:
-                if row.status in FINAL:
-                    await session.commit()
-                    return SendResult(status=row.status if row.status != "bounced" else "failed",
-                                      detail=row.detail or "", already_done=True)
-                row.attempts += 1  # a retry of a claimed send: already counted
-                if row.status == "sending" and guarantee == "at-most-once":
-                    row.status, row.detail = "unknown", f"{AMBIGUOUS}; not sent again (at-most-once)"
-                    session.add(MessageAttempt(idempotency_key=key, attempt=row.attempts, status="unknown",
-                                               response=row.detail, at=utcnow()))
-                    await session.commit()
-                    return SendResult(status="unknown", detail=row.detail)
-                await session.commit()
-                return None
-            status, detail = "queued", None
-            if capped and cap is not None:
-                limit, window = cap
-                recent = await session.scalar(
-                    select(func.count()).select_from(Message).where(
-                        Message.customer_id == send.customer_id,
-                        Message.channel == channel,
-                        Message.topic != "transactional",
-                        Message.status.in_(COUNTED),
-                        Message.created_at > utcnow() - window,
-                    )
-                )
-                if recent >= limit:
-                    status, detail = "skipped", f"frequency cap: {limit} {channel} per {_window(window)}"
-            await session.execute(
-                upsert(session, Message)
-                .values(
-                    idempotency_key=key, customer_id=send.customer_id, journey=send.journey,
-                    workflow_id=send.workflow_id, step=send.step, channel=channel, topic=send.topic,
-                    status=status, detail=detail, attempts=1, created_at=utcnow(),
-                )
-                .on_conflict_do_nothing(index_elements=["idempotency_key"])
-            )
-            if detail:
-                session.add(MessageAttempt(idempotency_key=key, attempt=1, status=status, response=detail, at=utcnow()))
+        return await self._claims(Claim(send, channel, key or send.key, cap, guarantee))
+
+    async def _claim_many(self, claims: list[Claim]) -> list[SendResult | None]:
+        async with write_lock(self.sessions), self.sessions() as session:
+            results = await self.claim_in(session, claims)
             await session.commit()
-        return SendResult(status="skipped", detail=detail) if detail else None
+        return results
+
+    async def claim_in(self, session: AsyncSession, claims: list[Claim]) -> list[SendResult | None]:
+        """The claims, in the caller's transaction (which commits them)."""
+        capped = [c for c in claims if c.cap is not None and c.send.topic != "transactional"]
+        if capped:
+            await self._lock_customers(session, {(c.send.customer_id, c.channel) for c in capped})
+        rows = {key: {"status": status, "detail": detail, "attempts": attempts}
+                for key, status, detail, attempts in await session.execute(
+                    select(MESSAGES.c.idempotency_key, MESSAGES.c.status, MESSAGES.c.detail, MESSAGES.c.attempts)
+                    .where(MESSAGES.c.idempotency_key.in_({c.key for c in claims})))}
+        recent: dict[tuple[str, str], int] = {}
+        for channel, window in {(c.channel, c.cap[1]) for c in capped if c.cap is not None}:
+            for customer, count in await session.execute(
+                select(MESSAGES.c.customer_id, func.count()).where(
+                    MESSAGES.c.customer_id.in_({c.send.customer_id for c in capped if c.channel == channel}),
+                    MESSAGES.c.channel == channel,
+                    MESSAGES.c.topic != "transactional",
+                    MESSAGES.c.status.in_(COUNTED),
+                    MESSAGES.c.created_at > utcnow() - window,
+                ).group_by(MESSAGES.c.customer_id)
+            ):
+                recent[(customer, channel)] = count
+        batch = ClaimBatch(rows, recent)
+        results = [batch.claim(c) for c in claims]
+        if batch.fresh:
+            await session.execute(insert_for(session.bind.dialect.name)(MESSAGES).values(list(batch.fresh.values()))
+                                  .on_conflict_do_nothing(index_elements=["idempotency_key"]))
+        if batch.changed:
+            await session.execute(
+                update(MESSAGES).where(MESSAGES.c.idempotency_key == bindparam("b_key"))
+                .values(status=bindparam("b_status"), detail=bindparam("b_detail"), attempts=bindparam("b_attempts")),
+                [{"b_key": key, "b_status": row["status"], "b_detail": row["detail"], "b_attempts": row["attempts"]}
+                 for key, row in batch.changed.items()])
+        if batch.attempts:
+            await session.execute(insert(ATTEMPTS), batch.attempts)
+        return results
 
     async def sending(self, key: str, recipient: str | None = None) -> None:
         """Just before the point of no return. Committed before the first byte of the
         message goes out, so a crash after it is known to be ambiguous."""
-        async with self.sessions() as session:
+        await self._sendings((key, recipient))
+
+    async def _sending_many(self, marks: list[tuple[str, str | None]]) -> list[None]:
+        table = MESSAGES
+        async with write_lock(self.sessions), self.sessions() as session:
             await session.execute(
-                update(Message).where(Message.idempotency_key == key, Message.status.in_(("queued", "sending")))
-                .values(status="sending", recipient=recipient)
+                update(table).where(table.c.idempotency_key == bindparam("b_key"),
+                                    table.c.status.in_(("queued", "sending")))
+                .values(status="sending", recipient=bindparam("b_recipient")),
+                [{"b_key": key, "b_recipient": recipient} for key, recipient in marks],
             )
             await session.commit()
+        return [None] * len(marks)
 
     async def give_up(self, key: str, detail: str) -> str | None:
         """The send ran out of attempts: each of its rows still open (the step's, and a
@@ -137,21 +224,26 @@ class Ledger:
         return step.status if step is not None else None
 
     async def record(self, key: str, status: str, detail: str = "", recipient: str | None = None) -> None:
-        async with self.sessions() as session:
-            attempt = await session.scalar(select(Message.attempts).where(Message.idempotency_key == key))
-            session.add(MessageAttempt(idempotency_key=key, attempt=attempt or 0, status=status,
-                                       response=detail[:2000] or None, at=utcnow()))
+        await self._records(_Outcome(key, status, detail, recipient))
+
+    async def _record_many(self, outcomes: list[_Outcome]) -> list[None]:
+        table = MESSAGES
+        async with write_lock(self.sessions), self.sessions() as session:
+            attempts = dict((await session.execute(select(Message.idempotency_key, Message.attempts).where(
+                Message.idempotency_key.in_({o.key for o in outcomes})))).all())
+            now = utcnow()
+            await session.execute(insert(ATTEMPTS), [
+                {"idempotency_key": o.key, "attempt": attempts.get(o.key) or 0, "status": o.status,
+                 "response": o.detail[:2000] or None, "at": now} for o in outcomes])
             await session.execute(
-                update(Message)
-                .where(Message.idempotency_key == key)
-                .values(
-                    status=status,
-                    detail=detail[:2000] or None,
-                    recipient=recipient,
-                    sent_at=utcnow() if status == "sent" else None,
-                )
+                update(table).where(table.c.idempotency_key == bindparam("b_key")).values(
+                    status=bindparam("b_status"), detail=bindparam("b_detail"), recipient=bindparam("b_recipient"),
+                    sent_at=bindparam("b_sent_at")),
+                [{"b_key": o.key, "b_status": o.status, "b_detail": o.detail[:2000] or None,
+                  "b_recipient": o.recipient, "b_sent_at": now if o.status == "sent" else None} for o in outcomes],
             )
             await session.commit()
+        return [None] * len(outcomes)
 
 
 def _window(window: timedelta) -> str:

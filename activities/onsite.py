@@ -31,16 +31,17 @@ class OnsiteActivities(Channel):
     @activity.defn(name=SEND_ONSITE)
     async def send_onsite(self, send: Send) -> SendResult:
         async with keep_alive():
-            return await self.measured("onsite", self._send_onsite(await self.resolved(send)))
+            return await self.measured("onsite", self._send_onsite(send))
 
     async def _send_onsite(self, send: Send) -> SendResult:
-        done = await self.ledger.claim(send, "onsite", cap=self.cap("onsite"))
+        who, done = await self.prepare(send, "onsite", cap=self.cap("onsite"))
+        send = who.send
         if done is not None:
             return done
-        reason = await self.blocked(send, "onsite", None)
+        reason = who.blocked
         if reason:
             return await self.finish(send, "skipped", reason)
-        _, context = await self.customer_and_context(send, "onsite")
+        context = await self.context(who)
         content = await self.render(send, "onsite", lambda: self.templates.onsite(send.template, context))
         placement = str(content.pop("placement"))
         ttl_hours = float(content.pop("ttl_hours", 24 * 7))

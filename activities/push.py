@@ -10,22 +10,24 @@ ever called.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import dataclasses
 import json
 import re
 import time
 from datetime import timedelta
-from typing import Any
+from typing import Any, AsyncIterator
 from urllib.parse import urlsplit
 
 import aiohttp
 from pywebpush import WebPushException, webpush_async
-from sqlalchemy import delete, select
+from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.channel import Channel
+from activities.channel import Channel, Recipient
 from activities.contracts import SEND_PUSH, Send, SendResult
 from activities.heartbeat import keep_alive
 from activities.rendering import Templates
@@ -52,6 +54,26 @@ class PushActivities(Channel):
         super().__init__(settings, sessions, templates)
         self._keys: VapidKeys | None = None
         self._tokens: dict[str, tuple[float, dict[str, str]]] = {}  # push-service origin -> (exp, headers)
+        self._http: aiohttp.ClientSession | None = None
+        self._http_users = 0
+
+    @contextlib.asynccontextmanager
+    async def http(self) -> AsyncIterator[aiohttp.ClientSession]:
+        """One HTTP session shared by the pushes in flight, so connections to a push
+        service are kept open and reused while sends keep coming (its resolver checks
+        each new connection's address); closed when the last one is done."""
+        loop = asyncio.get_running_loop()
+        if self._http is None or self._http.closed or self._http._loop is not loop:  # a test's new event loop
+            self._http, self._http_users = checked_session(self.settings.outbound_allow_loopback), 0
+        http = self._http
+        self._http_users += 1
+        try:
+            yield http
+        finally:
+            self._http_users -= 1
+            if self._http_users == 0 and self._http is http:
+                self._http = None
+                await http.close()
 
     async def keys(self) -> VapidKeys:
         if self._keys is None:
@@ -73,33 +95,29 @@ class PushActivities(Channel):
     @activity.defn(name=SEND_PUSH)
     async def send_push(self, send: Send) -> SendResult:
         async with keep_alive():
-            return await self.measured("push", self._send_push(await self.resolved(send)))
+            return await self.measured("push", self._send_push(send))
 
     async def _send_push(self, send: Send) -> SendResult:
-        done = await self.ledger.claim(send, "push", cap=self.cap("push"))
+        who, done = await self.prepare(send, "push", cap=self.cap("push"))
+        send, subs = who.send, who.subscriptions
         if done is not None:
             return done
-        async with self.sessions() as session:
-            subs = list(await session.scalars(
-                select(PushSubscription).where(PushSubscription.customer_id == send.customer_id)
-                .order_by(PushSubscription.id)
-            ))
         if not subs:
             return await self.finish(send, "skipped", "no push subscriptions")
-        reason = await self.blocked(send, "push", None)
+        reason = who.blocked
         if reason:
             return await self.finish(send, "skipped", reason)
 
-        delivery = await self._delivery(send)
+        delivery = await self._delivery(who)
         outcomes: list[str] = []
-        async with checked_session(self.settings.outbound_allow_loopback) as http:
+        async with self.http() as http:
             for sub in subs:
                 outcomes.append(await self._send_one(send, sub, delivery, http))
         status = next((s for s in ("sent", "unknown", "failed") if s in outcomes), "skipped")
         return await self.finish(send, status, f"{outcomes.count('sent')}/{len(subs)} subscriptions")
 
-    async def _delivery(self, send: Send) -> Delivery:
-        _, context = await self.customer_and_context(send, "push")
+    async def _delivery(self, who: Recipient) -> Delivery:
+        send, context = who.send, await self.context(who)
         notification: dict[str, Any] = await self.render(
             send, "push", lambda: self.templates.push(send.template, context)
         )

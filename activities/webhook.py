@@ -33,10 +33,11 @@ class WebhookActivities(Channel):
     @activity.defn(name=SEND_WEBHOOK)
     async def send_webhook(self, send: Send) -> SendResult:
         async with keep_alive():
-            return await self.measured("webhook", self._send_webhook(await self.resolved(send)))
+            return await self.measured("webhook", self._send_webhook(send))
 
     async def _send_webhook(self, send: Send) -> SendResult:
-        done = await self.ledger.claim(send, "webhook", cap=self.cap("webhook"), guarantee=self.guarantee(send))
+        who, done = await self.prepare(send, "webhook", cap=self.cap("webhook"), guarantee=self.guarantee(send))
+        send = who.send
         if done is not None:
             return done
         url = self.settings.webhooks.get(send.template)
@@ -48,7 +49,7 @@ class WebhookActivities(Channel):
             return await self.finish(send, "skipped", f"webhook {refusal}")
         if not self.settings.webhook_secret:
             return await self.finish(send, "skipped", "SOJOURN_WEBHOOK_SECRET is not set; webhooks are never sent unsigned")
-        reason = await self.blocked(send, "webhook", None)
+        reason = who.blocked
         if reason:
             return await self.finish(send, "skipped", reason)
 

@@ -136,27 +136,49 @@ async def for_customer(session: AsyncSession, customer_id: str, kind: str = "you
     brand's): `you_may_also_like` (companions of her cart, her last order and the five
     products she viewed last), `frequently_bought_together` (of her cart),
     `previously_viewed`, `popular`."""
-    if kind not in KINDS:
-        raise ValueError(f"kind must be one of {', '.join(KINDS)}")
+    return (await for_customer_kinds(session, customer_id, (kind,), cart=cart, exclude=exclude, limit=limit))[kind]
+
+
+async def for_customer_kinds(session: AsyncSession, customer_id: str, kinds: Sequence[str] = KINDS, *,
+                             cart: Sequence[str] = (), exclude: Iterable[str] = (),
+                             limit: int = 5) -> dict[str, list[str]]:
+    """`for_customer` for several kinds at once, reading her profile, her orders, the
+    popular list and each relation table once (an email showing every kind)."""
+    for kind in kinds:
+        if kind not in KINDS:
+            raise ValueError(f"kind must be one of {', '.join(KINDS)}")
     customer = await session.get(Customer, customer_id)
     viewed = list(customer.recently_viewed or []) if customer else []
     last_order = list(customer.last_order_products or []) if customer else []
     out = {*await bought_by(session, customer_id), *cart, *exclude}
-    if kind == "previously_viewed":
-        return [p for p in viewed if p not in out][:limit]
-    fallback = await popular(session)
-    if kind == "popular":
-        return [p for p in fallback if p not in out][:limit]
-    ymal = kind == "you_may_also_like"
-    viewed_seeds = viewed[:5] if ymal else []
-    seeds = list(dict.fromkeys([*cart, *(last_order if ymal else []), *viewed_seeds]))
-    # What goes with each seed in orders; for what she viewed, also what others viewed
-    # with it (counting half).
-    table = await _table(session, "bought_together", seeds)
-    for product, scored in (await _table(session, "also_viewed", viewed_seeds)).items():
-        half = [scoring.Scored(s.product_id, s.score * VIEWED_WEIGHT, s.lift, s.together) for s in scored]
-        table[product] = [*table.get(product, []), *half]
-    return scoring.blend(seeds, table, fallback, exclude=out, limit=limit)
+    fallback = await popular(session) if set(kinds) - {"previously_viewed"} else []
+    seeds_of: dict[str, tuple[list[str], list[str]]] = {}
+    for kind in kinds:
+        if kind in ("previously_viewed", "popular"):
+            continue
+        ymal = kind == "you_may_also_like"
+        viewed_seeds = viewed[:5] if ymal else []
+        seeds_of[kind] = (list(dict.fromkeys([*cart, *(last_order if ymal else []), *viewed_seeds])), viewed_seeds)
+    bought = await _table(session, "bought_together", {s for seeds, _ in seeds_of.values() for s in seeds})
+    also = await _table(session, "also_viewed", {s for _, viewed_seeds in seeds_of.values() for s in viewed_seeds})
+    found: dict[str, list[str]] = {}
+    for kind in kinds:
+        if kind == "previously_viewed":
+            found[kind] = [p for p in viewed if p not in out][:limit]
+        elif kind == "popular":
+            found[kind] = [p for p in fallback if p not in out][:limit]
+        else:
+            seeds, viewed_seeds = seeds_of[kind]
+            # What goes with each seed in orders; for what she viewed, also what others
+            # viewed with it (counting half).
+            table = {seed: list(bought[seed]) for seed in seeds if seed in bought}
+            for product in dict.fromkeys(viewed_seeds):
+                half = [scoring.Scored(s.product_id, s.score * VIEWED_WEIGHT, s.lift, s.together)
+                        for s in also.get(product, [])]
+                if half:
+                    table[product] = [*table.get(product, []), *half]
+            found[kind] = scoring.blend(seeds, table, fallback, exclude=out, limit=limit)
+    return found
 
 
 async def described(session: AsyncSession, product_ids: Sequence[str]) -> list[dict[str, Any]]:
