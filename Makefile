@@ -42,6 +42,8 @@ bench: install
 	$(BIN)/python -m bench.accept_cost
 	$(BIN)/python -m bench.recommendations
 	$(BIN)/python -m bench.actions
+	$(BIN)/python -m bench.sending
+	$(BIN)/python -m bench.worker_memory
 
 clean:
 	rm -rf $(VENV) var .pytest_cache $(BROWSER)/node_modules

@@ -107,7 +107,7 @@ def build_worker(
         task_queue=settings.task_queue,
         workflows=[*workflows, SegmentSweep, RecommendationsRefresh, AudienceSync],
         activities=activities_for(settings, sessions, watched(workflows)),
-        **{"workflow_runner": sandbox_runner(), **options},
+        **{"workflow_runner": sandbox_runner(), "max_cached_workflows": settings.workflow_cache_size, **options},
     )
 
 

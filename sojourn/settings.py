@@ -64,6 +64,9 @@ class AudienceDestination(BaseModel):
     login_customer_id: str | None = None  # Google Ads manager account, if any
 
 
+WORKFLOW_CACHE_SIZE = 1000
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SOJOURN_", env_file=".env", extra="ignore")
 
@@ -77,6 +80,11 @@ class Settings(BaseSettings):
     temporal_address: str = "localhost:7233"
     temporal_namespace: str = "default"
     task_queue: str = "sojourn-journeys"
+    # Journeys a worker keeps in memory between their steps (Temporal's sticky cache).
+    # A journey not cached replays its history when it next wakes: CPU instead of
+    # memory. Its memory is bounded by this, not by how many journeys wait
+    # (bench/worker_memory.py; the README's figures chose the default).
+    workflow_cache_size: int = Field(default=WORKFLOW_CACHE_SIZE, ge=0)
 
     # Ingestion: Segment-style write keys, sent as the Basic-auth username (or, as
     # analytics.js does, as `writeKey` in the body).
