@@ -85,9 +85,9 @@ class Channel:
 
     async def _prepare_many(self, asks: list[_Ask]) -> list[tuple[Recipient, SendResult | None]]:
         async with write_lock(self.sessions), self.sessions() as session:
-            if session.bind.dialect.name == "sqlite" and any(a.cap for a in asks):
+            if session.bind.dialect.name == "sqlite":
                 # SQLite: the write lock before any read, or the claim can't upgrade to a
-                # writer once another has committed (Ledger._lock_customers).
+                # writer once another process has committed (Ledger._lock_customers).
                 await session.execute(update(Customer.__table__).where(Customer.__table__.c.id == "").values(id=""))
             found = await self._recipients_in(session, asks)
             claims = await self.ledger.claim_in(session, [
