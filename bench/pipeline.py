@@ -224,12 +224,13 @@ class Stack:
                 proc.kill()
 
 
-async def raw_signal_with_start(client: Client, queue: str, tag: str) -> float:
-    """The baseline: what the SDK alone does to put N customers in the journey."""
+async def raw_signal_with_start(client: Client, queue: str, tag: str, count: int = N, first: int = 0) -> float:
+    """The baseline: what the SDK alone does to put `count` customers in the journey
+    (`raw-<tag>-<first>` on)."""
     settings = type("S", (), {"time_scale": 1.0, "default_timezone": "UTC", "quiet_hours": None})()
 
     async def one(i: int) -> None:
-        customer = f"raw-{tag}-{i}"
+        customer = f"raw-{tag}-{first + i}"
         event = JourneyEvent(message_id=str(uuid.uuid4()), type="track", name="Product Added",
                              customer_id=customer, properties=PRODUCT)
         await client.start_workflow(
@@ -238,7 +239,7 @@ async def raw_signal_with_start(client: Client, queue: str, tag: str) -> float:
             search_attributes=start_attributes(CART, customer), memo={"entry": event.message_id},
         )
 
-    return N / await bounded(N, CONCURRENCY, one)
+    return count / await bounded(count, CONCURRENCY, one)
 
 
 async def server_alone(client: Client) -> dict[str, Any]:

@@ -31,12 +31,10 @@ from typing import Any
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
-from bench.pipeline import CART, PRODUCT, bounded, free_port, postgres, quiet
+from bench.pipeline import CART, free_port, postgres, quiet, raw_signal_with_start
 from sojourn.migrate import upgrade
 from sojourn.settings import WORKFLOW_CACHE_SIZE
 from sojourn.temporal import dev_server_flags
-from workflows.events import SIGNAL, JourneyEvent
-from workflows.spec import start_attributes, start_input
 
 CACHES = [int(c) for c in os.environ.get("BENCH_CACHES", f"100,{WORKFLOW_CACHE_SIZE},10000").split(",")]
 COUNTS = [int(c) for c in os.environ.get("BENCH_COUNTS", "1000,10000").split(",")]
@@ -49,25 +47,9 @@ def rss_mb(pid: int) -> float:
     raise RuntimeError(f"no VmRSS for {pid}")
 
 
-async def enter(client: Client, queue: str, tag: str, first: int, last: int) -> None:
-    settings = type("S", (), {"time_scale": 1.0, "default_timezone": "UTC", "quiet_hours": None})()
-
-    async def one(i: int) -> None:
-        customer = f"{tag}-{first + i}"
-        event = JourneyEvent(message_id=str(uuid.uuid4()), type="track", name="Product Added",
-                             customer_id=customer, properties=PRODUCT)
-        await client.start_workflow(
-            CART.workflow_type, start_input(CART, customer, None, settings), id=CART.workflow_id(customer),
-            task_queue=queue, start_signal=SIGNAL, start_signal_args=[event],
-            search_attributes=start_attributes(CART, customer), memo={"entry": event.message_id},
-        )
-
-    await bounded(last - first, 32, one)
-
-
 async def waiting(client: Client, tag: str, index: int) -> bool:
     """Her journey has reached its first timer (the worker ran its first task)."""
-    handle = client.get_workflow_handle(CART.workflow_id(f"{tag}-{index}"))
+    handle = client.get_workflow_handle(CART.workflow_id(f"raw-{tag}-{index}"))
     return any([e.timer_started_event_attributes.timer_id async for e in handle.fetch_history_events()])
 
 
@@ -82,13 +64,13 @@ async def one_cache_size(env: WorkflowEnvironment, address: str, database_url: s
     tag = uuid.uuid4().hex[:6]
     out: dict[str, Any] = {"cache": cache}
     try:
-        await enter(env.client, queue, tag, 0, 20)  # imports, the sandbox, pools: not per journey
+        await raw_signal_with_start(env.client, queue, tag, count=20)  # imports, the sandbox, pools: not per journey
         await quiet()
         out["rss_mb_warm"] = round(rss_mb(worker.pid), 1)
         entered = 20
         for count in COUNTS:
             began = time.perf_counter()
-            await enter(env.client, queue, tag, entered, count)
+            await raw_signal_with_start(env.client, queue, tag, count=count - entered, first=entered)
             checked, entered = (entered, count // 2, count - 1), count
             await quiet()
             for _ in range(900):  # each journey's first task has run: every one waits on its timer
