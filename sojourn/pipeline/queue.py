@@ -3,8 +3,8 @@ settle each event as routed, retried later, or dead.
 
 A router claims a batch of due events by leasing them (`FOR UPDATE SKIP LOCKED` on
 PostgreSQL, so replicas take disjoint batches; SQLite's write lock does the same
-there). A customer whose earlier event is still due and held elsewhere is released
-for this round, so one customer's events reach the journeys in the order received,
+there). A claim keeps a customer's events only up to her first unrouted event it does
+not hold, so one customer's events reach the journeys in the order received,
 whichever replica routes them.
 """
 
@@ -36,8 +36,8 @@ class Failure:
 async def claim(
     sessions: async_sessionmaker[AsyncSession], owner: str, *, limit: int, lease: timedelta
 ) -> dict[str, list[Any]]:
-    """Lease up to `limit` due events; return their rows per customer, oldest first, less
-    the customers that must wait for an earlier event held elsewhere."""
+    """Lease up to `limit` due events; return their rows per customer, oldest first, each
+    customer's cut at her first unrouted event held elsewhere (the rest released)."""
     now = utcnow()
     due = (
         select(Event.id)
@@ -62,20 +62,29 @@ async def claim(
         per_customer: dict[str, list[Any]] = defaultdict(list)
         for row in rows:
             per_customer[row.customer_id].append(row)
-        # Earlier, never-tried events of these customers that this claim does not hold:
-        # another router has them (or is taking them). A retried (poison) event does
-        # not hold the others back.
-        ahead = dict((await session.execute(
+        # Each customer's first never-tried event that this claim does not hold: another
+        # router has it, or is taking it. It may come before her events here, or between
+        # them: SKIP LOCKED passes over a row another claim has locked, so a claim can
+        # hold her 5th and 7th events while another holds the 6th (and is releasing it).
+        # Only her events before it may go now. A retried (poison) event does not hold
+        # the others back.
+        gaps = dict((await session.execute(
             select(Event.customer_id, func.min(Event.id))
             .where(Event.customer_id.in_(list(per_customer)), Event.route_state == "pending",
                    Event.attempts == 0, Event.id.not_in(ids))
             .group_by(Event.customer_id)
         )).all())
-        blocked = [c for c, first in ahead.items() if first < per_customer[c][0].id]
-        if blocked:
+        waiting: list[int] = []
+        for customer, gap in gaps.items():
+            held = per_customer[customer]
+            waiting += [e.id for e in held if e.id > gap]
+            if held[0].id > gap:
+                del per_customer[customer]
+            else:
+                per_customer[customer] = [e for e in held if e.id < gap]
+        if waiting:
             await session.execute(
-                update(EVENTS).where(EVENTS.c.id.in_([e.id for c in blocked for e in per_customer.pop(c)]))
-                .values(lease_owner=None, lease_until=None)
+                update(EVENTS).where(EVENTS.c.id.in_(waiting)).values(lease_owner=None, lease_until=None)
             )
         await session.commit()
     return dict(per_customer)
