@@ -49,7 +49,12 @@ async def test_an_unsafe_change_is_caught() -> None:
         await replayer.replay_workflow(load(Path(__file__).parent / "histories" / "cart_abandonment_whole_story.json"))
 
 
-async def test_a_change_behind_workflow_patched_replays() -> None:
+async def test_a_declared_change_replays() -> None:
+    """Runs from before any change (no input changes, no markers), from when changes
+    were patch markers, and started with the changes in their input: none took the
+    new path, so all replay on the edit."""
     replayer = Replayer(workflows=[cart_patched_edit.CartAbandonment], workflow_runner=sandbox_runner())
-    for name in ("cart_abandonment_whole_story", "cart_abandonment_order_before_push"):
+    for name in ("cart_abandonment_whole_story", "cart_abandonment_order_before_push_every_step_upserted",
+                 "cart_abandonment_with_retargeting_audience_searchable_steps",
+                 "cart_abandonment_with_retargeting_audience", "cart_abandonment_order_before_push"):
         await replayer.replay_workflow(load(Path(__file__).parent / "histories" / f"{name}.json"))

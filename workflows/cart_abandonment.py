@@ -10,8 +10,6 @@ order within 7 days of entry is a conversion.
 from datetime import time, timedelta
 from typing import Any
 
-from temporalio import workflow
-
 from workflows.journey import Goal, Journey, journey
 
 EVENING = time(19, 0)
@@ -22,13 +20,14 @@ EVENING = time(19, 0)
     enters_on="Product Added",
     exits_on="Order Completed",  # at any moment, even mid-wait
     goal=Goal("Order Completed", within=timedelta(days=7), revenue="revenue"),
+    changes=("cart-2026-11-retargeting-ad",),
 )
 class CartAbandonment(Journey):
     async def story(self) -> None:
         await self.delay(timedelta(hours=1), "an hour after she left her cart")
         await self.send_push("push_1h", template="cart_abandonment", data=self.cart())
 
-        if workflow.patched("cart-2026-11-retargeting-ad"):  # customers entering from this change on
+        if self.changed("cart-2026-11-retargeting-ad"):  # customers entering from this change on
             await self.delay_until_local(EVENING, reason="that evening, her time",
                                          at_latest=self.after_entry(timedelta(days=1)))
             await self.add_to_audience("cart_abandoners")  # left when she orders, or when the journey ends

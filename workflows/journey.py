@@ -114,6 +114,9 @@ class JourneyStart:
     # event and one RPC less than signal-with-start. Runs started with a signal
     # (older histories, tests) get it through on_event instead.
     entry: JourneyEvent | None = None
+    # The changes the code that started this run makes (workflows/spec.py: the kit's
+    # and the journey's own): `Journey.changed` takes them with no patch marker.
+    changes: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -174,6 +177,15 @@ class Journey(Waits, Decisions, Sends, Coupons, Intelligence, Audiences):
     @property
     def events(self) -> list[JourneyEvent]:
         return self.s.events
+
+    def changed(self, change: str) -> bool:
+        """Does this run take `change`, a new path in the story? Yes if the code that
+        started it already made the change: its input names it (the journey declares it
+        in `@journey(changes=...)`), and that costs nothing. Otherwise Temporal's
+        `workflow.patched` decides: a run that entered before the change replays its
+        history as recorded, and one that reaches the new path for the first time takes
+        it (a patch marker, and a search-attribute upsert Temporal bills as an action)."""
+        return change in (self.start.changes or ()) or workflow.patched(change)
 
     def param(self, name: str) -> Any:
         """A journey parameter: the value settings gave at start, else the declared default."""
@@ -315,9 +327,9 @@ class Journey(Waits, Decisions, Sends, Coupons, Intelligence, Audiences):
         raise EndedEarly(reason)
 
     async def _withdraw_onsite(self) -> None:
-        """What the run left on the site comes down with it. Patched: runs recorded
-        before this made no such call."""
-        if self.s.onsite and workflow.patched("withdraw-onsite"):
+        """What the run left on the site comes down with it. A change: runs recorded
+        before it made no such call."""
+        if self.s.onsite and self.changed("withdraw-onsite"):
             info = workflow.info()
             await workflow.execute_activity(
                 WITHDRAW_ONSITE, OnsiteWithdrawal(run_key=f"{info.workflow_id}/{info.first_execution_run_id}/"),
@@ -430,9 +442,9 @@ class Journey(Waits, Decisions, Sends, Coupons, Intelligence, Audiences):
         workflow.set_current_details("\n".join(lines))
         # The searchable step is upserted (a billable action) when it is worth searching
         # for: a wait, and the end. "entering" and "...: sending" last a moment and stay
-        # in the current details only. Patched: runs recorded before upserted every step.
+        # in the current details only. A change: runs recorded before upserted every step.
         transient = self.step == "entering" or self.step.endswith(": sending")
-        if self.step != self._shown_step and not (transient and workflow.patched("searchable-steps-only")):
+        if self.step != self._shown_step and not (transient and self.changed("searchable-steps-only")):
             self._shown_step = self.step
             workflow.upsert_search_attributes([JOURNEY_STEP.value_set(self.step[:200])])
 
@@ -452,6 +464,7 @@ def journey(
     reentry: Reentry | None = None,
     params: dict[str, Any] | None = None,
     only_for: Segment | None = None,
+    changes: tuple[str, ...] = (),
 ) -> Callable[[J], J]:
     """Declare a journey: its metadata, from which the API routes, and its workflow.
     The class gets the workflow's run method from the kit; it writes only `story()`."""
@@ -469,6 +482,7 @@ def journey(
             params=dict(params or {}),
             workflow_type=cls.__name__,
             only_for=only_for,
+            changes=tuple(changes),
         )
 
         async def run(self, start: JourneyStart) -> JourneyResult:  # noqa: ANN001

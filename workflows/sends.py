@@ -29,7 +29,7 @@ CHANNELS = {"email": SEND_EMAIL, "push": SEND_PUSH, "webhook": SEND_WEBHOOK, "on
 
 
 class Sends:
-    """Mixed into Journey: uses its input (`self.start`), state and `timezone()`."""
+    """Mixed into Journey: uses its input (`self.start`), state, `timezone()` and `changed()`."""
 
     async def send_email(
         self, step: str, *, template: str, data: dict[str, Any] | None = None, topic: str = "marketing",
@@ -132,8 +132,8 @@ class Sends:
             result = SendResult(status="failed", detail=cause)
             # Its ledger rows must not stay open (counted toward the cap, shown as
             # queued forever): failed, or unknown if the last attempt died sending.
-            # Patched: runs recorded before this made no such call.
-            if workflow.patched("ledger-gives-up"):
+            # A change: runs recorded before it made no such call.
+            if self.changed("ledger-gives-up"):
                 ended = await workflow.execute_activity(
                     GIVE_UP_SEND, SendGiveUp(send.key, cause), result_type=str,
                     start_to_close_timeout=RECORD_TIMEOUT, retry_policy=SEND_RETRY, summary=f"{step}: give up",

@@ -20,6 +20,11 @@ JOURNEY_VARIANT = SearchAttributeKey.for_keyword("JourneyVariant")
 
 Triggers = str | Trigger | tuple[str | Trigger, ...]
 
+# The kit's own changes to what a run does, each behind `Journey.changed` (workflows/journey.py):
+# a run started by this code is handed them in its input and takes them without a patch
+# marker; a run started before one replays its history as recorded.
+KIT_CHANGES = ("ledger-gives-up", "withdraw-onsite", "searchable-steps-only")
+
 
 def triggers(value: Triggers) -> tuple[Trigger, ...]:
     items = value if isinstance(value, tuple) else (value,)
@@ -87,6 +92,8 @@ class JourneySpec:
     params: dict[str, Any] = field(default_factory=dict)  # name -> default; settings may override
     workflow_type: str = ""
     only_for: Segment | None = None  # admits an entry only if she is in it as of the event
+    # The journey's own changes behind `self.changed(...)`: runs started from now on take them.
+    changes: tuple[str, ...] = ()
 
     def triggered_by(self, event: JourneyEvent, settings: Any = None) -> bool:
         """Is this an entry event, whoever sent it?"""
@@ -145,6 +152,7 @@ class JourneySpec:
             "only_for": self.only_for.name if self.only_for else None,
             "reentry": self.reentry.describe(),
             "params": dict(self.params),
+            "changes": list(self.changes),
         }
 
 
@@ -160,7 +168,9 @@ def start_input(
 ) -> dict[str, Any]:
     """The kit's `JourneyStart` (workflows/journey.py), as the data converter sends it.
     Settings that change behaviour are copied in at start, so a replay of the run sees
-    what the run saw. `entry` is the event that starts the run (a plain start)."""
+    what the run saw. `entry` is the event that starts the run (a plain start);
+    `changes`, every change this code makes (the kit's and the journey's), so the run
+    takes them with no patch marker."""
     return {
         "customer_id": customer_id,
         "time_scale": settings.time_scale,
@@ -169,4 +179,5 @@ def start_input(
         "quiet_hours": settings.quiet_hours,
         "params": {name: getattr(settings, name, default) for name, default in spec.params.items()},
         "entry": entry,
+        "changes": [*KIT_CHANGES, *spec.changes],
     }

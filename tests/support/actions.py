@@ -1,10 +1,29 @@
 """Billable actions per journey's main story (bench/actions.py counts them): what each
 recorded run may spend. A change to the kit or a journey that spends more fails the
 test that plays that story (conftest.keep_history checks every run it is given) and
-tests/test_actions.py (the recorded files). Lower a figure when a change saves."""
+tests/test_actions.py (the recorded files). Lower a figure when a change saves.
+
+A story's current recording is named as its test names it, and every run of that test
+is held to its budget. When a change alters what a story records, rename the current
+file with a suffix that says what the change left behind, record again, and budget
+both: the old file stays, for customers who entered under it."""
 
 BUDGET = {
-    # Recorded since the searchable step is upserted only for waits and the end.
+    # Now (the tests record these and hold their runs to them): the router hands a run
+    # the changes its code makes, so the run records no patch marker and no upsert of
+    # TemporalChangeVersion.
+    "account_registration_signed_up": 16,
+    "app_banner_test_tapped_and_installed": 15,
+    "cart_abandonment_order_before_push": 7,
+    "cart_abandonment_with_retargeting_audience": 19,
+    "first_purchase_incentive_whole_story": 13,
+    "lead_capture_whole_story": 15,
+    "loyalty_signup_abandonment_story": 10,
+    "post_purchase_whole_story": 18,
+    "product_discovery_no_add_to_cart": 11,
+    "referral_ask_story": 10,
+    "registration_page_test_signed_up": 12,
+    # Recorded while the kit's changes were patch markers in every new run.
     "account_registration_signed_up_searchable_steps": 17,
     "app_banner_test_tapped_and_installed_searchable_steps": 17,
     "cart_abandonment_order_before_push_searchable_steps": 8,
@@ -16,18 +35,18 @@ BUDGET = {
     "product_discovery_no_add_to_cart_searchable_steps": 13,
     "referral_ask_story_searchable_steps": 11,
     "registration_page_test_signed_up_searchable_steps": 14,
-    # Recorded before: every step change was upserted.
-    "account_registration_signed_up": 18,
-    "app_banner_test_tapped_and_installed": 18,
-    "cart_abandonment_order_before_push": 9,
+    # Recorded before that: every step change was upserted.
+    "account_registration_signed_up_every_step_upserted": 18,
+    "app_banner_test_tapped_and_installed_every_step_upserted": 18,
+    "cart_abandonment_order_before_push_every_step_upserted": 9,
     "cart_abandonment_whole_story": 18,
     "cart_abandonment_whole_story_entry_in_input": 17,
-    "cart_abandonment_with_retargeting_audience": 23,
-    "first_purchase_incentive_whole_story": 17,
-    "lead_capture_whole_story": 19,
-    "loyalty_signup_abandonment_story": 13,
-    "post_purchase_whole_story": 22,
-    "product_discovery_no_add_to_cart": 15,
-    "referral_ask_story": 13,
-    "registration_page_test_signed_up": 15,
+    "cart_abandonment_with_retargeting_audience_every_step_upserted": 23,
+    "first_purchase_incentive_whole_story_every_step_upserted": 17,
+    "lead_capture_whole_story_every_step_upserted": 19,
+    "loyalty_signup_abandonment_story_every_step_upserted": 13,
+    "post_purchase_whole_story_every_step_upserted": 22,
+    "product_discovery_no_add_to_cart_every_step_upserted": 15,
+    "referral_ask_story_every_step_upserted": 13,
+    "registration_page_test_signed_up_every_step_upserted": 15,
 }
