@@ -30,7 +30,6 @@ import asyncio
 import base64
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -52,6 +51,7 @@ from temporalio.testing import WorkflowEnvironment
 from sojourn.db import make_engine, make_sessionmaker
 from sojourn.migrate import upgrade
 from sojourn.models import Event
+from sojourn.devstack import temporal_cli
 from sojourn.temporal import dev_server_flags
 from workflows.events import SIGNAL, JourneyEvent
 from workflows.registry import by_name
@@ -376,8 +376,7 @@ async def scenario(env: WorkflowEnvironment, temporal: str, label: str, database
 
 
 async def main() -> None:
-    temporal = str(Path(sys.executable).parent / "temporal") if (Path(sys.executable).parent / "temporal").exists() \
-        else shutil.which("temporal")
+    temporal = temporal_cli()
     port = free_port()
     env = await WorkflowEnvironment.start_local(
         port=port, dev_server_existing_path=temporal, dev_server_extra_args=dev_server_flags(),

@@ -28,7 +28,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -36,7 +35,6 @@ import time
 import uuid
 from email.message import EmailMessage
 from email.utils import formataddr, formatdate
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -58,6 +56,7 @@ from sojourn.migrate import upgrade
 from sojourn.models import Customer, PushSubscription
 from sojourn.settings import Settings
 from sojourn.signing import load_signer
+from sojourn.devstack import temporal_cli
 from sojourn.temporal import dev_server_flags
 from sojourn.vapid import load_vapid_keys
 from workflows.registry import JOURNEYS
@@ -268,8 +267,7 @@ async def scenario(env: WorkflowEnvironment, label: str, database_url: str, rece
 
 
 async def main() -> None:
-    temporal = str(Path(sys.executable).parent / "temporal") if (Path(sys.executable).parent / "temporal").exists() \
-        else shutil.which("temporal")
+    temporal = temporal_cli()
     env = await WorkflowEnvironment.start_local(port=free_port(), dev_server_existing_path=temporal,
                                                 dev_server_extra_args=dev_server_flags())
     receivers = Receivers(N)

@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -34,6 +33,7 @@ from temporalio.testing import WorkflowEnvironment
 from bench.pipeline import CART, free_port, postgres, quiet, raw_signal_with_start
 from sojourn.migrate import upgrade
 from sojourn.settings import WORKFLOW_CACHE_SIZE
+from sojourn.devstack import temporal_cli
 from sojourn.temporal import dev_server_flags
 
 CACHES = [int(c) for c in os.environ.get("BENCH_CACHES", f"100,{WORKFLOW_CACHE_SIZE},10000").split(",")]
@@ -93,8 +93,7 @@ async def one_cache_size(env: WorkflowEnvironment, address: str, database_url: s
 
 
 async def main() -> None:
-    temporal = str(Path(sys.executable).parent / "temporal") if (Path(sys.executable).parent / "temporal").exists() \
-        else shutil.which("temporal")
+    temporal = temporal_cli()
     port = free_port()
     env = await WorkflowEnvironment.start_local(port=port, dev_server_existing_path=temporal,
                                                 dev_server_extra_args=dev_server_flags())

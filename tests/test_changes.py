@@ -9,7 +9,6 @@ import ast
 import asyncio
 import importlib
 import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +17,8 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.testing import WorkflowEnvironment
 
 from sojourn.settings import Settings
-from tests.test_journey_kit import emit, enter
-from tests.support.journeys import TEST_JOURNEYS, WaitForOrder
-from worker import build_worker
+from tests.test_journey_kit import emit, enter, probe_worker  # noqa: F401 - a fixture
+from tests.support.journeys import WaitForOrder
 from workflows.registry import JOURNEYS
 from workflows.spec import KIT_CHANGES, start_input
 
@@ -70,12 +68,6 @@ def test_the_router_hands_a_new_run_every_change() -> None:
     assert CartAbandonment.spec.describe()["changes"] == ["cart-2026-11-retargeting-ad"]
 
 
-@pytest.fixture
-async def probe_worker(env: WorkflowEnvironment, settings: Settings, sessions: Any) -> AsyncIterator[None]:
-    async with build_worker(env.client, settings, sessions, extra_workflows=TEST_JOURNEYS):
-        yield
-
-
 async def _markers_and_upserts(handle: Any) -> tuple[int, list[str]]:
     markers, upserted = 0, []
     async for event in handle.fetch_history_events():
@@ -86,8 +78,9 @@ async def _markers_and_upserts(handle: Any) -> tuple[int, list[str]]:
     return markers, upserted
 
 
+@pytest.mark.usefixtures("probe_worker")
 async def test_a_run_started_with_the_changes_takes_them_without_a_patch_marker(
-    env: WorkflowEnvironment, settings: Settings, probe_worker: None
+    env: WorkflowEnvironment, settings: Settings
 ) -> None:
     """The same story twice: started as the router starts it now (the changes in its
     input), and as a run that entered before them (none). Both take the kit's change,
