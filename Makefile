@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: dev test install migrate bench clean
+.PHONY: dev test lint install migrate bench clean
 
 # The venv is rebuilt when pyproject.toml changes.
 $(VENV)/.installed: pyproject.toml
@@ -28,8 +28,14 @@ dev: install
 	else echo "npm not found: the demo shop tracks without Segment's analytics.js"; fi
 	$(BIN)/sojourn dev
 
-## make test: the test suite, against a real Temporal dev server, SMTP, push receiver, SQLite and PostgreSQL
-test: install $(BROWSER)/node_modules/.installed
+## make lint: the house's layers (import-linter contracts in pyproject.toml), ruff and mypy
+lint: install
+	$(BIN)/lint-imports
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+## make test: the lint, then the test suite, against a real Temporal dev server, SMTP, push receiver, SQLite and PostgreSQL
+test: lint $(BROWSER)/node_modules/.installed
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 migrate: install

@@ -1,6 +1,6 @@
 """Ad audiences: the kit's joins and leaves (`change_audience`), and the scheduled sync
 that tells each ad platform who joined and who left, in batches
-(`sync_audiences`; formats and consent: sojourn/audiences.py).
+(`sync_audiences`; formats and consent: sojourn/audiences/members.py).
 
 Outbound requests go only to SOJOURN_AUDIENCE_ALLOWED_HOSTS and never follow a
 redirect. A rate limit (HTTP 429, or Meta's throttling codes) is waited out
@@ -22,13 +22,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.contracts import CHANGE_AUDIENCE, SYNC_AUDIENCES, AudienceChange, AudienceSyncResult
 from activities.heartbeat import keep_alive
 from activities.webhook import SIGNATURE_HEADER, signature
-from sojourn import audiences
-from sojourn.allowlist import checked_session, refuse_reason
-from sojourn.identity import canonical
-from sojourn.settings import AudienceDestination, Settings
+from sojourn.audiences import members
+from sojourn.ground.allowlist import checked_session, refuse_reason
+from sojourn.ground.contracts import CHANGE_AUDIENCE, SYNC_AUDIENCES, AudienceChange, AudienceSyncResult
+from sojourn.ground.settings import AudienceDestination, Settings
+from sojourn.identity.linking import canonical
 
 META_THROTTLED = {4, 17, 32, 613, 80003}  # Graph API error codes that mean "slow down"
 TRIES = 4
@@ -50,7 +50,7 @@ class AudienceActivities:
     async def change_audience(self, change: AudienceChange) -> None:
         async with self.sessions() as session:
             customer = await canonical(session, change.customer_id)
-            await audiences.set_member(session, change.audience, customer, change.member, change.reason)
+            await members.set_member(session, change.audience, customer, change.member, change.reason)
             await session.commit()
 
     @activity.defn(name=SYNC_AUDIENCES)
@@ -72,12 +72,12 @@ class AudienceActivities:
 
     async def _sync(self, name: str, destination: AudienceDestination, audience: str,
                     platform_id: str) -> tuple[int, int]:
-        batch = {"meta": audiences.META_BATCH, "google": audiences.GOOGLE_BATCH}.get(destination.type,
-                                                                                    audiences.WEBHOOK_BATCH)
+        batch = {"meta": members.META_BATCH, "google": members.GOOGLE_BATCH}.get(destination.type,
+                                                                                    members.WEBHOOK_BATCH)
         added = removed = 0
         for _ in range(ROUNDS):
             async with self.sessions() as session:
-                todo = await audiences.changes(session, name, audience, batch)
+                todo = await members.changes(session, name, audience, batch)
             if not todo.add and not todo.remove:
                 break
             for people, member in ((todo.add, True), (todo.remove, False)):
@@ -85,7 +85,7 @@ class AudienceActivities:
                     continue
                 await self._tell(destination, audience, platform_id, people, member)
                 async with self.sessions() as session:
-                    await audiences.told(session, name, audience, people, member)
+                    await members.told(session, name, audience, people, member)
                     await session.commit()
                 if member:
                     added += len(people)
@@ -95,7 +95,7 @@ class AudienceActivities:
         return added, removed
 
     async def _tell(self, destination: AudienceDestination, audience: str, platform_id: str,
-                    people: list[audiences.Person], member: bool) -> None:
+                    people: list[members.Person], member: bool) -> None:
         for attempt in range(TRIES):
             try:
                 async with checked_session(self.settings.outbound_allow_loopback,
@@ -128,7 +128,7 @@ class AudienceActivities:
         return body
 
     async def _meta(self, http: aiohttp.ClientSession, destination: AudienceDestination, audience_id: str,
-                    people: list[audiences.Person], member: bool) -> None:
+                    people: list[members.Person], member: bool) -> None:
         body = {"payload": {"schema": ["EMAIL", "PHONE"], "data": [p.meta_row() for p in people]}}
         async with http.request("POST" if member else "DELETE", f"{destination.url.rstrip('/')}/{audience_id}/users",
                                 json=body, headers={"Authorization": f"Bearer {destination.token or ''}"},
@@ -136,7 +136,7 @@ class AudienceActivities:
             await self._answer(response, "Meta")
 
     async def _google(self, http: aiohttp.ClientSession, destination: AudienceDestination, user_list: str,
-                      people: list[audiences.Person], member: bool) -> None:
+                      people: list[members.Person], member: bool) -> None:
         base = destination.url.rstrip("/")
         customer = destination.customer_id or ""
         headers = {"Authorization": f"Bearer {destination.token or ''}",
@@ -145,7 +145,7 @@ class AudienceActivities:
             headers["login-customer-id"] = destination.login_customer_id
         job = {"job": {"type": "CUSTOMER_MATCH_USER_LIST", "customerMatchUserListMetadata": {
             "userList": f"customers/{customer}/userLists/{user_list}",
-            # Only people who consented are sent (sojourn/audiences.py).
+            # Only people who consented are sent (sojourn/audiences/members.py).
             "consent": {"adUserData": "GRANTED", "adPersonalization": "GRANTED"}}}}
         async with http.post(f"{base}/customers/{customer}/offlineUserDataJobs:create", json=job, headers=headers,
                              allow_redirects=False) as response:
@@ -163,7 +163,7 @@ class AudienceActivities:
             await self._answer(response, "Google Ads")
 
     async def _webhook(self, http: aiohttp.ClientSession, destination: AudienceDestination, audience: str,
-                       people: list[audiences.Person], member: bool) -> None:
+                       people: list[members.Person], member: bool) -> None:
         if not self.settings.webhook_secret:
             raise ApplicationError("SOJOURN_WEBHOOK_SECRET is not set; audience webhooks are never sent unsigned",
                                    type="AudienceRefused", non_retryable=True)

@@ -53,6 +53,7 @@ class Coalesced(Generic[T, R]):
 
     async def _settle(self, batch: list[tuple[T, asyncio.Future[R]]]) -> None:
         self.runs += 1
+        error: Exception | None
         try:
             results = await self._run([item for item, _ in batch])
         except Exception as exc:  # noqa: BLE001 - handed to the callers

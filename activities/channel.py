@@ -5,29 +5,28 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
-from typing import Any, Callable, TypeVar
+from typing import Any, TypeVar
 
 from jinja2 import TemplateError
 from sqlalchemy import select, update
-
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.contracts import Send, SendResult
 from activities.batching import Coalesced
-from activities.customers import template_context
 from activities.ledger import Claim, Ledger
+from activities.profiles import template_context
 from activities.rendering import Templates
-from sojourn.consent import ConsentRef, unsubscribe_token
-from sojourn.links import Click, LinkTracker, TrustedUrl
-from sojourn.models import Consent, Customer, Identity, PushSubscription, Suppression
-from sojourn.db import write_lock
-from sojourn.settings import Settings
+from sojourn.ground.contracts import Send, SendResult
+from sojourn.ground.db import dialect, write_lock
+from sojourn.ground.models import Consent, Customer, Identity, PushSubscription, Suppression, table
+from sojourn.ground.settings import Settings
+from sojourn.ground.signing import Signer, load_signer
+from sojourn.identity.consent import ConsentRef, unsubscribe_token
 from sojourn.intelligence import catalog
-from sojourn.signing import Signer, load_signer
+from sojourn.links.tracking import Click, LinkTracker, TrustedUrl
 
 T = TypeVar("T")
 
@@ -78,17 +77,17 @@ class Channel:
         """Who the send is for, and its claim in the ledger (`Ledger.claim`: None means
         go ahead), in one transaction with the other sends of the moment
         (activities/batching.py). Who: the customer her run's visitor turned out to be
-        (an anonymous id linked since: sojourn/identity.py), her profile, her consent to
+        (an anonymous id linked since: sojourn/identity/linking.py), her profile, her consent to
         the send's topic on the channel, whether her email address is suppressed, and,
         for push, her browsers."""
         return await self._prepared(_Ask(send, channel, cap, guarantee))
 
     async def _prepare_many(self, asks: list[_Ask]) -> list[tuple[Recipient, SendResult | None]]:
         async with write_lock(self.sessions), self.sessions() as session:
-            if session.bind.dialect.name == "sqlite":
+            if dialect(session) == "sqlite":
                 # SQLite: the write lock before any read, or the claim can't upgrade to a
                 # writer once another process has committed (Ledger._lock_customers).
-                await session.execute(update(Customer.__table__).where(Customer.__table__.c.id == "").values(id=""))
+                await session.execute(update(table(Customer)).where(table(Customer).c.id == "").values(id=""))
             found = await self._recipients_in(session, asks)
             claims = await self.ledger.claim_in(session, [
                 Claim(who.send, ask.channel, who.send.key, ask.cap, ask.guarantee) for who, ask in zip(found, asks)])

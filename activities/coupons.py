@@ -1,4 +1,4 @@
-"""Issuing a coupon code to a journey run's slot (sojourn/coupons.py does the work)."""
+"""Issuing a coupon code to a journey run's slot (sojourn/coupons/pools.py does the work)."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ from datetime import timedelta
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
-from activities.contracts import ISSUE_COUPON, CouponIssued, CouponRequest
-from sojourn import coupons
-from sojourn.db import write_lock
-from sojourn.identity import canonical
+from sojourn.coupons import pools
+from sojourn.ground.contracts import ISSUE_COUPON, CouponIssued, CouponRequest
+from sojourn.ground.db import write_lock
+from sojourn.identity.linking import canonical
 
 
 class CouponActivities:
@@ -23,7 +23,7 @@ class CouponActivities:
         commit and the answer) finds the code the slot got and hands it back."""
         async with write_lock(self.sessions), self.sessions() as session:
             customer_id = await canonical(session, request.customer_id)
-            issued = await coupons.issue(
+            issued = await pools.issue(
                 session, request.offer, request.key, customer_id, request.workflow_id,
                 None if request.expires_in_seconds is None else timedelta(seconds=request.expires_in_seconds),
             )

@@ -11,19 +11,18 @@ from email.message import EmailMessage
 from email.utils import formataddr, formatdate
 
 import aiosmtplib
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-
 from activities.channel import Channel
-from activities.contracts import SEND_EMAIL, Send, SendResult
 from activities.heartbeat import keep_alive
 from activities.rendering import Templates
 from activities.smtp_pool import SmtpPool
-from sojourn.addresses import EmailNotValidError, one_mailbox
-from sojourn.consent import suppress
-from sojourn.links import Open, open_pixel
-from sojourn.settings import Settings
+from sojourn.ground.addresses import EmailNotValidError, one_mailbox
+from sojourn.ground.contracts import SEND_EMAIL, Send, SendResult
+from sojourn.ground.settings import Settings
+from sojourn.identity.consent import suppress
+from sojourn.links.tracking import Open, open_pixel
 
 
 def message_id(key: str) -> str:
@@ -78,7 +77,7 @@ class EmailActivities(Channel):
 
         rendered = await self.render(send, "email", lambda: self.templates.email(send.template, context, marked=True))
         # The brand's links become signed, tracked redirects ("Message Clicked"); URLs
-        # from data stay as they are (sojourn/links.py).
+        # from data stay as they are (sojourn/links/tracking.py).
         links, click = await self.tracker(context), self.click(send, "email")
         rendered.html, rendered.text = links.html(rendered.html, click), links.text(rendered.text, click)
         if self.settings.email_open_pixel:  # opens: engagement history, machine opens flagged

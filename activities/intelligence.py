@@ -8,7 +8,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
-from activities.contracts import (
+from sojourn.ground import calendar
+from sojourn.ground.contracts import (
     BEST_TIME,
     CHOOSE_CHANNEL,
     RECOMMEND,
@@ -17,14 +18,13 @@ from activities.contracts import (
     BestTimeRequest,
     ChannelChoice,
     ChannelRequest,
-    RecommendRequest,
     Recommended,
+    RecommendRequest,
     RefreshResult,
 )
-from sojourn.identity import canonical
+from sojourn.ground.models import Customer, utcnow
+from sojourn.identity.linking import canonical
 from sojourn.intelligence import besttime, catalog, engagement
-from sojourn.models import Customer, utcnow
-from workflows import timing
 
 
 class IntelligenceActivities:
@@ -59,7 +59,7 @@ class IntelligenceActivities:
         now = datetime.fromisoformat(request.now)
         async with self.sessions() as session:
             customer_id = await canonical(session, request.customer_id)
-            tz = timing.zone(await session.scalar(select(Customer.timezone).where(Customer.id == customer_id)),
+            tz = calendar.zone(await session.scalar(select(Customer.timezone).where(Customer.id == customer_id)),
                              request.default_timezone)
             hers = await besttime.her_hours(session, customer_id, tz, now)
             shop = await besttime.shop_hours(session)

@@ -27,13 +27,12 @@ from typing import Any
 
 from sqlalchemy import bindparam, func, insert, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-
 from temporalio import activity
 
 from activities.batching import Coalesced
-from activities.contracts import GIVE_UP_SEND, Send, SendGiveUp, SendResult
-from sojourn.db import insert_for, write_lock
-from sojourn.models import Customer, Message, MessageAttempt, utcnow
+from sojourn.ground.contracts import GIVE_UP_SEND, Send, SendGiveUp, SendResult
+from sojourn.ground.db import dialect, insert_for, write_lock
+from sojourn.ground.models import Customer, Message, MessageAttempt, table, utcnow
 
 FINAL = ("sent", "skipped", "bounced", "unknown")
 COUNTED = ("queued", "sending", "sent", "unknown")  # toward the frequency cap: what may have gone out
@@ -59,7 +58,7 @@ class _Outcome:
     recipient: str | None
 
 
-MESSAGES, ATTEMPTS = Message.__table__, MessageAttempt.__table__
+MESSAGES, ATTEMPTS = table(Message), table(MessageAttempt)
 
 
 class ClaimBatch:
@@ -128,7 +127,7 @@ class Ledger:
         """The claim-and-count of each (customer, channel) is one atomic step across
         workers: PostgreSQL advisory locks, taken in one order so two batches can't
         deadlock; SQLite's single writer lock, taken before any read."""
-        if session.bind.dialect.name == "postgresql":
+        if dialect(session) == "postgresql":
             for name in sorted(f"cap:{customer}:{channel}" for customer, channel in customers):
                 await session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": name})
         else:
@@ -175,7 +174,7 @@ class Ledger:
         batch = ClaimBatch(rows, recent)
         results = [batch.claim(c) for c in claims]
         if batch.fresh:
-            await session.execute(insert_for(session.bind.dialect.name)(MESSAGES).values(list(batch.fresh.values()))
+            await session.execute(insert_for(dialect(session))(MESSAGES).values(list(batch.fresh.values()))
                                   .on_conflict_do_nothing(index_elements=["idempotency_key"]))
         if batch.changed:
             await session.execute(

@@ -10,10 +10,10 @@ from sqlalchemy import update
 from temporalio import activity
 
 from activities.channel import Channel
-from activities.contracts import SEND_ONSITE, WITHDRAW_ONSITE, OnsiteWithdrawal, Send, SendResult
 from activities.heartbeat import keep_alive
-from sojourn.db import upsert, write_lock
-from sojourn.models import OnsiteMessage, utcnow
+from sojourn.ground.contracts import SEND_ONSITE, WITHDRAW_ONSITE, OnsiteWithdrawal, Send, SendResult
+from sojourn.ground.db import rowcount, upsert, write_lock
+from sojourn.ground.models import OnsiteMessage, utcnow
 
 
 class OnsiteActivities(Channel):
@@ -26,7 +26,7 @@ class OnsiteActivities(Channel):
                                             OnsiteMessage.withdrawn_at.is_(None))
                 .values(withdrawn_at=utcnow()))
             await session.commit()
-        return result.rowcount or 0
+        return rowcount(result)
 
     @activity.defn(name=SEND_ONSITE)
     async def send_onsite(self, send: Send) -> SendResult:

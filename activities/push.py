@@ -16,8 +16,9 @@ import dataclasses
 import json
 import re
 import time
+from collections.abc import AsyncIterator
 from datetime import timedelta
-from typing import Any, AsyncIterator
+from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -28,13 +29,13 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.channel import Channel, Recipient
-from activities.contracts import SEND_PUSH, Send, SendResult
 from activities.heartbeat import keep_alive
 from activities.rendering import Templates
-from sojourn.allowlist import checked_session, no_redirects, refuse_reason, refused
-from sojourn.models import PushSubscription
-from sojourn.settings import Settings
-from sojourn.vapid import VapidKeys, load_vapid_keys
+from sojourn.ground.allowlist import checked_session, no_redirects, refuse_reason, refused
+from sojourn.ground.contracts import SEND_PUSH, Send, SendResult
+from sojourn.ground.models import PushSubscription
+from sojourn.ground.settings import Settings
+from sojourn.ground.vapid import VapidKeys, load_vapid_keys
 
 DELIVERY = "push-delivery"
 URGENCIES = ("very-low", "low", "normal", "high")
@@ -156,7 +157,7 @@ class PushActivities(Channel):
                 headers={**delivery.headers, **await self.vapid_headers(sub.endpoint)},
                 ttl=delivery.ttl,
                 timeout=30,
-                aiohttp_session=no_redirects(http),  # type: ignore[arg-type]
+                aiohttp_session=no_redirects(http),
             )
         except WebPushException as exc:
             response = exc.response

@@ -9,7 +9,7 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
-from activities.contracts import (
+from sojourn.ground.contracts import (
     RECORD_ASSIGNMENT,
     RECORD_CONVERSION,
     RECORD_END,
@@ -19,8 +19,8 @@ from activities.contracts import (
     EndRecord,
     EntryRecord,
 )
-from sojourn.db import upsert
-from sojourn.models import Conversion, ExperimentAssignment, JourneyEntry
+from sojourn.ground.db import upsert
+from sojourn.ground.models import Conversion, ExperimentAssignment, JourneyEntry
 
 
 class RecordActivities:

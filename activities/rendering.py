@@ -5,7 +5,7 @@ render in a SandboxedEnvironment: a template that reaches for Python internals
 (`{{ ''.__class__.__mro__ }}`) raises SecurityError instead of running.
 
 What each `{{ expression }}` prints is marked as data while rendering
-(sojourn/links.py: mark_data), so that only the links the brand wrote are tracked.
+(sojourn/links/tracking.py: mark_data), so that only the links the brand wrote are tracked.
 The marks are gone from everything these methods return, except an email rendered
 with `marked=True` for the link tracker (which removes them).
 """
@@ -20,7 +20,7 @@ from typing import Any
 from jinja2 import FileSystemLoader, TemplateNotFound, meta, select_autoescape
 from jinja2.sandbox import SandboxedEnvironment
 
-from sojourn.links import mark_data, unmark
+from sojourn.links.tracking import mark_data, unmark
 
 
 @dataclass

@@ -12,8 +12,7 @@ from email.utils import getaddresses, parseaddr
 
 import aiosmtplib
 
-from sojourn.settings import Settings
-
+from sojourn.ground.settings import Settings
 
 # RFC 5322 allows 998 characters a line. At the default 78, a header holding one long
 # token (List-Unsubscribe's signed URL) would be turned into an RFC 2047 encoded-word,

@@ -14,9 +14,9 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.channel import Channel
-from activities.contracts import SEND_WEBHOOK, Send, SendResult
 from activities.heartbeat import keep_alive
-from sojourn.allowlist import checked_session, refuse_reason, refused
+from sojourn.ground.allowlist import checked_session, refuse_reason, refused
+from sojourn.ground.contracts import SEND_WEBHOOK, Send, SendResult
 
 SIGNATURE_HEADER = "X-Sojourn-Signature"
 IDEMPOTENCY_HEADER = "Idempotency-Key"

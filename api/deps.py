@@ -15,11 +15,12 @@ from fastapi import Depends, HTTPException, Request, status
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
 
+from sojourn.ground.settings import Settings
+from sojourn.ground.signing import Signer, load_signer
+from sojourn.ground.vapid import VapidKeys, load_vapid_keys
 from sojourn.pipeline.router import Router
 from sojourn.pipeline.store import Store
-from sojourn.settings import Settings
-from sojourn.signing import Signer, load_signer
-from sojourn.vapid import VapidKeys, load_vapid_keys
+from workflows.kit.journey import Journey
 
 
 async def get_settings_dep(request: Request) -> Settings:
@@ -145,12 +146,12 @@ async def get_temporal(request: Request) -> Client:
 TemporalDep = Annotated[Client, Depends(get_temporal)]
 
 
-async def get_journeys(request: Request) -> tuple[type, ...]:
+async def get_journeys(request: Request) -> tuple[type[Journey], ...]:
     """The journeys this app routes to: the registry's, or a test's own."""
     return request.app.state.journeys
 
 
-JourneysDep = Annotated[tuple[type, ...], Depends(get_journeys)]
+JourneysDep = Annotated[tuple[type[Journey], ...], Depends(get_journeys)]
 
 
 async def get_vapid_keys(request: Request) -> VapidKeys:

@@ -19,23 +19,25 @@ from sqlalchemy.exc import DataError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from temporalio.client import Client
 
+from api.calls import BadRequest
 from api.cors import ShopCors
 from api.metrics import RequestMetrics
 from api.routes import api_router
-from api.segment import BadRequest
-from sojourn.db import make_engine, make_sessionmaker
+from sojourn.ground.db import make_engine, make_sessionmaker
+from sojourn.ground.settings import Settings, get_settings
+from sojourn.ground.spec import check_journey_settings
+from sojourn.ground.temporal import connect
 from sojourn.pipeline.membership import Watch
 from sojourn.pipeline.router import Router
 from sojourn.pipeline.store import Store
-from sojourn.settings import Settings, get_settings
-from sojourn.temporal import connect
+from workflows.kit.journey import Journey
 from workflows.registry import JOURNEYS
 
 log = logging.getLogger("sojourn.api")
 
 
 def create_app(
-    settings: Settings | None = None, temporal: Client | None = None, journeys: tuple[type, ...] = JOURNEYS
+    settings: Settings | None = None, temporal: Client | None = None, journeys: tuple[type[Journey], ...] = JOURNEYS
 ) -> FastAPI:
     """`temporal` may be handed in (tests); otherwise the app connects at start-up.
     `journeys`: what the router routes to (the registry's, unless a test adds its own)."""
@@ -43,6 +45,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         conf = settings or get_settings()
+        check_journey_settings([j.spec for j in journeys], conf)  # a typo stops start-up
         engine = make_engine(conf.database_url, conf.database_pool_size, conf.database_pool_timeout_seconds)
         # Lazy: the API starts (and stores events) even before Temporal is reachable.
         client = temporal or await connect(conf, lazy=True)

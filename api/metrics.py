@@ -1,4 +1,4 @@
-"""Request metrics for Prometheus (sojourn/metrics.py): each request counted and timed
+"""Request metrics for Prometheus (sojourn/ground/metrics.py): each request counted and timed
 by its route's template (`/v1/customers/{customer_id}/messages`, never the ids in
 it, so the number of series stays bounded), method and status."""
 
@@ -8,7 +8,7 @@ import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from sojourn.metrics import HTTP_LATENCY, HTTP_REQUESTS
+from sojourn.ground.metrics import HTTP_LATENCY, HTTP_REQUESTS
 
 
 class RequestMetrics:

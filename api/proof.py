@@ -25,13 +25,13 @@ from typing import Annotated, Literal
 from fastapi import Depends, HTTPException, Request, status
 from sqlalchemy import select
 
-from api.segment import BadRequest
+from api.calls import BadRequest
 from api.deps import SessionsDep, SettingsDep, _basic_username, _unauthorized, one_of, valid_write_key
-from sojourn.identity import canonical
-from sojourn.models import AnonymousClaim, Customer
-from sojourn.pipeline.messages import Message
-from sojourn.settings import Settings
-from sojourn.signing import Signer, customer_token  # noqa: F401 - customer_token is this module's API too
+from sojourn.ground.calls import Call
+from sojourn.ground.models import AnonymousClaim, Customer
+from sojourn.ground.settings import Settings
+from sojourn.ground.signing import Signer, customer_token
+from sojourn.identity.linking import canonical
 
 TOKEN_HEADER = "X-Sojourn-Token"
 ANONYMOUS_TOKEN_HEADER = "X-Sojourn-Anonymous-Token"
@@ -116,7 +116,7 @@ async def act_for(customer_id: str, caller: Caller, sessions: SessionsDep, setti
                      f"or this browser's anonymous token in {TOKEN_HEADER}, or a server key")
 
 
-async def check_messages(messages: list[Message], caller: Caller, sessions: SessionsDep, settings: Settings,
+async def check_messages(messages: list[Call], caller: Caller, sessions: SessionsDep, settings: Settings,
                          signer: Signer) -> None:
     """From a browser, an identify or alias that links ids, or that sets a contact
     trait, must be proven; anything else is just appended. Refused as ingestion
@@ -129,7 +129,7 @@ async def check_messages(messages: list[Message], caller: Caller, sessions: Sess
         raise BadRequest(str(refused.detail), refused.status_code) from None
 
 
-async def _check_messages(messages: list[Message], caller: Caller, sessions: SessionsDep, settings: Settings,
+async def _check_messages(messages: list[Call], caller: Caller, sessions: SessionsDep, settings: Settings,
                           signer: Signer) -> None:
     for i, m in enumerate(messages):
         where = f"batch[{i}]" if len(messages) > 1 else "the message"

@@ -28,24 +28,24 @@ from typing import Any
 
 import asyncpg
 
-from sojourn.db import make_engine, make_sessionmaker
-from sojourn.migrate import upgrade
+from sojourn.ground.calls import Call
+from sojourn.ground.db import make_engine, make_sessionmaker
+from sojourn.ground.migrate import upgrade
 from sojourn.pipeline.membership import Watch
-from sojourn.pipeline.messages import Message
 from sojourn.pipeline.store import Store
-from workflows.first_purchase_incentive import FirstPurchaseIncentive
+from workflows.journeys.first_purchase_incentive import FirstPurchaseIncentive
 from workflows.registry import specs
 
 N = int(os.environ.get("BENCH_N", "1000"))
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
 
 
-def message(kind: str, i: int, run: str) -> Message:
+def message(kind: str, i: int, run: str) -> Call:
     if kind == "known_track":
-        return Message(type="track", message_id=f"{run}-{kind}-{i}", customer_id=f"c-{run}-{i % 200}",
+        return Call(type="track", message_id=f"{run}-{kind}-{i}", customer_id=f"c-{run}-{i % 200}",
                        user_id=f"c-{run}-{i % 200}", anonymous_id=None, name="Product Added",
                        properties={"product_id": "lip-42", "price": 24.0})
-    return Message(type="track", message_id=f"{run}-{kind}-{i}", customer_id=f"a-{run}-{i % 200}",
+    return Call(type="track", message_id=f"{run}-{kind}-{i}", customer_id=f"a-{run}-{i % 200}",
                    user_id=None, anonymous_id=f"a-{run}-{i % 200}", name="Product Viewed",
                    properties={"product_id": f"p-{i % 30}"})
 

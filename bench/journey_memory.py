@@ -25,14 +25,14 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from bench.raw_workflow import RawWait
-from sojourn.db import make_engine, make_sessionmaker
-from sojourn.migrate import upgrade
-from sojourn.settings import Settings
-from sojourn.temporal import dev_server_flags
+from sojourn.ground.db import make_engine, make_sessionmaker
+from sojourn.ground.events import SIGNAL, JourneyEvent
+from sojourn.ground.migrate import upgrade
+from sojourn.ground.settings import Settings
+from sojourn.ground.temporal import dev_server_flags
 from worker import build_worker, sandbox_runner
-from workflows.cart_abandonment import CartAbandonment
-from workflows.events import SIGNAL, JourneyEvent
-from workflows.journey import JourneyStart, start_attributes
+from workflows.journeys.cart_abandonment import CartAbandonment
+from workflows.kit.journey import JourneyStart, start_attributes
 
 N = int(os.environ.get("BENCH_N", "300"))
 

@@ -37,9 +37,10 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, AsyncIterator, Awaitable, Callable
+from typing import Any
 
 import aiohttp
 import asyncpg
@@ -48,14 +49,14 @@ from sqlalchemy import func, select
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
-from sojourn.db import make_engine, make_sessionmaker
-from sojourn.migrate import upgrade
-from sojourn.models import Event
-from sojourn.devstack import temporal_cli
-from sojourn.temporal import dev_server_flags
-from workflows.events import SIGNAL, JourneyEvent
+from sojourn.devtools.devstack import temporal_cli
+from sojourn.ground.db import make_engine, make_sessionmaker
+from sojourn.ground.events import SIGNAL, JourneyEvent
+from sojourn.ground.migrate import upgrade
+from sojourn.ground.models import Event
+from sojourn.ground.spec import start_attributes, start_input
+from sojourn.ground.temporal import dev_server_flags
 from workflows.registry import by_name
-from workflows.spec import start_attributes, start_input
 
 N = int(os.environ.get("BENCH_N", "600"))
 # BENCH_ONLY=postgresql (or sqlite, postgresql_2_apis; comma-separated) runs just those.
@@ -143,7 +144,7 @@ class CpuMeter:
     """CPU seconds per process kind (server, worker, api, ...) and for the whole
     machine (PostgreSQL included) over one phase: what each journey costs."""
 
-    def __enter__(self) -> "CpuMeter":
+    def __enter__(self) -> CpuMeter:
         self.pids = _descendants() + [os.getpid()]
         self.names = _names(self.pids)
         self.before = {pid: _cpu_ticks([pid]) for pid in self.pids}
@@ -316,7 +317,7 @@ async def _trace(routed: Callable[[], Awaitable[int]], began: float) -> None:
 async def postgres() -> AsyncIterator[str | None]:
     try:
         admin = await asyncpg.connect("postgresql://postgres@127.0.0.1:5432/test", timeout=3)
-    except (OSError, asyncpg.PostgresError, asyncio.TimeoutError):
+    except (TimeoutError, OSError, asyncpg.PostgresError):
         yield None
         return
     name = f"sojourn_bench_{uuid.uuid4().hex[:8]}"

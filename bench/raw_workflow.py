@@ -5,8 +5,8 @@ from datetime import timedelta
 
 from temporalio import workflow
 
-from workflows.events import SIGNAL, JourneyEvent
-from workflows.journey import JourneyStart
+from sojourn.ground.events import SIGNAL, JourneyEvent
+from workflows.kit.journey import JourneyStart
 
 
 @workflow.defn

@@ -20,7 +20,7 @@ from collections import Counter
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from sojourn.pushinbox import PushReceiver
+from sojourn.devtools.pushinbox import PushReceiver
 
 
 class Sink:

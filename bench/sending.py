@@ -43,22 +43,22 @@ import uvicorn
 from pywebpush import webpush_async
 from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 
-from activities.contracts import Send
-from activities.customers import template_context
 from activities.email import EmailActivities, message_id
+from activities.profiles import template_context
 from activities.push import PushActivities
 from activities.rendering import Templates
 from bench.pipeline import AUTH, KEY, bounded, free_port, percentile, postgres
 from bench.welcome import BenchWelcome
+from sojourn.devtools.devstack import temporal_cli
+from sojourn.ground.contracts import Send
+from sojourn.ground.db import make_engine, make_sessionmaker
+from sojourn.ground.migrate import upgrade
+from sojourn.ground.models import Customer, PushSubscription
+from sojourn.ground.settings import Settings
+from sojourn.ground.signing import load_signer
+from sojourn.ground.temporal import dev_server_flags
+from sojourn.ground.vapid import load_vapid_keys
 from sojourn.intelligence import catalog
-from sojourn.db import make_engine, make_sessionmaker
-from sojourn.migrate import upgrade
-from sojourn.models import Customer, PushSubscription
-from sojourn.settings import Settings
-from sojourn.signing import load_signer
-from sojourn.devstack import temporal_cli
-from sojourn.temporal import dev_server_flags
-from sojourn.vapid import load_vapid_keys
 from workflows.registry import JOURNEYS
 
 N = int(os.environ.get("BENCH_SEND_N", "1000"))

@@ -1,7 +1,7 @@
 """A journey whose first step sends at once, for bench/sending.py's event-to-send
 latency: she signs up, and the welcome email goes."""
 
-from workflows.journey import Journey, journey
+from workflows.kit import Journey, journey
 
 
 @journey(name="bench_welcome", enters_on="Signed Up")

@@ -23,19 +23,19 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from bench.journey_memory import fill, settle
-from sojourn.db import make_engine, make_sessionmaker
-from sojourn.migrate import upgrade
-from sojourn.settings import Settings
-from sojourn.temporal import dev_server_flags
+from sojourn.ground.db import make_engine, make_sessionmaker
+from sojourn.ground.migrate import upgrade
+from sojourn.ground.settings import Settings
+from sojourn.ground.temporal import dev_server_flags
 from worker import KIT_MODULES, build_worker, sandbox_runner
-from workflows.cart_abandonment import CartAbandonment
+from workflows.journeys.cart_abandonment import CartAbandonment
 
 N = int(os.environ.get("BENCH_N", "200"))
 
 RUNNERS = {
     # Only what must be: the sandbox's zoneinfo proxy is not a real tzinfo.
     "whole_sandbox": lambda: SandboxedWorkflowRunner(
-        restrictions=SandboxRestrictions.default.with_passthrough_modules("workflows.timing")),
+        restrictions=SandboxRestrictions.default.with_passthrough_modules("sojourn.ground.calendar")),
     "kit_passed_through": sandbox_runner,  # what `sojourn worker` runs
     "all_passed_through": lambda: SandboxedWorkflowRunner(
         restrictions=SandboxRestrictions.default.with_passthrough_modules(*KIT_MODULES, "workflows")),

@@ -31,10 +31,10 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from bench.pipeline import CART, free_port, postgres, quiet, raw_signal_with_start
-from sojourn.migrate import upgrade
-from sojourn.settings import WORKFLOW_CACHE_SIZE
-from sojourn.devstack import temporal_cli
-from sojourn.temporal import dev_server_flags
+from sojourn.devtools.devstack import temporal_cli
+from sojourn.ground.migrate import upgrade
+from sojourn.ground.settings import WORKFLOW_CACHE_SIZE
+from sojourn.ground.temporal import dev_server_flags
 
 CACHES = [int(c) for c in os.environ.get("BENCH_CACHES", f"100,{WORKFLOW_CACHE_SIZE},10000").split(",")]
 COUNTS = [int(c) for c in os.environ.get("BENCH_COUNTS", "1000,10000").split(",")]

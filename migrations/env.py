@@ -7,9 +7,9 @@ from logging.config import fileConfig
 from alembic import context
 from sqlalchemy.engine import Connection
 
-from sojourn.db import make_engine
-from sojourn.models import Base
-from sojourn.settings import get_settings
+from sojourn.ground.db import make_engine
+from sojourn.ground.models import Base
+from sojourn.ground.settings import get_settings
 
 config = context.config
 if config.config_file_name is not None and config.config_file_name.endswith(".ini"):

@@ -5,9 +5,8 @@ httpx, and a worker on a fresh task queue per test."""
 from __future__ import annotations
 
 import asyncio
-import json
-from datetime import datetime, timedelta
 import base64
+import json
 import os
 import shutil
 import sys
@@ -15,6 +14,7 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -29,11 +29,11 @@ from temporalio.worker import Worker
 
 from api.main import create_app
 from api.proof import customer_token
-from sojourn.db import make_engine, make_sessionmaker
-from sojourn.migrate import upgrade
-from sojourn.models import Event, utcnow
-from sojourn.settings import Settings
-from sojourn.temporal import dev_server_flags
+from sojourn.ground.db import make_engine, make_sessionmaker
+from sojourn.ground.migrate import upgrade
+from sojourn.ground.models import Event, utcnow
+from sojourn.ground.settings import Settings
+from sojourn.ground.temporal import dev_server_flags
 from tests.support.push_receiver import PushReceiver
 from tests.support.smtp import Inbox, start_smtp
 from worker import build_worker
@@ -91,7 +91,7 @@ async def env() -> AsyncIterator[WorkflowEnvironment]:
 async def _postgres_database() -> str | None:
     try:
         admin = await asyncpg.connect(PG_ADMIN_DSN, timeout=3)
-    except (OSError, asyncpg.PostgresError, asyncio.TimeoutError):
+    except (TimeoutError, OSError, asyncpg.PostgresError):
         return None
     name = f"sojourn_test_{uuid.uuid4().hex[:10]}"
     await admin.execute(f'CREATE DATABASE "{name}"')
@@ -244,7 +244,7 @@ class Api:
     async def sent(self, customer_id: str, step: str, *, timeout: float = 10.0) -> Any:
         """Wait until the send of `step` to her has its outcome in the ledger (sent,
         skipped, failed, ...), and return that row: for a send a story makes at once."""
-        from sojourn.models import Message
+        from sojourn.ground.models import Message
 
         deadline = asyncio.get_running_loop().time() + timeout
         while True:

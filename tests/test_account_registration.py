@@ -12,13 +12,13 @@ import pytest
 from sqlalchemy import func, select
 from temporalio.testing import WorkflowEnvironment
 
-from sojourn.models import JourneyRun
-from sojourn.settings import Settings
+from sojourn.ground.models import JourneyRun
+from sojourn.ground.settings import Settings
 from tests.conftest import Api, keep_history, open_api
 from tests.support.push_receiver import PushReceiver
 from tests.support.smtp import Inbox
 from worker import build_worker
-from workflows.account_registration import AccountRegistration
+from workflows.journeys.account_registration import AccountRegistration
 
 
 @pytest.fixture

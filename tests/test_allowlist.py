@@ -13,8 +13,8 @@ from temporalio.testing import ActivityEnvironment
 
 from activities.push import PushActivities
 from activities.rendering import Templates
-from sojourn.allowlist import OutboundRefused, checked_session, refuse_reason, refused
-from sojourn.settings import Settings
+from sojourn.ground.allowlist import OutboundRefused, checked_session, refuse_reason, refused
+from sojourn.ground.settings import Settings
 from tests.conftest import Api
 from tests.support.push_receiver import PushReceiver
 from tests.test_send_activities import a_send

@@ -11,22 +11,24 @@ import csv
 import io
 import uuid
 from collections.abc import AsyncIterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings as hsettings
-from hypothesis.strategies import characters as st_characters, text as st_text
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hsettings
+from hypothesis.strategies import characters as st_characters
+from hypothesis.strategies import text as st_text
 from scipy.stats import chi2_contingency
 from statsmodels.stats.proportion import proportion_confint
 
 from sojourn.analytics import statistics as st
-from sojourn.settings import Settings
+from sojourn.ground.settings import Settings
 from tests.conftest import OPERATOR_KEY, Api, open_api
 from tests.support.journeys import TEST_JOURNEYS, KpiProbe
 from worker import build_worker
-from workflows.experiments import assign
+from workflows.kit.experiments import assign
 from workflows.registry import JOURNEYS
 
 
@@ -90,7 +92,7 @@ async def test_kpis_funnel_experiments_and_export(api: Api, customer_id: str) ->
             if state["step"] == "ended_early" or state["sends"]:
                 break
             await asyncio.sleep(0.02)
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     # Two add to cart (one of them twice: counted once); three order, with revenue;
     # one orders too late (8 days on: out of the 7-day window); the visitor orders once signed in.
     await api.track(shoppers[0], "Product Added", {"product_id": "p"})

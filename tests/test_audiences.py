@@ -12,29 +12,29 @@ from typing import Any
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from sojourn import audiences
-from sojourn.consent import ConsentRef, set_consent
-from sojourn.models import AudienceMember, Customer, utcnow
-from sojourn.settings import AudienceDestination, Settings
+from sojourn.audiences import members
+from sojourn.ground.models import AudienceMember, Customer, utcnow
+from sojourn.ground.settings import AudienceDestination, Settings
+from sojourn.identity.consent import ConsentRef, set_consent
 from tests.conftest import Api, keep_history, open_api
 from tests.support.ad_platforms import DEVELOPER_TOKEN, GOOGLE_TOKEN, META_TOKEN, AdPlatforms
 from tests.support.journeys import TEST_JOURNEYS, AudienceProbe
 from worker import build_worker
-from workflows.audience_sync import AudienceSync
 from workflows.registry import JOURNEYS
+from workflows.upkeep.audience_sync import AudienceSync
 
 SECRET = "audience-webhook-secret"
 
 
 def test_identifiers_are_normalized_then_hashed_as_each_platform_documents() -> None:
-    person = audiences.Person("c", " Lisa.M@GMail.com ", "+33 6 12 34 56 78")
-    assert person.meta_row() == [audiences.sha256("lisa.m@gmail.com"), audiences.sha256("33612345678")]
-    assert person.google_identifiers() == [{"hashedEmail": audiences.sha256("lisam@gmail.com")},
-                                           {"hashedPhoneNumber": audiences.sha256("+33612345678")}]
-    assert audiences.sha256("abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"  # FIPS 180-2
-    assert audiences.normalized_phone("06 12 34 56 78") is None, "no country code: can't be matched"
-    assert audiences.normalized_phone("0044 20 7946 0958") == "442079460958"
-    assert not audiences.Person("c", None, "12").matchable
+    person = members.Person("c", " Lisa.M@GMail.com ", "+33 6 12 34 56 78")
+    assert person.meta_row() == [members.sha256("lisa.m@gmail.com"), members.sha256("33612345678")]
+    assert person.google_identifiers() == [{"hashedEmail": members.sha256("lisam@gmail.com")},
+                                           {"hashedPhoneNumber": members.sha256("+33612345678")}]
+    assert members.sha256("abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"  # FIPS 180-2
+    assert members.normalized_phone("06 12 34 56 78") is None, "no country code: can't be matched"
+    assert members.normalized_phone("0044 20 7946 0958") == "442079460958"
+    assert not members.Person("c", None, "12").matchable
 
 
 @pytest.fixture
@@ -95,11 +95,11 @@ async def test_she_joins_and_leaves_on_every_platform(env: WorkflowEnvironment, 
             break
     first = await sync(api, synced)
     assert (first.added, first.removed) == (3, 0), first  # her, on three platforms
-    hers = [audiences.sha256(email.lower()), audiences.sha256("33612345678")]
+    hers = [members.sha256(email.lower()), members.sha256("33612345678")]
     assert platforms.meta == [("2384", "POST", [hers])] and platforms.refused == []
     assert platforms.google == [("customers/1234567890/userLists/555", "create",
-                                 [{"hashedEmail": audiences.sha256(email.lower())},
-                                  {"hashedPhoneNumber": audiences.sha256("+33612345678")}])]
+                                 [{"hashedEmail": members.sha256(email.lower())},
+                                  {"hashedPhoneNumber": members.sha256("+33612345678")}])]
     [hook] = platforms.webhook
     assert (hook["audience"], hook["action"], [m["customer_id"] for m in hook["members"]]) == \
         ("cart_abandoners", "add", [customer_id])
@@ -144,7 +144,7 @@ async def test_an_opt_out_removes_her_and_batches_hold_ten_thousand(api: Api, sy
         again = await api.client.execute_workflow(AudienceSync.run, id=f"audiences-{uuid.uuid4()}",
                                                   task_queue=f"big-{customer_id}")
     assert (again.added, again.removed) == (0, 1)
-    assert platforms.meta[-1] == ("777", "DELETE", [[audiences.sha256(f"{customer_id}-7@mail.test"), ""]])
+    assert platforms.meta[-1] == ("777", "DELETE", [[members.sha256(f"{customer_id}-7@mail.test"), ""]])
 
 
 async def test_a_destination_off_the_allow_list_is_never_called(api: Api, synced: Settings,

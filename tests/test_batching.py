@@ -12,11 +12,11 @@ from sqlalchemy import func, select
 from temporalio.testing import ActivityEnvironment
 
 from activities.batching import Coalesced
-from activities.contracts import Send
 from activities.email import EmailActivities
 from activities.rendering import Templates
-from sojourn.models import Message
-from sojourn.settings import Settings
+from sojourn.ground.contracts import Send
+from sojourn.ground.models import Message
+from sojourn.ground.settings import Settings
 from tests.conftest import Api
 from tests.support.smtp import Inbox
 

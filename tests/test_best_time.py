@@ -7,24 +7,24 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
+from sojourn.ground.settings import Settings
 from sojourn.intelligence.besttime import HOURS, best_moment, hour_of_week
-from sojourn.settings import Settings
 from tests.conftest import Api, keep_history, open_api
 from tests.support.journeys import TEST_JOURNEYS, BestTimeProbe
 from tests.support.smtp import Inbox
 from worker import build_worker
-from workflows.experiments import assign
+from workflows.kit.experiments import assign
 from workflows.registry import JOURNEYS
 
 PARIS = ZoneInfo("Europe/Paris")
-MONDAY_10_UTC = datetime(2026, 11, 23, 10, tzinfo=timezone.utc)  # 11:00 in Paris
+MONDAY_10_UTC = datetime(2026, 11, 23, 10, tzinfo=UTC)  # 11:00 in Paris
 
 
 def histogram(**hours: int) -> list[int]:
@@ -38,7 +38,7 @@ def histogram(**hours: int) -> list[int]:
 
 def test_her_most_active_hour_in_her_time_zone() -> None:
     at, reason = best_moment(MONDAY_10_UTC, timedelta(days=7), PARIS, histogram(tue19=12, wed08=3), [1.0] * HOURS)
-    assert at == datetime(2026, 11, 24, 18, tzinfo=timezone.utc), at  # Tuesday 19:00 in Paris
+    assert at == datetime(2026, 11, 24, 18, tzinfo=UTC), at  # Tuesday 19:00 in Paris
     assert reason == "her most active hour in the window (Tuesday 19:00; 12 of her 15 events there)"
     # Outside the window: the best hour inside it.
     at, _ = best_moment(MONDAY_10_UTC, timedelta(hours=30), PARIS, histogram(tue19=12, tue08=4), [1.0] * HOURS)
@@ -47,7 +47,7 @@ def test_her_most_active_hour_in_her_time_zone() -> None:
 
 def test_smoothing_and_the_fallbacks() -> None:
     shop = [1.0] * HOURS
-    shop[hour_of_week(datetime(2026, 11, 25, 11, tzinfo=timezone.utc), PARIS)] = 500.0  # Wednesday 12:00 Paris
+    shop[hour_of_week(datetime(2026, 11, 25, 11, tzinfo=UTC), PARIS)] = 500.0  # Wednesday 12:00 Paris
     at, reason = best_moment(MONDAY_10_UTC, timedelta(days=7), PARIS, histogram(tue19=3), shop)
     assert at.astimezone(PARIS).strftime("%a %H") == "Wed 12" and "too little of hers: 3 events" in reason
     # With enough of hers, the shop only smooths: her hour wins.
@@ -61,7 +61,7 @@ def test_quiet_hours_are_never_chosen() -> None:
     at, _ = best_moment(MONDAY_10_UTC, timedelta(days=7), PARIS, histogram(tue23=20, tue20=5), [1.0] * HOURS,
                         quiet_hours="21:00-08:00")
     assert at.astimezone(PARIS).strftime("%a %H") == "Tue 20"
-    at, reason = best_moment(datetime(2026, 11, 23, 22, tzinfo=timezone.utc), timedelta(hours=2), PARIS,
+    at, reason = best_moment(datetime(2026, 11, 23, 22, tzinfo=UTC), timedelta(hours=2), PARIS,
                              histogram(tue23=20), [1.0] * HOURS, quiet_hours="21:00-08:00")
     assert reason.startswith("every hour in the window is quiet")
 
@@ -82,7 +82,7 @@ async def test_the_journey_waits_for_her_best_hour(env: WorkflowEnvironment, api
     await api.post("/v1/identify", {"userId": customer_id, "traits": {"email": f"{customer_id}@mail.test",
                                                                       "timezone": "Asia/Tokyo"}})
     tokyo = ZoneInfo("Asia/Tokyo")
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     for week in range(1, 13):  # Saturdays at 21:00 in Tokyo, for three months
         local = (now - timedelta(weeks=week)).astimezone(tokyo)
         saturday = (local + timedelta(days=(5 - local.weekday()) % 7)).replace(hour=21, minute=5)
@@ -98,7 +98,7 @@ async def test_the_journey_waits_for_her_best_hour(env: WorkflowEnvironment, api
     assert state["variants"] == {"best_time": "best_time"}
     assert any("best time:" in line and "her most active hour" in line for line in state["timeline"])
     assert inbox.to(customer_id) == []
-    await env.fast_forward(handle, datetime.fromisoformat(state["next_wake_up"]) - datetime.now(timezone.utc)
+    await env.fast_forward(handle, datetime.fromisoformat(state["next_wake_up"]) - datetime.now(UTC)
                            + timedelta(minutes=1))
     await handle.result()
     assert len(inbox.to(customer_id)) == 1

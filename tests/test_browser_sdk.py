@@ -18,9 +18,9 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from temporalio.testing import WorkflowEnvironment
 
-from sojourn.models import Event
-from sojourn.settings import Settings
 from api.proof import customer_token
+from sojourn.ground.models import Event
+from sojourn.ground.settings import Settings
 from tests.conftest import IDENTITY_SECRET, OPERATOR_KEY, WRITE_KEY
 from tests.support.browser import Shop, sdk_dir, shop_and_api
 

@@ -12,12 +12,12 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
-from sojourn.models import AudienceMember, Conversion, Message
+from sojourn.ground.models import AudienceMember, Conversion, Message
 from tests.conftest import Api, keep_history
 from tests.support.push_receiver import PushReceiver
 from tests.support.smtp import Inbox
 from worker import build_worker
-from workflows.cart_abandonment import CartAbandonment
+from workflows.journeys.cart_abandonment import CartAbandonment
 
 LIPSTICK = {"product_id": "lip-42", "name": "Velvet Lipstick", "price": 24.0, "quantity": 1, "cart_id": "c-1"}
 MASCARA = {"product_id": "mas-7", "name": "Volume Mascara", "price": 19.5, "quantity": 1, "cart_id": "c-1"}
@@ -184,7 +184,7 @@ async def test_a_duplicate_message_id_counts_once(env: WorkflowEnvironment, api:
     assert signals == []
     assert (await state(handle))["events"] == 1
     async with sessions() as session:
-        from sojourn.models import Event
+        from sojourn.ground.models import Event
         count = await session.scalar(select(func.count()).select_from(Event).where(Event.message_id == "m-dup-1"))
     assert count == 1
     await handle.terminate("test over")

@@ -1,4 +1,4 @@
-"""Changing a live journey (`self.changed`, workflows/journey.py): a run started by the
+"""Changing a live journey (`self.changed`, workflows/kit/journey.py): a run started by the
 code that made a change takes it for free; a run that entered before falls back to
 Temporal's patch marker. And every change the code makes is declared, so new runs
 never pay for a marker."""
@@ -16,11 +16,11 @@ import pytest
 from temporalio.api.enums.v1 import EventType
 from temporalio.testing import WorkflowEnvironment
 
-from sojourn.settings import Settings
-from tests.test_journey_kit import emit, enter, probe_worker  # noqa: F401 - a fixture
+from sojourn.ground.settings import Settings
+from sojourn.ground.spec import KIT_CHANGES, start_input
 from tests.support.journeys import WaitForOrder
+from tests.test_journey_kit import emit, enter, probe_worker  # noqa: F401 - a fixture
 from workflows.registry import JOURNEYS
-from workflows.spec import KIT_CHANGES, start_input
 
 WORKFLOWS = Path(__file__).resolve().parent.parent / "workflows"
 KIT_CLASSES = {"Journey", "Sends", "Waits", "Decisions", "Coupons", "Intelligence", "Audiences"}
@@ -40,8 +40,9 @@ def changes_in(path: Path) -> list[tuple[str, str]]:
 
 def test_every_change_the_code_makes_is_declared() -> None:
     kit_used: set[str] = set()
-    for path in sorted(WORKFLOWS.glob("*.py")):
-        module = importlib.import_module(f"workflows.{path.stem}")
+    for path in sorted(WORKFLOWS.rglob("*.py")):
+        name = ".".join(path.relative_to(WORKFLOWS.parent).with_suffix("").parts).removesuffix(".__init__")
+        module = importlib.import_module(name)
         for cls, change in changes_in(path):
             if cls in KIT_CLASSES:
                 assert change in KIT_CHANGES, f"{path.name}: the kit's change {change!r} is not in KIT_CHANGES"
@@ -60,7 +61,7 @@ def test_every_change_the_code_makes_is_declared() -> None:
 
 
 def test_the_router_hands_a_new_run_every_change() -> None:
-    from workflows.cart_abandonment import CartAbandonment
+    from workflows.journeys.cart_abandonment import CartAbandonment
 
     settings = Settings()
     given = start_input(CartAbandonment.spec, "lisa", None, settings)["changes"]

@@ -12,12 +12,12 @@ import pytest
 from sqlalchemy import select
 from temporalio.testing import WorkflowEnvironment
 
-from sojourn.consent import ConsentRef, unsubscribe_token
-from sojourn.links import Click, LinkTracker, TrustedUrl, read_click
-from sojourn.models import Event
-from sojourn.referrals import referral_code
-from sojourn.settings import Settings
-from sojourn.signing import load_signer
+from sojourn.ground.models import Event
+from sojourn.ground.settings import Settings
+from sojourn.ground.signing import load_signer
+from sojourn.identity.consent import ConsentRef, unsubscribe_token
+from sojourn.links.referrals import referral_code
+from sojourn.links.tracking import Click, LinkTracker, TrustedUrl, read_click
 from tests.conftest import open_api
 from tests.support.journeys import TEST_JOURNEYS, ClickProbe
 from tests.support.smtp import Inbox
@@ -56,10 +56,11 @@ async def test_a_journey_waits_for_a_click_on_its_email(env: WorkflowEnvironment
 
 async def test_tampered_or_foreign_links_are_refused_never_redirected(api: Any, settings: Settings, sessions: Any,
                                                                       inbox: Inbox, customer_id: str) -> None:
-    from activities.contracts import Send
+    from temporalio.testing import ActivityEnvironment
+
     from activities.email import EmailActivities
     from activities.rendering import Templates
-    from temporalio.testing import ActivityEnvironment
+    from sojourn.ground.contracts import Send
 
     await api.post("/v1/identify", {"userId": customer_id, "traits": {"email": f"{customer_id}@mail.test"}})
     email = EmailActivities(settings, sessions, Templates(settings.templates_dir))
@@ -128,7 +129,7 @@ async def test_only_the_brand_s_links_become_tracked_redirects(api: Any, setting
 
 def test_links_are_tracked_only_from_the_template_and_to_allowed_hosts(tmp_path: Any) -> None:
     from activities.rendering import Templates
-    from sojourn.signing import Signer
+    from sojourn.ground.signing import Signer
 
     (tmp_path / "email").mkdir()
     (tmp_path / "email" / "t.subject.txt").write_text("Hi {{ name }}")

@@ -13,11 +13,11 @@ import pytest
 from sqlalchemy import select
 from temporalio.testing import ActivityEnvironment
 
-from activities.contracts import Send
 from activities.email import EmailActivities
 from activities.rendering import Templates
-from sojourn.models import Consent, Message, MessageAttempt, Suppression
-from sojourn.settings import Settings
+from sojourn.ground.contracts import Send
+from sojourn.ground.models import Consent, Message, MessageAttempt, Suppression
+from sojourn.ground.settings import Settings
 from tests.conftest import Api
 from tests.support.smtp import BouncingInbox, FlakyInbox, Inbox, start_smtp
 

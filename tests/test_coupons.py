@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from sojourn import coupons
-from sojourn.models import Coupon
+from sojourn.coupons import pools
+from sojourn.ground.models import CouponCode
 from tests.conftest import Api
 
 
@@ -30,10 +30,10 @@ async def test_generated_codes_are_unique_unambiguous_and_the_space_must_be_larg
     assert response.status_code == 201, response.text
     assert response.json()["generated"] == 500
     async with sessions() as session:
-        codes = (await session.scalars(select(Coupon.code).where(Coupon.offer == offer))).all()
+        codes = (await session.scalars(select(CouponCode.code).where(CouponCode.offer == offer))).all()
     assert len(set(codes)) == 500
-    assert all(c.startswith("WELCOME-") and set(c[8:]) <= set(coupons.ALPHABET) for c in codes)
-    assert not set("01OIL5S2ZB8") & set(coupons.ALPHABET)
+    assert all(c.startswith("WELCOME-") and set(c[8:]) <= set(pools.ALPHABET) for c in codes)
+    assert not set("01OIL5S2ZB8") & set(pools.ALPHABET)
 
     # 25^4 = 390,625 codes of 4 characters: 5,000 would fill over 1% of them.
     response = await api.operator_json("POST", f"/v1/coupons/{offer}/generate", {"count": 5000, "length": 4})
@@ -52,7 +52,7 @@ async def test_a_csv_import_is_all_or_nothing_and_names_bad_lines(api: Api, sess
     assert response.status_code == 400, response.text
     assert "line 3: expires_at" in response.json()["error"] and "line 4" in response.json()["error"]
     async with sessions() as session:
-        assert await session.scalar(select(func.count()).select_from(Coupon).where(Coupon.offer == offer)) == 0
+        assert await session.scalar(select(func.count()).select_from(CouponCode).where(CouponCode.offer == offer)) == 0
 
     good = f"code,expires_at\n{customer_id}-A,2030-01-01T00:00:00Z\n{customer_id}-B,\n"
     response = await api.operator_csv(f"/v1/coupons/{offer}/import", good)
@@ -67,11 +67,11 @@ def test_the_cli_imports_a_csv(tmp_path: Path, settings: Any, customer_id: str) 
     path = tmp_path / "codes.csv"
     path.write_text("".join(f"{customer_id}-{i}\n" for i in range(3)))
     env = {"SOJOURN_DATABASE_URL": settings.database_url, "PATH": ""}
-    out = subprocess.run([sys.executable, "-m", "sojourn.cli", "coupons", "import", offer, str(path)],
+    out = subprocess.run([sys.executable, "-m", "sojourn.devtools.cli", "coupons", "import", offer, str(path)],
                          capture_output=True, text=True, env=env, check=False)
     assert out.returncode == 0, out.stderr
     assert f"{offer}: 3 codes imported" in out.stdout
-    out = subprocess.run([sys.executable, "-m", "sojourn.cli", "coupons", "generate", offer, "--count", "10",
+    out = subprocess.run([sys.executable, "-m", "sojourn.devtools.cli", "coupons", "generate", offer, "--count", "10",
                           "--length", "3"], capture_output=True, text=True, env=env, check=False)
     assert out.returncode == 2 and "length must be 4 to 32" in out.stderr
 
@@ -79,12 +79,12 @@ def test_the_cli_imports_a_csv(tmp_path: Path, settings: Any, customer_id: str) 
 async def test_concurrent_journeys_never_get_the_same_code(sessions: Any, customer_id: str) -> None:
     offer = offer_name(customer_id)
     async with sessions() as session:
-        await coupons.generate(session, offer, 40, prefix="C-", length=8, low_stock=5)
+        await pools.generate(session, offer, 40, prefix="C-", length=8, low_stock=5)
         await session.commit()
 
     async def issue(run: int, attempt: int) -> str | None:
         async with sessions() as session:
-            issued = await coupons.issue(session, offer, f"wf-{customer_id}-{run}/run/slot", f"c{run}",
+            issued = await pools.issue(session, offer, f"wf-{customer_id}-{run}/run/slot", f"c{run}",
                                          f"wf-{customer_id}-{run}", timedelta(days=14))
         return issued.code
 
@@ -94,52 +94,52 @@ async def test_concurrent_journeys_never_get_the_same_code(sessions: Any, custom
     assert all(len(codes) == 1 and None not in codes for codes in per_run), per_run
     assert len({codes.pop() for codes in per_run}) == 30, "no code went to two runs"
     async with sessions() as session:
-        assigned = await session.scalar(select(func.count()).select_from(Coupon).where(
-            Coupon.offer == offer, Coupon.state == "assigned"))
+        assigned = await session.scalar(select(func.count()).select_from(CouponCode).where(
+            CouponCode.offer == offer, CouponCode.state == "assigned"))
         assert assigned == 30
-        report = {p["offer"]: p for p in await coupons.pools(session)}[offer]
+        report = {p["offer"]: p for p in await pools.by_offer(session)}[offer]
     assert (report["available"], report["assigned"], report["running_low"]) == (10, 30, False)
 
     # Draining the pool: low stock first, then nothing to issue, with the reason.
     async with sessions() as session:
         for run in range(30, 40):
-            await coupons.issue(session, offer, f"k-{customer_id}-{run}", "c", "w", None)
-        report = {p["offer"]: p for p in await coupons.pools(session)}[offer]
+            await pools.issue(session, offer, f"k-{customer_id}-{run}", "c", "w", None)
+        report = {p["offer"]: p for p in await pools.by_offer(session)}[offer]
         assert report["running_low"] is True and report["usable"] == 0
-        empty = await coupons.issue(session, offer, f"k-{customer_id}-last", "c", "w", None)
+        empty = await pools.issue(session, offer, f"k-{customer_id}-last", "c", "w", None)
     assert empty.code is None and empty.reason == f"coupon pool {offer!r} is empty"
 
 
 async def test_an_order_with_the_code_redeems_it(api: Api, sessions: Any, customer_id: str) -> None:
     offer = offer_name(customer_id)
     async with sessions() as session:
-        await coupons.import_codes(session, offer, [(f"{customer_id}-X", None), (f"{customer_id}-Y", None)])
+        await pools.import_codes(session, offer, [(f"{customer_id}-X", None), (f"{customer_id}-Y", None)])
         await session.commit()
-        issued = await coupons.issue(session, offer, f"k-{customer_id}", customer_id, "w", timedelta(days=1))
+        issued = await pools.issue(session, offer, f"k-{customer_id}", customer_id, "w", timedelta(days=1))
     other = f"{customer_id}-Y" if issued.code == f"{customer_id}-X" else f"{customer_id}-X"
     await api.track(customer_id, "Order Completed", {"order_id": "o-1", "revenue": 20, "coupon": other})
     await api.track(customer_id, "Order Completed", {"order_id": "o-2", "revenue": 20, "coupon": issued.code})
     async with sessions() as session:
-        rows = {c.code: c for c in (await session.scalars(select(Coupon).where(Coupon.offer == offer))).all()}
+        rows = {c.code: c for c in (await session.scalars(select(CouponCode).where(CouponCode.offer == offer))).all()}
     assert rows[issued.code].state == "redeemed" and rows[issued.code].order_id == "o-2"
     assert rows[other].state == "available", "a code never issued is not redeemed"
 
 
 @pytest.mark.parametrize("prefix", ["", "X"])
 def test_csv_parsing(prefix: str) -> None:
-    codes, problems = coupons.parse_csv(f"{prefix}A1\n{prefix}B2\n\n")
+    codes, problems = pools.parse_csv(f"{prefix}A1\n{prefix}B2\n\n")
     assert problems == [] and [c for c, _ in codes] == [f"{prefix}A1", f"{prefix}B2"]
-    assert coupons.parse_csv("")[1] == ["the file is empty"]
+    assert pools.parse_csv("")[1] == ["the file is empty"]
 
 
 async def test_a_coupon_applied_redeems_and_an_expired_code_does_not(api: Api, sessions: Any,
                                                                      customer_id: str) -> None:
     offer = offer_name(customer_id)
     async with sessions() as session:
-        await coupons.import_codes(session, offer, [(f"{customer_id}-{i}", None) for i in range(2)])
+        await pools.import_codes(session, offer, [(f"{customer_id}-{i}", None) for i in range(2)])
         await session.commit()
-        fresh = await coupons.issue(session, offer, f"k1-{customer_id}", customer_id, "w", timedelta(days=1))
-        stale = await coupons.issue(session, offer, f"k2-{customer_id}", customer_id, "w", timedelta(seconds=-1))
+        fresh = await pools.issue(session, offer, f"k1-{customer_id}", customer_id, "w", timedelta(days=1))
+        stale = await pools.issue(session, offer, f"k2-{customer_id}", customer_id, "w", timedelta(seconds=-1))
     await api.track(customer_id, "Coupon Applied", {"cart_id": "c-1", "coupon_id": fresh.code})
     await api.track(customer_id, "Order Completed", {"order_id": "o-1", "revenue": 5, "coupon": stale.code})
     report = {p["offer"]: p for p in (await api.operator("GET", "/v1/coupons")).json()["pools"]}[offer]
@@ -149,11 +149,11 @@ async def test_a_coupon_applied_redeems_and_an_expired_code_does_not(api: Api, s
 async def test_running_low_is_logged(sessions: Any, customer_id: str, caplog: pytest.LogCaptureFixture) -> None:
     offer = offer_name(customer_id)
     async with sessions() as session:
-        await coupons.import_codes(session, offer, [(f"{customer_id}-{i}", None) for i in range(3)], low_stock=2)
+        await pools.import_codes(session, offer, [(f"{customer_id}-{i}", None) for i in range(3)], low_stock=2)
         await session.commit()
-        with caplog.at_level("WARNING", logger="sojourn.coupons"):
-            await coupons.issue(session, offer, f"a-{customer_id}", "c", "w", None)
+        with caplog.at_level("WARNING", logger="sojourn.coupons.pools"):
+            await pools.issue(session, offer, f"a-{customer_id}", "c", "w", None)
             assert not caplog.records, "3 -> 2 left: not below 2 yet"
-            await coupons.issue(session, offer, f"b-{customer_id}", "c", "w", None)
+            await pools.issue(session, offer, f"b-{customer_id}", "c", "w", None)
     assert [r.getMessage() for r in caplog.records] == [
         f"coupon pool {offer!r} is running low: 1 codes left (warning below 2)"]

@@ -8,12 +8,14 @@ import uuid
 from typing import Any
 from urllib.parse import quote
 
-from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 from sqlalchemy import select
 
-from sojourn.models import Customer, Event, Identity, OnsiteMessage, PushSubscription, utcnow
-from tests.support.push_receiver import PushReceiver
+from sojourn.ground.models import Customer, Event, Identity, OnsiteMessage, PushSubscription, utcnow
 from tests.conftest import SERVER_KEY, WRITE_KEY, Api, basic, browser_of
+from tests.support.push_receiver import PushReceiver
 
 ATTACKER = {"Authorization": basic(WRITE_KEY)}  # what anyone can copy from the shop's page
 SERVER = {"Authorization": basic(SERVER_KEY)}

@@ -15,7 +15,7 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from sojourn.analytics.kpis import declared
-from sojourn.settings import Settings
+from sojourn.ground.settings import Settings
 from tests.conftest import OPERATOR_KEY, WRITE_KEY, basic
 from tests.support.browser import chromium, served
 from tests.support.journeys import TEST_JOURNEYS, KpiProbe

@@ -15,10 +15,11 @@ import pytest
 from sqlalchemy import select
 from temporalio.testing import WorkflowEnvironment
 
-from sojourn import coupons, demoshop
-from sojourn.models import Event
-from sojourn.pushinbox import PushReceiver
-from sojourn.settings import Settings
+from sojourn.coupons import pools
+from sojourn.devtools import demoshop
+from sojourn.devtools.pushinbox import PushReceiver
+from sojourn.ground.models import Event
+from sojourn.ground.settings import Settings
 from tests.conftest import IDENTITY_SECRET, SERVER_KEY, WRITE_KEY
 from tests.support.browser import Shop, sdk_dir, shop_and_api
 
@@ -42,7 +43,7 @@ async def demo(env: WorkflowEnvironment, settings: Settings, inbox: PushReceiver
                                  inbox_url=inbox.base_url, sdk_dir=sdk_dir())
     async with sessions() as session:  # make dev stocks its pools too
         for offer in ("wheel_10", "wheel_15", "wheel_shipping", "wheel_25"):
-            await coupons.generate(session, offer, 3, prefix="DEMO-")
+            await pools.generate(session, offer, 3, prefix="DEMO-")
         await session.commit()
     async with shop_and_api(shop_app, settings, env.client) as opened:
         shop_app.state.api_url = inbox.sojourn_url = opened.api

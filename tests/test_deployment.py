@@ -11,8 +11,8 @@ from pathlib import Path
 
 import yaml
 
-from sojourn.cli import main as cli_main
-from sojourn.settings import Settings
+from sojourn.devtools.cli import main as cli_main
+from sojourn.ground.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())

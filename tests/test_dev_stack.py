@@ -59,7 +59,7 @@ def start_stack(var: Path, ports: dict[str, int]) -> subprocess.Popen[str]:
     for key in ("SOJOURN_SMTP_HOST", "SOJOURN_WRITE_KEYS", "SOJOURN_SERVER_KEYS", "SOJOURN_IDENTITY_SECRET",
                 "SOJOURN_PUSH_ALLOWED_HOSTS", "SOJOURN_OUTBOUND_ALLOW_LOOPBACK", "SOJOURN_CORS_ORIGINS"):
         env.pop(key, None)
-    return subprocess.Popen([sys.executable, "-m", "sojourn.cli", "dev"], cwd=ROOT, env=env,
+    return subprocess.Popen([sys.executable, "-m", "sojourn.devtools.cli", "dev"], cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 

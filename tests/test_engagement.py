@@ -10,18 +10,20 @@ import asyncio
 import re
 import uuid
 from collections.abc import AsyncIterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
 import pytest
-from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 from sqlalchemy import select
 from temporalio.testing import WorkflowEnvironment
 
+from sojourn.ground.models import Customer, Event, Message, utcnow
+from sojourn.ground.settings import Settings
 from sojourn.intelligence.engagement import MACHINE_SECONDS, ChannelStats, choose, history, machine_open
-from sojourn.models import Customer, Event, Message, utcnow
-from sojourn.settings import Settings
 from tests.conftest import Api, keep_history, open_api
 from tests.support.journeys import TEST_JOURNEYS, BestChannelProbe
 from tests.support.push_receiver import PushReceiver
@@ -29,7 +31,7 @@ from tests.support.smtp import Inbox
 from worker import build_worker
 from workflows.registry import JOURNEYS
 
-NOW = datetime(2026, 11, 25, 12, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 25, 12, tzinfo=UTC)
 EVERYWHERE = {"push", "email", "onsite"}
 IPHONE_MAIL = "Mozilla/5.0 (iPhone; CPU iPhone OS 18_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148"
 

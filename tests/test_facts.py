@@ -5,22 +5,21 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
-from activities.contracts import Facts
-from sojourn.pipeline.facts import RECENTLY_VIEWED, apply, platform_of
-from sojourn.pipeline.messages import Message
+from sojourn.ground.calls import Call
+from sojourn.ground.facts import RECENTLY_VIEWED, Facts, apply, platform_of
 from tests.conftest import Api
 
-T0 = datetime(2026, 11, 1, 12, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 
 
 def event(name: str, properties: dict[str, Any] | None = None, *, type_: str = "track", traits: Any = None,
-          context: Any = None, at: datetime = T0) -> Message:
-    return Message(type=type_, message_id=str(uuid.uuid4()), customer_id="lisa", user_id="lisa", anonymous_id=None,
+          context: Any = None, at: datetime = T0) -> Call:
+    return Call(type=type_, message_id=str(uuid.uuid4()), customer_id="lisa", user_id="lisa", anonymous_id=None,
                    name=name, properties=properties or {}, traits=traits or {}, context=context or {}, timestamp=at)
 
 

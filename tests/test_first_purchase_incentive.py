@@ -14,14 +14,14 @@ import pytest
 from sqlalchemy import func, select
 from temporalio.testing import WorkflowEnvironment
 
-from sojourn import coupons
-from sojourn.models import Conversion, Coupon, JourneyEntry, JourneyRun
-from sojourn.settings import Settings
+from sojourn.coupons import pools
+from sojourn.ground.models import Conversion, CouponCode, JourneyEntry, JourneyRun
+from sojourn.ground.settings import Settings
 from tests.conftest import Api, browser_of, keep_history, open_api
 from tests.support.journeys import CouponProbe
 from tests.support.smtp import Inbox
 from worker import build_worker
-from workflows.first_purchase_incentive import FirstPurchaseIncentive
+from workflows.journeys.first_purchase_incentive import FirstPurchaseIncentive
 from workflows.registry import JOURNEYS
 
 SERUM = {"product_id": "serum-9", "name": "Glow Serum", "price": 32.0}
@@ -37,7 +37,7 @@ async def api(env: WorkflowEnvironment, settings: Settings, sessions: Any) -> As
 
 async def stock(sessions: Any, count: int = 20) -> None:
     async with sessions() as session:
-        await coupons.generate(session, "first_order", count, prefix="FIRST-", length=8)
+        await pools.generate(session, "first_order", count, prefix="FIRST-", length=8)
         await session.commit()
 
 
@@ -81,7 +81,7 @@ async def test_the_whole_story(env: WorkflowEnvironment, api: Api, inbox: Inbox,
     assert mail["Subject"] == "Mia, your code for 15% off your first order"
     code = code_in(mail)
     async with sessions() as session:
-        issued = await session.scalar(select(Coupon).where(Coupon.code == code))
+        issued = await session.scalar(select(CouponCode).where(CouponCode.code == code))
     assert (issued.state, issued.customer_id) == ("assigned", customer_id)
 
     # She orders with her code: the journey ends, the bar comes down, the code is used.
@@ -90,7 +90,7 @@ async def test_the_whole_story(env: WorkflowEnvironment, api: Api, inbox: Inbox,
     assert (result["outcome"], result["converted"]) == ("exited", True), result
     assert await bar(api, customer_id, expect=0) == [], "the bar is withdrawn with the run"
     async with sessions() as session:
-        assert (await session.scalar(select(Coupon.state).where(Coupon.code == code))) == "redeemed"
+        assert (await session.scalar(select(CouponCode.state).where(CouponCode.code == code))) == "redeemed"
         assert await session.scalar(select(func.count()).select_from(Conversion).where(
             Conversion.customer_id == customer_id, Conversion.journey == "first_purchase_incentive")) == 1
     await keep_history(handle, "first_purchase_incentive_whole_story")
@@ -143,7 +143,7 @@ async def test_an_empty_pool_skips_the_send_with_its_reason(api: Api, sessions: 
                                                             customer_id: str) -> None:
     await api.post("/v1/identify", {"userId": customer_id, "traits": {"email": f"{customer_id}@mail.test"}})
     async with sessions() as session:
-        await coupons.import_codes(session, f"one-{customer_id}", [(f"{customer_id}-ONLY", None)])
+        await pools.import_codes(session, f"one-{customer_id}", [(f"{customer_id}-ONLY", None)])
         await session.commit()
     await api.track(customer_id, "Coupon Probe", {"offer": f"one-{customer_id}"})
     first = api.client.get_workflow_handle(CouponProbe.spec.workflow_id(customer_id))

@@ -10,12 +10,12 @@ from typing import Any
 
 from temporalio.testing import WorkflowEnvironment
 
-from sojourn.models import Consent
+from sojourn.ground.models import Consent
 from tests.conftest import Api
 from tests.support.push_receiver import PushReceiver
 from tests.support.smtp import Inbox
-from workflows.cart_abandonment import CartAbandonment
-from workflows.first_purchase_incentive import FirstPurchaseIncentive
+from workflows.journeys.cart_abandonment import CartAbandonment
+from workflows.journeys.first_purchase_incentive import FirstPurchaseIncentive
 
 LIPSTICK = {"product_id": "lip-42", "name": "Velvet Lipstick", "price": 24.0, "quantity": 1, "cart_id": "c-1"}
 

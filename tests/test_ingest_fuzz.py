@@ -11,21 +11,23 @@ import gzip
 import json
 import uuid
 from collections.abc import AsyncIterator
-from datetime import timezone
+from datetime import UTC
 from typing import Any
 from urllib.parse import quote
 
 import pytest
-from hypothesis import HealthCheck, event, given, settings as hsettings, strategies as st
+from hypothesis import HealthCheck, event, given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 from sqlalchemy import select, update
 from temporalio.testing import WorkflowEnvironment
 
-from sojourn.models import Customer, Event
-from sojourn.pipeline.facts import facts_of
-from sojourn.settings import Settings
+from sojourn.ground.facts import facts_of
+from sojourn.ground.models import Customer, Event
+from sojourn.ground.settings import Settings
 from tests.conftest import OPERATOR_KEY, SERVER_KEY, WRITE_KEY, Api, basic, open_api
-from workflows.registry import JOURNEYS
 from tests.support.journeys import JoinsProbe, LapsedProbe, OnlyForProbe
+from workflows.registry import JOURNEYS
 
 AUTH = {"Authorization": basic(SERVER_KEY)}  # a backend's
 OK = {200, 400, 413, 415}
@@ -41,7 +43,7 @@ leaves = st.one_of(st.none(), st.booleans(), safe_numbers, plain_text, plain_tex
 json_values = st.recursive(
     leaves, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(texts, inner, max_size=3), max_leaves=10
 )
-good_times = st.datetimes(timezones=st.sampled_from([timezone.utc, None])).map(lambda d: d.isoformat())
+good_times = st.datetimes(timezones=st.sampled_from([UTC, None])).map(lambda d: d.isoformat())
 timestamps = st.one_of(
     good_times, good_times,
     st.sampled_from(["0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00", "2026-11-23T10:00:00Z",
@@ -91,7 +93,7 @@ def encode(body: Any) -> bytes:
     return text.replace('"__DEEP__"', "[" * depth + "]" * depth).encode()
 
 
-# What the customer facts and the e-commerce checks read (sojourn/pipeline/facts.py, api/segment.py).
+# What the customer facts and the e-commerce checks read (sojourn/ground/facts.py, api/calls.py).
 fact_events = st.sampled_from(["Product Viewed", "Product Added", "Order Completed", "Order Refunded", "Signed Up",
                                "Newsletter Subscribed", "Newsletter Unsubscribed", "Application Installed"])
 fact_values = st.one_of(leaves, json_values, st.lists(st.fixed_dictionaries({}, optional={

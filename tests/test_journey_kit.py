@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
-from datetime import datetime, time, timedelta, timezone
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 import pytest
@@ -15,9 +15,11 @@ from temporalio.client import WorkflowHandle
 from temporalio.converter import DataConverter
 from temporalio.testing import TimeSkippingConfig, WorkflowEnvironment
 
-from sojourn.models import ExperimentAssignment
-from sojourn.settings import Settings
-from sojourn.temporal import dev_server_flags
+from sojourn.ground import calendar
+from sojourn.ground.events import SIGNAL, JourneyEvent
+from sojourn.ground.models import ExperimentAssignment
+from sojourn.ground.settings import Settings
+from sojourn.ground.temporal import dev_server_flags
 from tests.conftest import Api, keep_history, open_api, temporal_binary
 from tests.support.journeys import (
     TEST_JOURNEYS,
@@ -30,10 +32,8 @@ from tests.support.journeys import (
 )
 from tests.support.smtp import Inbox
 from worker import build_worker
-from workflows import timing
-from workflows.events import SIGNAL, JourneyEvent
-from workflows.experiments import assign
-from workflows.journey import JOURNEY_STEP, JOURNEY_VARIANT, Journey, JourneyStart, start_attributes
+from workflows.kit.experiments import assign
+from workflows.kit.journey import JOURNEY_STEP, JOURNEY_VARIANT, Journey, JourneyStart, start_attributes
 from workflows.registry import JOURNEYS
 
 
@@ -100,10 +100,10 @@ async def test_delay_until_local_time_on_weekdays(env: WorkflowEnvironment, sett
     await env.fast_forward(handle, timedelta(seconds=1))
     state = await handle.query("state")
     entered = datetime.fromisoformat(state["entered_at"])
-    expected = timing.next_local_time(entered, timing.zone(expected_tz, "UTC"), time(9, 30), timing.WEEKDAYS)
+    expected = calendar.next_local_time(entered, calendar.zone(expected_tz, "UTC"), time(9, 30), calendar.WEEKDAYS)
     wake = datetime.fromisoformat(state["next_wake_up"])
     assert abs(wake - expected) < timedelta(seconds=5)
-    local = wake.astimezone(timing.zone(expected_tz, "UTC"))
+    local = wake.astimezone(calendar.zone(expected_tz, "UTC"))
     assert (local.hour, local.minute) == (9, 30) and local.weekday() < 5
     await env.fast_forward(handle, None)
     assert "woke: yes" in await timeline(handle)
@@ -112,12 +112,12 @@ async def test_delay_until_local_time_on_weekdays(env: WorkflowEnvironment, sett
 
 async def test_delay_until_a_date_in_a_property(env: WorkflowEnvironment, settings: Settings, probe_worker: None,
                                                 customer_id: str) -> None:
-    renews = (datetime.now(timezone.utc) + timedelta(days=10)).date()
+    renews = (datetime.now(UTC) + timedelta(days=10)).date()
     handle = await enter(env, settings, DateProbe, customer_id, "Date Probe", {"renews_on": renews.isoformat()},
                          default_timezone="Europe/Paris")
     await env.fast_forward(handle, timedelta(seconds=1))
     wake = datetime.fromisoformat((await handle.query("state"))["next_wake_up"])
-    local = wake.astimezone(timing.zone("Europe/Paris", "UTC"))
+    local = wake.astimezone(calendar.zone("Europe/Paris", "UTC"))
     assert local.date() == renews - timedelta(days=2) and (local.hour, local.minute) == (0, 0)
     await env.fast_forward(handle, None)
     assert "waited: yes" in await timeline(handle)
@@ -171,7 +171,7 @@ async def test_quiet_hours_hold_marketing_until_the_window_opens(env: WorkflowEn
                                                                  api: Api, probe_worker: None, inbox: Inbox,
                                                                  customer_id: str) -> None:
     await api.post("/v1/identify", {"userId": customer_id, "traits": {"email": f"{customer_id}@mail.test"}})
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     window = f"{(now - timedelta(hours=1)):%H:%M}-{(now + timedelta(hours=2)):%H:%M}"
     handle = await enter(env, settings, FallbackProbe, customer_id, "Fallback Probe", quiet_hours=window)
     await env.fast_forward(handle, timedelta(minutes=30))

@@ -10,10 +10,10 @@ import pytest
 from temporalio.client import WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
 
-from sojourn.settings import Settings
+from sojourn.ground.settings import Settings
 from tests.conftest import WRITE_KEY, Api, open_api
 from tests.support.journeys import OnceProbe
-from workflows.first_purchase_incentive import FirstPurchaseIncentive
+from workflows.journeys.first_purchase_incentive import FirstPurchaseIncentive
 from workflows.registry import JOURNEYS
 
 

@@ -17,17 +17,19 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
-from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 from sqlalchemy import func, select
 from temporalio.testing import WorkflowEnvironment
 
-from sojourn import coupons, wheels
-from sojourn.models import Consent, Conversion, Coupon, Customer, Event, WheelSliceWins, WheelSpin
-from sojourn.settings import Settings
+from sojourn.coupons import pools, wheels
+from sojourn.ground.models import Consent, Conversion, CouponCode, Customer, Event, WheelSliceWins, WheelSpin
+from sojourn.ground.settings import Settings
 from tests.conftest import SERVER_KEY, WRITE_KEY, Api, basic, browser_of, keep_history, open_api
 from tests.support.smtp import Inbox
 from worker import build_worker
-from workflows.lead_capture import LeadCapture
+from workflows.journeys.lead_capture import LeadCapture
 
 OFFERS = ("wheel_10", "wheel_15", "wheel_shipping", "wheel_25")
 ATTACKER = {"Authorization": basic(WRITE_KEY)}
@@ -42,7 +44,7 @@ async def api(env: WorkflowEnvironment, settings: Settings, sessions: Any) -> As
 async def stock(sessions: Any, count: int = 5) -> None:
     async with sessions() as session:
         for offer in OFFERS:
-            await coupons.generate(session, offer, count, prefix=offer.upper().replace("_", "") + "-")
+            await pools.generate(session, offer, count, prefix=offer.upper().replace("_", "") + "-")
         await session.commit()
 
 
@@ -88,7 +90,7 @@ async def test_the_whole_story(env: WorkflowEnvironment, api: Api, inbox: Inbox,
     assert outcome["won"] is True and outcome["repeat"] is False
     code = outcome["coupon"]["code"]
     async with sessions() as session:
-        coupon = await session.scalar(select(Coupon).where(Coupon.code == code))
+        coupon = await session.scalar(select(CouponCode).where(CouponCode.code == code))
         assert (coupon.state, coupon.customer_id, coupon.offer.startswith("wheel_")) == ("assigned", customer_id, True)
         consent = await session.scalar(select(Consent).where(Consent.customer_id == customer_id))
         assert (consent.channel, consent.subscribed, consent.source) == ("email", True, "wheel:first_order")
@@ -108,8 +110,8 @@ async def test_the_whole_story(env: WorkflowEnvironment, api: Api, inbox: Inbox,
     taken = await spin(api, other, f"{customer_id}@mail.test")
     assert taken.status_code == 409 and taken.json()["detail"].startswith("email"), taken.text
     async with sessions() as session:
-        assert await session.scalar(select(func.count()).select_from(Coupon).where(
-            Coupon.customer_id.in_([customer_id, other]))) == 1, "one coupon"
+        assert await session.scalar(select(func.count()).select_from(CouponCode).where(
+            CouponCode.customer_id.in_([customer_id, other]))) == 1, "one coupon"
 
     # The journey read the outcome: two days on, no order yet, a reminder of her code.
     await env.fast_forward(handle, timedelta(days=1, hours=23))
@@ -124,7 +126,7 @@ async def test_the_whole_story(env: WorkflowEnvironment, api: Api, inbox: Inbox,
     result = await handle.result()
     assert (result["outcome"], result["converted"]) == ("exited", True), result
     async with sessions() as session:
-        assert await session.scalar(select(Coupon.state).where(Coupon.code == code)) == "redeemed"
+        assert await session.scalar(select(CouponCode.state).where(CouponCode.code == code)) == "redeemed"
         assert await session.scalar(select(func.count()).select_from(Conversion).where(
             Conversion.customer_id == customer_id, Conversion.journey == "lead_capture")) == 1
     await keep_history(handle, "lead_capture_whole_story")
@@ -174,7 +176,7 @@ def a_wheel(*slices: wheels.Slice) -> wheels.Wheel:
 async def test_the_draw_follows_weights_caps_and_stock(sessions: Any, customer_id: str) -> None:
     offer = f"big-{customer_id}"
     async with sessions() as session:
-        await coupons.generate(session, offer, 2, prefix="BIG-")
+        await pools.generate(session, offer, 2, prefix="BIG-")
         await session.commit()
     wheel = a_wheel(wheels.Slice("big", "Big prize", 1000, offer, cap=3), wheels.Slice("small", "Small", 1),
                     wheels.Slice("never", "Never", 0))

@@ -11,10 +11,10 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.testing import ActivityEnvironment
 
-from activities.contracts import Send, SendGiveUp
 from activities.ledger import Ledger, LedgerActivities
-from sojourn.models import Message
-from sojourn.settings import Settings
+from sojourn.ground.contracts import Send, SendGiveUp
+from sojourn.ground.models import Message
+from sojourn.ground.settings import Settings
 
 
 def a_send(customer_id: str, topic: str = "marketing") -> Send:

@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import time
-from datetime import timedelta, timezone
+from datetime import UTC, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
 from temporalio.testing import WorkflowEnvironment
 
-from sojourn.models import JourneyEntry, JourneyRun, utcnow
-from sojourn.settings import Settings
+from sojourn.ground.models import JourneyEntry, JourneyRun, utcnow
+from sojourn.ground.settings import Settings
 from tests.conftest import Api, keep_history, open_api
 from tests.support.smtp import Inbox
 from worker import build_worker
-from workflows.loyalty_signup_abandonment import LoyaltySignupAbandonment
+from workflows.journeys.loyalty_signup_abandonment import LoyaltySignupAbandonment
 
 
 def journey(api: Api, customer_id: str):  # noqa: ANN201
@@ -93,7 +93,7 @@ async def test_reentry_waits_for_the_cooldown(env: WorkflowEnvironment, settings
         async with sessions() as session:
             started = await session.scalar(select(func.max(JourneyRun.started_at)).where(
                 JourneyRun.customer_id == customer_id, JourneyRun.journey == "loyalty_signup_abandonment"))
-        started = started if started.tzinfo else started.replace(tzinfo=timezone.utc)
+        started = started if started.tzinfo else started.replace(tzinfo=UTC)
         await asyncio.sleep(max(0.0, (started + timedelta(seconds=10.5) - utcnow()).total_seconds()))
         await api.page(customer_id, properties={"path": "/loyalty"})  # after it
         await journey(api, customer_id).result()

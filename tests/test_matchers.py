@@ -7,9 +7,10 @@ from __future__ import annotations
 from types import SimpleNamespace
 from typing import Any
 
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
-from workflows.journey import Contains, JourneyEvent, On, OneOf, Prefix, Setting
+from workflows.kit.journey import Contains, JourneyEvent, On, OneOf, Prefix, Setting
 
 SETTINGS = SimpleNamespace(loyalty_signup_path="/loyalty", landing_paths=["/spring", "/summer"], vip="gold")
 

@@ -6,8 +6,8 @@ telemetry, with Sojourn's sends by channel and outcome and their latency."""
 from __future__ import annotations
 
 import socket
-from datetime import timedelta
 import uuid
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -15,13 +15,13 @@ from prometheus_client.parser import text_string_to_metric_families
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
-from sojourn.settings import Settings
-from sojourn.temporal import metrics_runtime
+from sojourn.ground.settings import Settings
+from sojourn.ground.temporal import metrics_runtime
 from tests.conftest import OPERATOR_KEY, WRITE_KEY, Api, basic, open_api
 from tests.support.journeys import TEST_JOURNEYS, ChannelsProbe
 from tests.support.smtp import Inbox
 from worker import build_worker
-from workflows.cart_abandonment import CartAbandonment
+from workflows.journeys.cart_abandonment import CartAbandonment
 from workflows.registry import JOURNEYS
 
 

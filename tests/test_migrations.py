@@ -7,15 +7,14 @@ import asyncio
 from pathlib import Path
 
 import pytest
-
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import Connection
 
-from sojourn.db import make_engine
-from sojourn.migrate import alembic_config
-from sojourn.models import Base
+from sojourn.ground.db import make_engine
+from sojourn.ground.migrate import alembic_config
+from sojourn.ground.models import Base
 from tests.conftest import new_database
 
 

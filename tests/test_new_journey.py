@@ -23,7 +23,7 @@ JOURNEY = '''
 
 from datetime import timedelta
 
-from workflows.journey import Goal, Journey, On, Prefix, journey
+from workflows.kit import Goal, Journey, On, Prefix, journey
 
 
 @journey(
@@ -42,7 +42,7 @@ TEST = '''
 from datetime import timedelta
 
 from tests.conftest import fast_forward, keep_history
-from workflows.welcome_back import WelcomeBack
+from workflows.journeys.welcome_back import WelcomeBack
 
 
 async def test_a_day_after_signing_up_she_gets_her_welcome(env, api, worker, inbox, customer_id):
@@ -82,11 +82,11 @@ def test_a_new_journey_by_the_guide_passes_the_suite(tmp_path: Path) -> None:
         pytest.skip("already inside a copy")
     tree = tmp_path / "sojourn"
     shutil.copytree(ROOT, tree, ignore=SKIP)
-    (tree / "workflows" / "welcome_back.py").write_text(textwrap.dedent(JOURNEY).lstrip())
+    (tree / "workflows" / "journeys" / "welcome_back.py").write_text(textwrap.dedent(JOURNEY).lstrip())
     registry = tree / "workflows" / "registry.py"
     text = registry.read_text()
-    text = text.replace("from workflows.spec import JourneySpec\n",
-                        "from workflows.spec import JourneySpec\nfrom workflows.welcome_back import WelcomeBack\n")
+    text = text.replace("from sojourn.ground.spec import JourneySpec\n",
+                        "from sojourn.ground.spec import JourneySpec\nfrom workflows.journeys.welcome_back import WelcomeBack\n")
     text = text.replace("JOURNEYS: tuple[type[Journey], ...] = (\n", "JOURNEYS: tuple[type[Journey], ...] = (\n    WelcomeBack,\n")
     registry.write_text(text)
     (tree / "tests" / "test_welcome_back.py").write_text(textwrap.dedent(TEST).lstrip())

@@ -15,13 +15,13 @@ from temporalio.client import WorkflowFailureError
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
-from sojourn.settings import Settings
+from sojourn.ground.events import SIGNAL, JourneyEvent
+from sojourn.ground.settings import Settings
 from tests.conftest import Api, open_api
 from tests.support.journeys import BrittleProbe
 from tests.support.push_receiver import PushReceiver
 from tests.test_cart_abandonment import LIPSTICK, journey, lisa_arrives, state
 from worker import build_worker
-from workflows.events import SIGNAL, JourneyEvent
 from workflows.registry import JOURNEYS
 
 ODD_QUANTITIES = ["abc", [1], math.inf, "1e400", None, -3, 2.5, {"n": 1}, True, 10**400]

@@ -15,14 +15,14 @@ import pytest
 from sqlalchemy import update
 from temporalio.testing import WorkflowEnvironment
 
-from sojourn.models import Customer, utcnow
+from sojourn.ground.models import Customer, utcnow
+from sojourn.ground.settings import Settings
 from sojourn.pipeline.router import device_of
-from sojourn.settings import Settings
 from tests.conftest import Api, browser_of, keep_history, open_api
 from worker import build_worker
-from workflows.app_banner_test import BANNERS, AppBannerTest
-from workflows.experiments import assign
-from workflows.registration_page_test import VARIANTS, RegistrationPageTest
+from workflows.journeys.app_banner_experiment import BANNERS, AppBannerTest
+from workflows.journeys.registration_page_experiment import VARIANTS, RegistrationPageTest
+from workflows.kit.experiments import assign
 
 IPHONE = ("Mozilla/5.0 (iPhone; CPU iPhone OS 18_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
           "Version/18.0 Mobile/15E148 Safari/604.1")
@@ -193,7 +193,7 @@ async def test_the_banner_variant_shows_on_her_phone(env: WorkflowEnvironment, s
     from starlette.routing import Mount, Route
     from starlette.staticfiles import StaticFiles
 
-    from sojourn.signing import customer_token
+    from sojourn.ground.signing import customer_token
     from tests.conftest import IDENTITY_SECRET, WRITE_KEY
     from tests.support.browser import sdk_dir, shop_and_api
 

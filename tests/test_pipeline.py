@@ -14,14 +14,14 @@ from temporalio.client import Client, Interceptor, OutboundInterceptor, SignalWo
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
-from sojourn.db import make_engine, make_sessionmaker
-from sojourn.models import Event, JourneyRun, utcnow
+from sojourn.ground.db import make_engine, make_sessionmaker
+from sojourn.ground.models import Event, JourneyRun, utcnow
+from sojourn.ground.settings import Settings
 from sojourn.pipeline.router import Router
-from sojourn.settings import Settings
 from tests.conftest import Api, open_api
 from tests.support.tcp_proxy import TcpProxy
-from workflows.cart_abandonment import CartAbandonment
-from workflows.journey import JourneyStart
+from workflows.journeys.cart_abandonment import CartAbandonment
+from workflows.kit.journey import JourneyStart
 from workflows.registry import specs
 
 ADDED = {"product_id": "lip-42", "name": "Velvet Lipstick", "price": 24, "cart_id": "c-1"}

@@ -12,13 +12,13 @@ from typing import Any
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from sojourn import coupons
-from sojourn.settings import Settings
+from sojourn.coupons import pools
+from sojourn.ground.settings import Settings
 from tests.conftest import Api, keep_history, open_api
 from tests.support.smtp import Inbox
 from tests.test_recommendations import refresh, shop
 from worker import build_worker
-from workflows.post_purchase import PostPurchase
+from workflows.journeys.post_purchase import PostPurchase
 
 
 @pytest.fixture
@@ -36,7 +36,7 @@ async def test_the_whole_story(env: WorkflowEnvironment, api: Api, settings: Set
     ids = await shop(api, customer_id)  # serum goes with toner
     await refresh(api, settings)
     async with sessions() as session:
-        await coupons.generate(session, "second_order", 5, prefix="NEXT-")
+        await pools.generate(session, "second_order", 5, prefix="NEXT-")
         await session.commit()
     await api.post("/v1/identify", {"userId": customer_id, "traits": {"email": f"{customer_id}@mail.test",
                                                                       "firstName": "Mila"}})

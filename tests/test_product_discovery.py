@@ -12,12 +12,12 @@ from typing import Any
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from sojourn.settings import Settings
+from sojourn.ground.settings import Settings
 from tests.conftest import Api, browser_of, keep_history, open_api
 from tests.support.smtp import Inbox
 from tests.test_recommendations import PRODUCTS, refresh, shop
 from worker import build_worker
-from workflows.product_discovery import ProductDiscovery
+from workflows.journeys.product_discovery import ProductDiscovery
 
 
 @pytest.fixture

@@ -6,9 +6,9 @@ from typing import Any
 
 from sqlalchemy import select
 
-from sojourn.models import PushSubscription
-from sojourn.settings import Settings
-from sojourn.vapid import VapidKeys, load_vapid_keys
+from sojourn.ground.models import PushSubscription
+from sojourn.ground.settings import Settings
+from sojourn.ground.vapid import VapidKeys, load_vapid_keys
 from tests.conftest import Api, browser_of
 from tests.support.push_receiver import Browser, b64d
 

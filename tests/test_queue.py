@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from sqlalchemy import insert, select, update
 
-from sojourn.models import Event, utcnow
+from sojourn.ground.models import Event, utcnow
 from sojourn.pipeline import queue
 
 LEASE = timedelta(seconds=30)

@@ -10,18 +10,20 @@ from datetime import timedelta
 from typing import Any
 from urllib.parse import quote
 
-from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 from temporalio.client import ScheduleIntervalSpec
 from temporalio.testing import WorkflowEnvironment
 
+from sojourn.ground.schedules import ensure_schedules
+from sojourn.ground.settings import Settings
 from sojourn.intelligence.recommendations import blend, counts, popular, related
-from sojourn.schedules import ensure_schedules
-from sojourn.settings import Settings
 from tests.conftest import WRITE_KEY, Api, basic, browser_of, open_api
 from tests.support.smtp import Inbox
 from worker import build_worker, watched
-from workflows.cart_abandonment import CartAbandonment
-from workflows.recommendations_refresh import RecommendationsRefresh
+from workflows.journeys.cart_abandonment import CartAbandonment
+from workflows.upkeep.recommendations_refresh import RecommendationsRefresh
 
 ATTACKER = {"Authorization": basic(WRITE_KEY)}
 

@@ -5,17 +5,16 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from sqlalchemy import select
 from temporalio.testing import WorkflowEnvironment
 
-from sqlalchemy import select
-
-from sojourn.models import Event
-from sojourn.referrals import read_referral_code
-from sojourn.settings import Settings
-from sojourn.signing import load_signer
+from sojourn.ground.models import Event
+from sojourn.ground.settings import Settings
+from sojourn.ground.signing import load_signer
+from sojourn.links.referrals import read_referral_code
 from tests.conftest import Api, keep_history, open_api
 from tests.support.smtp import Inbox
-from workflows.referral_ask import ReferralAsk
+from workflows.journeys.referral_ask import ReferralAsk
 
 
 def run_for(api: Api, customer_id: str, order_id: str):  # noqa: ANN201

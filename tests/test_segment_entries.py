@@ -14,8 +14,8 @@ from temporalio.client import WorkflowExecutionStatus
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
-from sojourn.models import Event, JourneyEntry, JourneyRun
-from sojourn.settings import Settings
+from sojourn.ground.models import Event, JourneyEntry, JourneyRun
+from sojourn.ground.settings import Settings
 from tests.conftest import Api, keep_history, open_api
 from tests.support.journeys import JoinsProbe, OnlyForProbe
 from worker import build_worker

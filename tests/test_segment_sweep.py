@@ -6,14 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from temporalio.client import Client, ScheduleActionExecutionStartWorkflow
 from temporalio.testing import WorkflowEnvironment
 
-from sojourn.schedules import ensure_schedules
-from sojourn.settings import Settings
+from sojourn.ground.schedules import ensure_schedules
+from sojourn.ground.settings import Settings
 from tests.conftest import Api, open_api
 from tests.support.journeys import LapsedProbe
 from worker import build_worker, watched
@@ -51,13 +51,13 @@ async def test_the_schedule_finds_who_lapsed_as_time_passed(env: WorkflowEnviron
 async def run_the_story(api: Api, schedule_id: str, customer_id: str) -> None:
     handle = api.client.get_workflow_handle(LapsedProbe.spec.workflow_id(customer_id))
     # Her only order, backfilled: it turns 60 days old 3 seconds from now.
-    ordered = datetime.now(timezone.utc) - LAPSE + timedelta(seconds=3)
+    ordered = datetime.now(UTC) - LAPSE + timedelta(seconds=3)
     await api.track(customer_id, "Order Completed", {"order_id": "o-1", "revenue": 20},
                     timestamp=ordered.isoformat())
     await sweep(api.client, schedule_id)  # the first sweep marks where sweeping starts
     assert not await running(handle), "not lapsed yet"
 
-    await asyncio.sleep(max((ordered + LAPSE - datetime.now(timezone.utc)).total_seconds(), 0) + 0.2)
+    await asyncio.sleep(max((ordered + LAPSE - datetime.now(UTC)).total_seconds(), 0) + 0.2)
     swept = await sweep(api.client, schedule_id)
     assert swept["joined"]["lapsed"] >= 1, swept
     await api.settled()
@@ -82,9 +82,9 @@ async def running(handle: Any) -> bool:
 
 
 def test_lapsed_is_a_timed_segment() -> None:
-    from activities.contracts import Facts
+    from sojourn.ground.facts import Facts
 
-    now = datetime(2026, 11, 23, tzinfo=timezone.utc)
+    now = datetime(2026, 11, 23, tzinfo=UTC)
     assert LAPSED.contains(Facts(orders_count=1, last_order_at=now - timedelta(days=61)), now)
     assert not LAPSED.contains(Facts(orders_count=1, last_order_at=now - timedelta(days=59)), now)
     assert not LAPSED.contains(Facts(), now), "never ordered: not lapsed"

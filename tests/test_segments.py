@@ -4,20 +4,21 @@ and their sizes for operators."""
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from temporalio.testing import WorkflowEnvironment
 
-from activities.contracts import Facts
-from sojourn.settings import Settings
+from sojourn.ground.facts import Facts
+from sojourn.ground.segments import Segment
+from sojourn.ground.settings import Settings
 from tests.conftest import Api, keep_history, open_api
 from tests.support.journeys import SegmentProbe
 from worker import build_worker
 from workflows.registry import JOURNEYS
-from workflows.segments import FIRST_TIME_BUYER, FIRST_TIME_VISITOR, NEVER_PURCHASED, NOT_SUBSCRIBED, Segment
+from workflows.segments import FIRST_TIME_BUYER, FIRST_TIME_VISITOR, NEVER_PURCHASED, NOT_SUBSCRIBED
 
-T0 = datetime(2026, 11, 1, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 1, tzinfo=UTC)
 
 
 def test_membership_over_facts() -> None:

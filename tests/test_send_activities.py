@@ -9,12 +9,12 @@ import pytest
 from sqlalchemy import select
 from temporalio.testing import ActivityEnvironment
 
-from activities.contracts import Send
 from activities.email import EmailActivities
 from activities.push import PushActivities
 from activities.rendering import Templates
-from sojourn.models import Customer, Message, PushSubscription
-from sojourn.settings import Settings
+from sojourn.ground.contracts import Send
+from sojourn.ground.models import Customer, Message, PushSubscription
+from sojourn.ground.settings import Settings
 from tests.conftest import Api
 from tests.support.push_receiver import PushReceiver
 from tests.support.smtp import Inbox
@@ -145,7 +145,7 @@ async def test_a_429_is_retried_no_sooner_than_retry_after(api: Api, settings: S
 
 async def test_an_unsubscribed_customer_gets_no_marketing_push(api: Api, settings: Settings, sessions: Any,
                                                                push_service: PushReceiver, customer_id: str) -> None:
-    from sojourn.consent import ConsentRef, set_consent
+    from sojourn.identity.consent import ConsentRef, set_consent
 
     browser = push_service.browser(f"{customer_id}-b")
     await api.post(f"/v1/customers/{customer_id}/push-subscriptions", browser.subscription(push_service.base_url))

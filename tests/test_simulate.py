@@ -14,7 +14,7 @@ EXAMPLE = ROOT / "docs" / "examples" / "lisa_cart.json"
 
 
 def simulate(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "sojourn.cli", "simulate", *args], cwd=ROOT, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "sojourn.devtools.cli", "simulate", *args], cwd=ROOT, capture_output=True,
                           text=True, timeout=300)
 
 

@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 from collections import Counter
-from datetime import date, datetime, time, timezone
+from datetime import UTC, date, datetime, time
 
 import pytest
 
-from workflows.experiments import CONTROL, assign, bucket
-from workflows.timing import EVERY_DAY, WEEKDAYS, next_local_time, parse_when, quiet_hours_end, zone
+from sojourn.ground.calendar import EVERY_DAY, WEEKDAYS, next_local_time, parse_when, quiet_hours_end, zone
+from workflows.kit.experiments import CONTROL, assign, bucket
 
 PARIS = zone("Europe/Paris", "UTC")
 
 
 def utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=timezone.utc)
+    return datetime(*args, tzinfo=UTC)
 
 
 def test_next_local_time_today_tomorrow_and_weekdays() -> None:

@@ -5,12 +5,13 @@ from __future__ import annotations
 import gzip
 import json
 import uuid
+from datetime import UTC
 from typing import Any
 
 import pytest
 from sqlalchemy import func, select
 
-from sojourn.models import Customer, Event
+from sojourn.ground.models import Customer, Event
 from tests.conftest import Api
 
 
@@ -260,9 +261,9 @@ async def test_analytics_js_sends_its_key_in_a_text_plain_body_to_short_paths(ap
 async def test_a_client_clock_s_skew_is_corrected_by_sent_at(api: Api, sessions: Any, customer_id: str) -> None:
     """Her phone is an hour fast: the event happened 5 s before the SDK sent it, so
     it is stored 5 s before it arrived, not an hour in the future."""
-    from datetime import datetime, timedelta, timezone
+    from datetime import datetime, timedelta
 
-    fast = datetime.now(timezone.utc) + timedelta(hours=1)
+    fast = datetime.now(UTC) + timedelta(hours=1)
     iso = lambda t: t.isoformat().replace("+00:00", "Z")  # noqa: E731
     single = {**track(customer_id), "timestamp": iso(fast), "sentAt": iso(fast + timedelta(seconds=5))}
     batched = {**track(customer_id), "type": "track", "timestamp": iso(fast)}
@@ -275,8 +276,8 @@ async def test_a_client_clock_s_skew_is_corrected_by_sent_at(api: Api, sessions:
         rows = {e.message_id: e for e in (await session.scalars(select(Event).where(Event.customer_id == customer_id)))}
     for body, before in ((single, 5), (batched, 30)):
         row = rows[body["messageId"]]
-        happened = row.timestamp.replace(tzinfo=timezone.utc) if row.timestamp.tzinfo is None else row.timestamp
-        received = row.received_at.replace(tzinfo=timezone.utc) if row.received_at.tzinfo is None else row.received_at
+        happened = row.timestamp.replace(tzinfo=UTC) if row.timestamp.tzinfo is None else row.timestamp
+        received = row.received_at.replace(tzinfo=UTC) if row.received_at.tzinfo is None else row.received_at
         assert abs((received - happened) - timedelta(seconds=before)) < timedelta(seconds=2), (happened, received)
     assert rows[plain["messageId"]].timestamp.replace(tzinfo=None) == datetime(2026, 11, 20, 10)
     wrong = await api.post("/v1/track", {**track(customer_id), "timestamp": iso(fast), "sentAt": "soon"})

@@ -11,17 +11,17 @@ import pytest
 from sqlalchemy import select
 from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 
-from activities.contracts import Send
 from activities.rendering import Templates
 from activities.webhook import WebhookActivities
-from sojourn.models import Message, OnsiteMessage
-from sojourn.settings import Settings
+from sojourn.ground.contracts import Send
+from sojourn.ground.events import SIGNAL, JourneyEvent
+from sojourn.ground.models import Message, OnsiteMessage
+from sojourn.ground.settings import Settings
 from tests.conftest import Api, browser_of, keep_history
 from tests.support.journeys import TEST_JOURNEYS, ChannelsProbe, OnsiteProbe
 from tests.support.webhook_receiver import WebhookReceiver
 from worker import build_worker
-from workflows.events import SIGNAL, JourneyEvent
-from workflows.journey import JourneyStart, start_attributes
+from workflows.kit.journey import JourneyStart, start_attributes
 
 SECRET = "whsec-test"
 

@@ -21,8 +21,8 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 from sqlalchemy import select
 from temporalio.testing import WorkflowEnvironment
 
-from sojourn.models import Message
-from sojourn.settings import Settings
+from sojourn.ground.models import Message
+from sojourn.ground.settings import Settings
 from tests.conftest import open_api
 from tests.support.smtp import Inbox, start_smtp
 

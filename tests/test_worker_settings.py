@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from sojourn.settings import WORKFLOW_CACHE_SIZE, Settings
+from sojourn.ground.settings import WORKFLOW_CACHE_SIZE, Settings
 from worker import build_worker
 
 

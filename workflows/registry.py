@@ -1,18 +1,18 @@
 """The registered journeys. Registering one is one line in JOURNEYS; the API routes
 events from their metadata and the worker runs their workflows."""
 
-from workflows.account_registration import AccountRegistration
-from workflows.app_banner_test import AppBannerTest
-from workflows.cart_abandonment import CartAbandonment
-from workflows.first_purchase_incentive import FirstPurchaseIncentive
-from workflows.journey import Journey
-from workflows.lead_capture import LeadCapture
-from workflows.loyalty_signup_abandonment import LoyaltySignupAbandonment
-from workflows.post_purchase import PostPurchase
-from workflows.product_discovery import ProductDiscovery
-from workflows.referral_ask import ReferralAsk
-from workflows.registration_page_test import RegistrationPageTest
-from workflows.spec import JourneySpec
+from sojourn.ground.spec import JourneySpec
+from workflows.journeys.account_registration import AccountRegistration
+from workflows.journeys.app_banner_experiment import AppBannerTest
+from workflows.journeys.cart_abandonment import CartAbandonment
+from workflows.journeys.first_purchase_incentive import FirstPurchaseIncentive
+from workflows.journeys.lead_capture import LeadCapture
+from workflows.journeys.loyalty_signup_abandonment import LoyaltySignupAbandonment
+from workflows.journeys.post_purchase import PostPurchase
+from workflows.journeys.product_discovery import ProductDiscovery
+from workflows.journeys.referral_ask import ReferralAsk
+from workflows.journeys.registration_page_experiment import RegistrationPageTest
+from workflows.kit.journey import Journey
 
 JOURNEYS: tuple[type[Journey], ...] = (
     CartAbandonment,

@@ -1,5 +1,5 @@
 """Behavioural segments, declared in code: a name and a predicate over a customer's
-facts (activities/contracts.py: Facts, kept by the pipeline). Pure, so the router, the
+facts (sojourn/ground/facts.py), with the predicates of sojourn/ground/segments.py. Pure, so the router, the
 API and journey code can all evaluate them.
 
     NEVER_PURCHASED = Segment("never_purchased", lambda f: f.orders_count == 0)
@@ -14,67 +14,16 @@ Operators: `GET /v1/segments` gives each segment's size.
 
 A segment that changes as time passes ("no order in 60 days") is declared `timed`: its
 test also gets the time it is evaluated at. Events re-evaluate it like any other; a
-Temporal Schedule (workflows/segment_sweep.py) finds who joined or left as time passed.
+Temporal Schedule (workflows/upkeep/segment_sweep.py) finds who joined or left as time passed.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import timedelta
-from datetime import datetime
-from typing import Any, Callable
 
-from temporalio import workflow
-
-from workflows.events import JourneyEvent, holds
-
-with workflow.unsafe.imports_passed_through():
-    from activities.contracts import Facts
+from sojourn.ground.segments import Joins, Leaves, Segment  # noqa: F401 - journeys may take them from here too
 
 FIRST_VISIT = timedelta(minutes=30)  # a first-time visitor: everything she did fits in one visit
-
-
-@dataclass(frozen=True)
-class Segment:
-    name: str
-    test: Callable[..., bool]  # (facts) -> bool; a timed segment's: (facts, now) -> bool
-    description: str = ""
-    timed: bool = False
-
-    def contains(self, facts: Facts | None, now: datetime | None = None) -> bool:
-        """Membership; a predicate that raises on odd facts means "not in it", and so do
-        no facts at all (a customer not seen yet) and a timed segment asked without a time."""
-        if facts is None:
-            return False
-        if self.timed:
-            return now is not None and holds(lambda: self.test(facts, now))
-        return holds(lambda: self.test(facts))
-
-
-@dataclass(frozen=True)
-class Joins:
-    """Triggers on the event that made her join the segment."""
-
-    segment: Segment
-
-    def matches(self, event: JourneyEvent, settings: Any = None) -> bool:
-        return self.segment.name in event.joined
-
-    def describe(self) -> dict[str, Any]:
-        return {"joins": self.segment.name}
-
-
-@dataclass(frozen=True)
-class Leaves:
-    """Triggers on the event that made her leave the segment."""
-
-    segment: Segment
-
-    def matches(self, event: JourneyEvent, settings: Any = None) -> bool:
-        return self.segment.name in event.left
-
-    def describe(self) -> dict[str, Any]:
-        return {"leaves": self.segment.name}
 
 
 NEVER_PURCHASED = Segment("never_purchased", lambda f: f.orders_count == 0, "has never completed an order")

@@ -19,9 +19,9 @@ from sqlalchemy.exc import IntegrityError
 
 from api.deps import SessionsDep, SignerDep, WriteKey
 from api.proof import TOKEN_HEADER, anonymous_token
-from sojourn.db import write_lock
-from sojourn.identity import canonical
-from sojourn.models import AnonymousClaim, Customer, utcnow
+from sojourn.ground.db import write_lock
+from sojourn.ground.models import AnonymousClaim, Customer, utcnow
+from sojourn.identity.linking import canonical
 
 router = APIRouter(prefix="/v1/browser", tags=["storefront"])
 scripts = APIRouter(prefix="/v1", tags=["storefront"])

@@ -4,14 +4,14 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from fastapi import APIRouter, HTTPException, status
 from fastapi.responses import RedirectResponse
 
 from api.deps import SignerDep, StoreDep
-from sojourn.pipeline.messages import Message
-from sojourn.links import read_click
+from sojourn.ground.calls import Call
+from sojourn.links.tracking import read_click
 
 router = APIRouter(tags=["tracking"])
 
@@ -21,7 +21,7 @@ async def click(token: str, signer: SignerDep, store: StoreDep) -> RedirectRespo
     clicked = read_click(signer, token)
     if clicked is None:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, "this link is not valid")
-    event = Message(
+    event = Call(
         type="track",
         message_id=f"click-{uuid.uuid4()}",
         customer_id=clicked.customer_id,
@@ -30,7 +30,7 @@ async def click(token: str, signer: SignerDep, store: StoreDep) -> RedirectRespo
         name="Message Clicked",
         properties={"message_id": clicked.message_key, "journey": clicked.journey, "step": clicked.step,
                     "channel": clicked.channel, "url": clicked.url},
-        timestamp=datetime.now(timezone.utc),
+        timestamp=datetime.now(UTC),
     )
     await store.accept([event])  # routed to journeys by the pipeline, like any event
     return RedirectResponse(clicked.url, status_code=status.HTTP_302_FOUND)

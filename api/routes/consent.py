@@ -10,7 +10,7 @@ from fastapi import APIRouter, HTTPException, Request, status
 from fastapi.responses import HTMLResponse
 
 from api.deps import SessionsDep, SignerDep
-from sojourn.consent import ConsentRef, is_subscribed, read_unsubscribe_token, set_consent
+from sojourn.identity.consent import ConsentRef, is_subscribed, read_unsubscribe_token, set_consent
 
 router = APIRouter(prefix="/v1/unsubscribe", tags=["consent"])
 

@@ -11,14 +11,14 @@ from fastapi import APIRouter, HTTPException, Request, status
 from pydantic import BaseModel, Field
 from sqlalchemy import delete, select
 
+from api.calls import BadRequest
 from api.deps import OperatorKey, SessionsDep, SettingsDep, SignerDep
 from api.proof import CallerDep, act_for
-from api.segment import BadRequest
-from sojourn.allowlist import refuse_reason
-from sojourn.db import upsert
-from sojourn.identity import canonical
-from sojourn.models import Consent, Customer, Identity, JourneyRun, PushSubscription, utcnow
-from sojourn.pipeline.facts import as_columns, facts_of
+from sojourn.ground.allowlist import refuse_reason
+from sojourn.ground.db import upsert
+from sojourn.ground.facts import as_columns, facts_of
+from sojourn.ground.models import Consent, Customer, Identity, JourneyRun, PushSubscription, utcnow
+from sojourn.identity.linking import canonical
 from workflows.segments import SEGMENTS
 
 router = APIRouter(prefix="/v1/customers", tags=["customers"])

@@ -7,13 +7,16 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException, Response, status
 from sqlalchemy import func, select
-from temporalio.client import WorkflowExecutionStatus
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.deps import JourneysDep, OperatorKey, SessionsDep, SettingsDep, TemporalDep
 from sojourn.analytics import report
-from sojourn.models import Conversion
-from workflows.journey import CUSTOMER_ID, JOURNEY_NAME, JOURNEY_STEP, JOURNEY_VARIANT
+from sojourn.ground.models import Conversion
+from sojourn.ground.settings import Settings
+from sojourn.ground.spec import CUSTOMER_ID, JOURNEY_NAME, JOURNEY_STEP, JOURNEY_VARIANT
+from workflows.kit.journey import Journey
 
 router = APIRouter(tags=["operators"])
 
@@ -52,14 +55,15 @@ async def journey_stats_csv(
                     headers={"Content-Disposition": f'attachment; filename="{name}-stats.csv"'})
 
 
-def _journey(journeys: Any, name: str) -> Any:
+def _journey(journeys: tuple[type[Journey], ...], name: str) -> type[Journey]:
     journey = next((j for j in journeys if j.spec.name == name), None)
     if journey is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no journey named {name!r}")
     return journey
 
 
-async def stats_of(journey: Any, sessions: Any, temporal: Any, settings: Any) -> dict[str, Any]:
+async def stats_of(journey: type[Journey], sessions: async_sessionmaker[AsyncSession], temporal: Client,
+                   settings: Settings) -> dict[str, Any]:
     name = journey.spec.name
     failed = await _failed_runs(temporal, name)
     async with sessions() as session:
@@ -86,7 +90,7 @@ async def stats_of(journey: Any, sessions: Any, temporal: Any, settings: Any) ->
     }
 
 
-async def _failed_runs(temporal: Any, name: str) -> int | None:
+async def _failed_runs(temporal: Client, name: str) -> int | None:
     try:
         counted = await temporal.count_workflows(f'{JOURNEY_NAME.name} = "{name}" AND ExecutionStatus = "Failed"')
     except Exception:  # noqa: BLE001 - Temporal down: the stats from the database still answer
@@ -126,6 +130,6 @@ async def cancel_journey(customer_id: str, workflow_id: str, _key: OperatorKey, 
     if described.typed_search_attributes.get(CUSTOMER_ID) != customer_id:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no journey {workflow_id!r} for customer {customer_id!r}")
     if described.status != WorkflowExecutionStatus.RUNNING:
-        raise HTTPException(status.HTTP_409_CONFLICT, f"journey {workflow_id!r} is {described.status.name.lower()}")
+        raise HTTPException(status.HTTP_409_CONFLICT, f"journey {workflow_id!r} is {described.status.name.lower() if described.status else 'unknown'}")
     await handle.cancel()
     return {"workflow_id": workflow_id, "status": "cancel requested"}

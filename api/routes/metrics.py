@@ -8,8 +8,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import func, select
 
 from api.deps import OperatorKey, SessionsDep
-from sojourn.metrics import PIPELINE
-from sojourn.models import Event
+from sojourn.ground.metrics import PIPELINE
+from sojourn.ground.models import Event
 
 router = APIRouter(tags=["operators"])
 

@@ -12,17 +12,20 @@ routed to journeys like any other.
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Path, status
 from sqlalchemy import func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from api.deps import SessionsDep, SettingsDep, SignerDep, StoreDep
 from api.proof import CallerDep, act_for
-from sojourn.models import Customer, OnsiteMessage, OnsiteView, utcnow
-from sojourn.pipeline.messages import Message
-from sojourn.settings import Settings, parse_caps
+from sojourn.ground.calls import Call
+from sojourn.ground.db import rowcount
+from sojourn.ground.models import Customer, OnsiteMessage, OnsiteView, utcnow
+from sojourn.ground.settings import Settings, parse_caps
+from sojourn.pipeline.store import Store
 
 router = APIRouter(prefix="/v1/customers", tags=["on-site"])
 
@@ -34,7 +37,7 @@ EVENTS = {"viewed": "Onsite Message Viewed", "clicked": "Onsite Message Clicked"
           "dismissed": "Onsite Message Dismissed"}
 
 
-async def _placements_at_cap(session: Any, customer_id: str, settings: Settings, now: datetime) -> set[str]:
+async def _placements_at_cap(session: AsyncSession, customer_id: str, settings: Settings, now: datetime) -> set[str]:
     caps = parse_caps(settings.onsite_frequency)
     if not caps:
         return set()
@@ -45,11 +48,11 @@ async def _placements_at_cap(session: Any, customer_id: str, settings: Settings,
     )).all()
     seen: dict[str, list[datetime]] = {}
     for placement, at in views:
-        seen.setdefault(placement, []).append(at if at.tzinfo else at.replace(tzinfo=timezone.utc))
-    full = set()
+        seen.setdefault(placement, []).append(at if at.tzinfo else at.replace(tzinfo=UTC))
+    full: set[str] = set()
     for placement, times in seen.items():
         limit, window = caps.get(placement) or caps.get("*") or (None, None)
-        if limit is not None and sum(1 for at in times if at > now - window) >= limit:
+        if limit is not None and window is not None and sum(1 for at in times if at > now - window) >= limit:
             full.add(placement)
     return full
 
@@ -57,7 +60,7 @@ async def _placements_at_cap(session: Any, customer_id: str, settings: Settings,
 @router.get("/{customer_id}/messages")
 async def onsite_messages(customer_id: str, caller: CallerDep, sessions: SessionsDep, settings: SettingsDep,
                           signer: SignerDep, placement: str | None = None) -> list[dict[str, Any]]:
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     # Hers (an anonymous id linked since: the customer's), once the caller proves it.
     customer_id = await act_for(customer_id, caller, sessions, settings, signer)
     query = select(OnsiteMessage).where(
@@ -75,7 +78,7 @@ async def onsite_messages(customer_id: str, caller: CallerDep, sessions: Session
              "created_at": r.created_at.isoformat()} for r in rows if r.placement not in full]
 
 
-async def _report(customer_id: str, message_id: int, kind: str, sessions: Any, store: Any) -> None:
+async def _report(customer_id: str, message_id: int, kind: str, sessions: async_sessionmaker[AsyncSession], store: Store) -> None:
     async with sessions() as session:
         message = await session.scalar(select(OnsiteMessage).where(
             OnsiteMessage.id == message_id, OnsiteMessage.customer_id == customer_id))
@@ -83,18 +86,20 @@ async def _report(customer_id: str, message_id: int, kind: str, sessions: Any, s
         known = bool(await session.scalar(select(Customer.known).where(Customer.id == customer_id)))
     if message is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no on-site message {message_id} for {customer_id!r}")
-    event = Message(type="track", message_id=f"onsite-{kind}-{uuid.uuid4()}", customer_id=customer_id,
+    event = Call(type="track", message_id=f"onsite-{kind}-{uuid.uuid4()}", customer_id=customer_id,
                     user_id=customer_id if known else None, anonymous_id=None if known else customer_id,
                     name=EVENTS[kind], properties={"message_id": message.id, "placement": message.placement,
                                                    "journey": message.journey, "step": message.step})
 
-    async def count(session: Any) -> None:  # in the event's transaction: both or neither
+    async def count(session: AsyncSession) -> None:  # in the event's transaction: both or neither
         now = utcnow()
         session.add(OnsiteView(customer_id=customer_id, placement=message.placement, message_id=message.id,
                                kind=kind, at=now))
-        counted = {"viewed": {"impressions": OnsiteMessage.impressions + 1},
-                   "clicked": {"clicks": OnsiteMessage.clicks + 1},
-                   "dismissed": {"acknowledged_at": func.coalesce(OnsiteMessage.acknowledged_at, now)}}[kind]
+        by_kind: dict[str, dict[str, Any]] = {
+            "viewed": {"impressions": OnsiteMessage.impressions + 1},
+            "clicked": {"clicks": OnsiteMessage.clicks + 1},
+            "dismissed": {"acknowledged_at": func.coalesce(OnsiteMessage.acknowledged_at, now)}}
+        counted = by_kind[kind]
         await session.execute(update(OnsiteMessage).where(OnsiteMessage.id == message.id).values(**counted))
 
     await store.accept([event], also=count)
@@ -112,7 +117,7 @@ async def acknowledge(customer_id: str, message_id: MessageId, caller: CallerDep
             .values(acknowledged_at=utcnow())
         )
         await session.commit()
-    if not result.rowcount:
+    if not rowcount(result):
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no on-site message {message_id} for {customer_id!r}")
 
 

@@ -8,15 +8,15 @@ from __future__ import annotations
 import base64
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from fastapi import APIRouter, HTTPException, Request, status
 from fastapi.responses import Response
 
 from api.deps import SignerDep, StoreDep
+from sojourn.ground.calls import Call
 from sojourn.intelligence.engagement import machine_open
-from sojourn.links import read_open
-from sojourn.pipeline.messages import Message
+from sojourn.links.tracking import read_open
 
 router = APIRouter(tags=["tracking"])
 
@@ -30,9 +30,9 @@ async def opened(token: str, request: Request, signer: SignerDep, store: StoreDe
         raise HTTPException(status.HTTP_400_BAD_REQUEST, "this image is not valid")
     agent = request.headers.get("user-agent")
     machine = machine_open(agent, time.time() - found.sent_at)
-    event = Message(
+    event = Call(
         type="track", message_id=f"open-{uuid.uuid4()}", customer_id=found.customer_id, user_id=found.customer_id,
-        anonymous_id=None, name="Email Opened", timestamp=datetime.now(timezone.utc),
+        anonymous_id=None, name="Email Opened", timestamp=datetime.now(UTC),
         properties={"message_id": found.message_key, "journey": found.journey, "step": found.step,
                     "channel": "email", "machine": machine is not None, "machine_reason": machine},
         context={"library": {"name": "sojourn", "version": "open-pixel"}, "userAgent": (agent or "")[:512]},

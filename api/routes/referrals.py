@@ -1,20 +1,20 @@
 """Referral links: `/v1/r/<code>` is the link a customer shares. The code is signed
-(sojourn/referrals.py), so it can't be forged for someone else. Opening it records
+(sojourn/links/referrals.py), so it can't be forged for someone else. Opening it records
 "Referral Link Opened" for the referrer (a journey can wait for it; it counts toward
 the referral KPI) and lands the friend on the store with the code to redeem."""
 
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from urllib.parse import quote
 
 from fastapi import APIRouter, HTTPException, status
 from fastapi.responses import RedirectResponse
 
 from api.deps import SettingsDep, SignerDep, StoreDep
-from sojourn.pipeline.messages import Message
-from sojourn.referrals import read_referral_code
+from sojourn.ground.calls import Call
+from sojourn.links.referrals import read_referral_code
 
 router = APIRouter(tags=["tracking"])
 
@@ -24,10 +24,10 @@ async def open_referral(code: str, signer: SignerDep, store: StoreDep, settings:
     referrer = read_referral_code(signer, code)
     if referrer is None:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, "this referral link is not valid")
-    await store.accept([Message(
+    await store.accept([Call(
         type="track", message_id=f"referral-{uuid.uuid4()}", customer_id=referrer, user_id=referrer,
         anonymous_id=None, name="Referral Link Opened", properties={"referral_code": code},
-        timestamp=datetime.now(timezone.utc),
+        timestamp=datetime.now(UTC),
     )])
     # A fixed destination: the store's own page, with the code to redeem there.
     return RedirectResponse(f"{settings.store_url.rstrip('/')}/?ref={quote(code, safe='')}",

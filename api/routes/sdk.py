@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 from fastapi import APIRouter, HTTPException, status
 
 from api.deps import SettingsDep, one_of
-from sojourn.settings import Settings
+from sojourn.ground.settings import Settings
 
 router = APIRouter(tags=["tracking"])
 

@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter
 
 from api.deps import OperatorKey, SessionsDep
-from sojourn.models import utcnow
+from sojourn.ground.models import utcnow
 from sojourn.pipeline.store import every_customers_facts
 from workflows.segments import SEGMENTS
 

@@ -10,8 +10,8 @@ from pydantic import BaseModel, Field
 from sqlalchemy import delete
 
 from api.deps import OperatorKey, SessionsDep
-from sojourn.consent import suppress, suppression
-from sojourn.models import Suppression
+from sojourn.ground.models import Suppression
+from sojourn.identity.consent import suppress, suppression
 
 router = APIRouter(prefix="/v1/suppressions", tags=["consent"])
 

@@ -11,20 +11,26 @@ The write key comes as the Basic-auth username or, as analytics.js sends it, as
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Request
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from api.calls import parse_batch, parse_message, read_body
 from api.deps import HeaderWriteKey, SessionsDep, SettingsDep, SignerDep, StoreDep, valid_write_key
 from api.proof import body_caller, check_messages
-from api.segment import parse_batch, parse_message, read_body
+from sojourn.ground.calls import Call
+from sojourn.ground.settings import Settings
+from sojourn.ground.signing import Signer
+from sojourn.pipeline.store import Store
 
 router = APIRouter(prefix="/v1", tags=["tracking"])
 
 SUCCESS = {"success": True}
 
 
-async def _body(request: Request, key: str | None, settings: Any) -> Any:
+async def _body(request: Request, key: str | None, settings: Settings) -> Any:
     body = await read_body(
         request.stream(), request.headers.get("content-encoding"), request.headers.get("content-length")
     )
@@ -33,8 +39,8 @@ async def _body(request: Request, key: str | None, settings: Any) -> Any:
     return body
 
 
-async def _accept(request: Request, key: str | None, settings: Any, store: Any, sessions: Any, signer: Any,
-                  parse: Any) -> dict[str, bool]:
+async def _accept(request: Request, key: str | None, settings: Settings, store: Store, sessions: async_sessionmaker[AsyncSession],
+                  signer: Signer, parse: Callable[[Any], list[Call]]) -> dict[str, bool]:
     body = await _body(request, key, settings)
     messages = parse(body)
     # A public write key appends; linking ids or setting her email needs proof (api/proof.py).

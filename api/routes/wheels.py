@@ -1,5 +1,5 @@
 """Spin-to-win: the storefront's wheel asks for her email and consent, then the server
-draws (sojourn/wheels.py). Her data: the write key needs her proof (api/proof.py).
+draws (sojourn/coupons/wheels.py). Her data: the write key needs her proof (api/proof.py).
 
 One transaction holds all of it: the spin, the slice's count, the prize coupon, her
 email consent (with the wheel as its source) and the events that tell journeys:
@@ -17,17 +17,19 @@ from fastapi import APIRouter, HTTPException, status
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.deps import SessionsDep, SettingsDep, SignerDep, StoreDep
 from api.proof import CallerDep, act_for
-from sojourn import wheels
-from sojourn.addresses import EmailNotValidError, one_mailbox
-from sojourn.consent import ConsentRef, set_consent
-from sojourn.models import Customer
-from sojourn.pipeline.messages import Message
+from sojourn.coupons import wheels
+from sojourn.ground.addresses import EmailNotValidError, one_mailbox
+from sojourn.ground.calls import Call
+from sojourn.ground.models import Customer
+from sojourn.ground.settings import Settings
+from sojourn.identity.consent import ConsentRef, set_consent
 
 router = APIRouter(prefix="/v1", tags=["on-site"])
-log = logging.getLogger("sojourn.wheels")
+log = logging.getLogger("sojourn.coupons.wheels")
 
 
 class SpinRequest(BaseModel):
@@ -37,7 +39,7 @@ class SpinRequest(BaseModel):
     consent: bool = Field(description="she agreed to marketing email; a wheel never spins without it")
 
 
-def _wheel(settings: Any, name: str) -> wheels.Wheel:
+def _wheel(settings: Settings, name: str) -> wheels.Wheel:
     try:
         wheel = wheels.load(settings.templates_dir, name)
     except wheels.WheelError as err:  # the shop's file, not the caller's input
@@ -74,11 +76,11 @@ async def spin(customer_id: str, wheel: str, body: SpinRequest, caller: CallerDe
         return answered
 
     source = f"wheel:{wheel}"
-    who = {"customer_id": customer, "user_id": customer if known else None,
+    who: dict[str, Any] = {"customer_id": customer, "user_id": customer if known else None,
            "anonymous_id": None if known else customer}
 
-    def message(type_: str, name: str | None, **fields: Any) -> Message:
-        return Message(type=type_, message_id=f"{source}:{customer}:{type_}:{name or ''}:{uuid.uuid4()}",
+    def message(type_: str, name: str | None, **fields: Any) -> Call:
+        return Call(type=type_, message_id=f"{source}:{customer}:{type_}:{name or ''}:{uuid.uuid4()}",
                        name=name, context={"library": {"name": "sojourn", "version": "wheel"}}, **who, **fields)
 
     spun = message("track", "Wheel Spun", properties={"wheel": wheel})
@@ -90,7 +92,7 @@ async def spin(customer_id: str, wheel: str, body: SpinRequest, caller: CallerDe
     ]
     outcome: wheels.Outcome | None = None
 
-    async def draw(session: Any) -> None:
+    async def draw(session: AsyncSession) -> None:
         nonlocal outcome
         outcome = await wheels.spin(session, found, customer, key)
         await set_consent(session, ConsentRef(customer, "email", "marketing"), True, source)
@@ -113,7 +115,7 @@ async def spin(customer_id: str, wheel: str, body: SpinRequest, caller: CallerDe
     return outcome.answer()
 
 
-async def _answered(session: Any, wheel: str, customer: str, email: str) -> dict[str, Any] | None:
+async def _answered(session: AsyncSession, wheel: str, customer: str, email: str) -> dict[str, Any] | None:
     """Her earlier spin's outcome; 409 if this address spun for someone else."""
     prior = await wheels.earlier(session, wheel, customer, email)
     if prior is None:

@@ -1,6 +1,6 @@
 """A journey's KPIs, from its entries and the customers' events.
 
-Every KPI a journey declares (its `goal` and `also_measures`, workflows/spec.py) is
+Every KPI a journey declares (its `goal` and `also_measures`, sojourn/ground/spec.py) is
 measured the same way: for each entry (a run, `journey_entries`), did she send the
 KPI's event within its window after entering (after the KPI's `after` event, if it
 has one)? The first such event counts, once per entry; its `revenue` property (or
@@ -28,10 +28,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from sojourn.models import Event, Identity, JourneyEntry, aware
-from sojourn.pipeline.facts import amount
-from workflows.events import JourneyEvent, holds
-from workflows.spec import Goal, JourneySpec
+from sojourn.ground.events import JourneyEvent, holds
+from sojourn.ground.facts import amount
+from sojourn.ground.models import Event, Identity, JourneyEntry, aware
+from sojourn.ground.spec import Goal, JourneySpec
 
 
 @dataclass(frozen=True)
@@ -90,7 +90,7 @@ async def measure(session: AsyncSession, spec: JourneySpec, time_scale: float = 
         owners[entry.customer_id].add(entry.customer_id)
         if entry.customer_id in linked:
             owners[linked[entry.customer_id]].add(entry.customer_id)
-    names = {g.event for g in kpis} | {t.name for g in kpis if (t := g.after_trigger()) is not None and t.name}
+    names = {g.event for g in kpis} | {name for g in kpis if (t := g.after_trigger()) is not None and (name := getattr(t, "name", None))}
     since = min(e.entered_at for e in found.entries)
     rows = await session.execute(
         select(Event.customer_id, Event.name, Event.type, Event.message_id, Event.properties, Event.timestamp)
@@ -113,7 +113,7 @@ async def measure(session: AsyncSession, spec: JourneySpec, time_scale: float = 
                     continue
                 if event.message_id == entry.entry_message_id:
                     continue  # what entered her is not what she did after
-                if not prerequisite:
+                if not prerequisite and after is not None:
                     prerequisite = holds(lambda: after.matches(event))  # noqa: B023 - used at once
                     continue
                 if event.type == "track" and event.name == goal.event:

@@ -20,9 +20,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from sojourn.analytics import kpis as kpi
 from sojourn.analytics import statistics as st
-from sojourn.models import Event, ExperimentAssignment, Message, aware
-from workflows.events import JourneyEvent, holds
-from workflows.spec import JourneySpec
+from sojourn.ground.events import JourneyEvent, holds
+from sojourn.ground.models import Event, ExperimentAssignment, Message, aware
+from sojourn.ground.spec import JourneySpec
 
 CLICKS = ("Message Clicked", "Onsite Message Clicked")
 

@@ -18,12 +18,13 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from sojourn.models import ActivityHour, Customer, Event, aware
-from workflows import timing
+from sojourn.ground import calendar
+from sojourn.ground.models import ActivityHour, Customer, Event, aware, table
 
 HOURS = 7 * 24
 ALPHA = 20.0  # the shop's histogram weighs as much as 20 of her events
@@ -34,7 +35,7 @@ SHOP_SAMPLE = 200_000  # events read for the shop's histogram, newest first
 DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 
 
-def hour_of_week(at: datetime, tz: Any) -> int:
+def hour_of_week(at: datetime, tz: ZoneInfo) -> int:
     local = aware(at).astimezone(tz)
     return local.weekday() * 24 + local.hour
 
@@ -47,7 +48,7 @@ def _mine(name: str | None, props: Any, context: Any) -> bool:
     return not (name or "").startswith("Onsite Message Viewed")
 
 
-async def her_hours(session: AsyncSession, customer_id: str, tz: Any, now: datetime) -> list[int]:
+async def her_hours(session: AsyncSession, customer_id: str, tz: ZoneInfo, now: datetime) -> list[int]:
     counts = [0] * HOURS
     rows = await session.execute(select(Event.name, Event.properties, Event.context, Event.timestamp).where(
         Event.customer_id == customer_id, Event.type.in_(("track", "page", "screen")),
@@ -81,16 +82,16 @@ async def refresh_shop_hours(session: AsyncSession, now: datetime, default_timez
         if not _mine(name, props, context):
             continue
         if tz_name not in zones:
-            zones[tz_name] = timing.zone(tz_name, default_timezone)
+            zones[tz_name] = calendar.zone(tz_name, default_timezone)
         counts[hour_of_week(at, zones[tz_name])] += 1
         seen += 1
     await session.execute(delete(ActivityHour))
-    await session.execute(ActivityHour.__table__.insert(),
+    await session.execute(table(ActivityHour).insert(),
                           [{"hour_of_week": h, "events": c} for h, c in enumerate(counts) if c])
     return seen
 
 
-def best_moment(now: datetime, within: timedelta, tz: Any, hers: list[int], shop: list[float],
+def best_moment(now: datetime, within: timedelta, tz: ZoneInfo, hers: list[int], shop: list[float],
                 quiet_hours: str | None = None) -> tuple[datetime, str]:
     """When to send within `within` of `now`, and why."""
     n = sum(hers)
@@ -109,7 +110,7 @@ def best_moment(now: datetime, within: timedelta, tz: Any, hers: list[int], shop
         moment = max(start + timedelta(hours=step), now)
         if moment > now + within:
             break
-        if timing.quiet_hours_end(moment, tz, quiet_hours) is None:
+        if calendar.quiet_hours_end(moment, tz, quiet_hours) is None:
             candidates.append(moment)
         step += 1
     if not candidates:

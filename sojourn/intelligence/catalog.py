@@ -13,10 +13,10 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from sojourn.db import upsert
+from sojourn.ground.db import upsert
+from sojourn.ground.facts import product_ids
+from sojourn.ground.models import Customer, Event, PopularProduct, Product, ProductRelation, table, utcnow
 from sojourn.intelligence import recommendations as scoring
-from sojourn.models import Customer, Event, PopularProduct, Product, ProductRelation, utcnow
-from sojourn.pipeline.facts import product_ids
 
 ORDERS_WINDOW = timedelta(days=365)  # baskets older than a year no longer say much
 CATALOG_WINDOW = timedelta(days=90)  # names, prices and links as last seen
@@ -61,10 +61,10 @@ async def refresh(session: AsyncSession, now: datetime | None = None) -> dict[st
             for kind, table in tables.items() for product, scored in table.items()
             for rank, s in enumerate(scored, 1)]
     if rows:
-        await session.execute(ProductRelation.__table__.insert(), rows)
+        await session.execute(table(ProductRelation).insert(), rows)
     top = scoring.popular(items, top=100)
     if top:
-        await session.execute(PopularProduct.__table__.insert(),
+        await session.execute(table(PopularProduct).insert(),
                               [{"rank": r, "product_id": p, "orders": items[p]} for r, p in enumerate(top, 1)])
     catalog = await _catalog(session, now)
     for product_id, fields in catalog.items():

@@ -17,13 +17,13 @@ six months, smoothed toward a prior (a channel with one send and no click is not
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from sojourn.models import Customer, Event, Message, PushSubscription, aware
+from sojourn.ground.models import Customer, Event, Message, PushSubscription, aware
 
 WINDOW = timedelta(days=182)  # six months
 # Smoothing: clicks + PRIOR_RATE * PRIOR_WEIGHT over deliveries + PRIOR_WEIGHT, i.e. a
@@ -90,7 +90,7 @@ def choose(channels: list[str], stats: dict[str, ChannelStats], reachable: set[s
         return Choice(candidates[0], f"too little history ({total} messages on {len(known)} channels); "
                                      "the journey's order")
     scores = {c: stats.get(c, ChannelStats()).rate() for c in candidates}
-    never = datetime.min.replace(tzinfo=timezone.utc)
+    never = datetime.min.replace(tzinfo=UTC)
     # Highest smoothed rate; then the most recent engagement; then the journey's order.
     best = max(candidates, key=lambda c: (round(scores[c], 9), stats.get(c, ChannelStats()).last_engaged_at or never,
                                           -candidates.index(c)))

@@ -1,7 +1,7 @@
 """Recommendations: what goes with what, from the shop's own orders and views.
 
 Kinds, each a table of the top products per product (refreshed by a Temporal
-Schedule, workflows/recommendations_refresh.py, and read by the kit, the templates
+Schedule, workflows/upkeep/recommendations_refresh.py, and read by the kit, the templates
 and the storefront's API):
 
 - `bought_together`: item-to-item co-occurrence in orders ("frequently bought

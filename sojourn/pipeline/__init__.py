@@ -8,7 +8,7 @@
                         ▼
                      router (per customer, in order; entries decided once) ──▶ Temporal
 
-It reads journey declarations (workflows/spec.py), never journey code, and runs
+It reads journey declarations (sojourn/ground/spec.py), never journey code, and runs
 inside `sojourn api` or alone as `sojourn router`; replicas share the work through
 the database.
 """

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from activities.contracts import Facts
-from workflows.segments import Segment
-from workflows.spec import JourneySpec
+from sojourn.ground.facts import Facts
+from sojourn.ground.segments import Segment
+from sojourn.ground.spec import JourneySpec
 
 
 @dataclass(frozen=True)
@@ -36,7 +36,7 @@ class Watch:
     moving: frozenset[str] = frozenset()  # a join or leave of these is an event for some journey
 
     @classmethod
-    def of(cls, specs: Sequence[JourneySpec]) -> "Watch":
+    def of(cls, specs: Sequence[JourneySpec]) -> Watch:
         found: dict[str, Segment] = {}
         for spec in specs:
             for segment in spec.segments():

@@ -18,11 +18,11 @@ from typing import Any
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from sojourn.metrics import EVENTS_ROUTED
-from sojourn.db import write_lock
-from sojourn.models import Event, utcnow
+from sojourn.ground.db import rowcount, runs_to_the_end, write_lock
+from sojourn.ground.metrics import EVENTS_ROUTED
+from sojourn.ground.models import Event, table, utcnow
 
-EVENTS = Event.__table__
+EVENTS = table(Event)
 ERROR_LIMIT = 2000  # characters of an error kept on a dead event
 
 
@@ -33,11 +33,13 @@ class Failure:
     error: str
 
 
+@runs_to_the_end
 async def claim(
     sessions: async_sessionmaker[AsyncSession], owner: str, *, limit: int, lease: timedelta
 ) -> dict[str, list[Any]]:
     """Lease up to `limit` due events; return their rows per customer, oldest first, each
-    customer's cut at her first unrouted event held elsewhere (the rest released)."""
+    customer's cut at her first unrouted event held elsewhere (the rest released). A
+    cancelled caller's claim still commits; its leases just expire."""
     now = utcnow()
     due = (
         select(Event.id)
@@ -90,6 +92,7 @@ async def claim(
     return dict(per_customer)
 
 
+@runs_to_the_end
 async def settle(
     sessions: async_sessionmaker[AsyncSession],
     owner: str,
@@ -100,7 +103,8 @@ async def settle(
     max_attempts: int,
     retry_base: timedelta,
 ) -> None:
-    """Record a round's outcome. Only rows this router still leases are touched."""
+    """Record a round's outcome. Only rows this router still leases are touched. It
+    commits even if the caller is cancelled meanwhile."""
     now = utcnow()
     mine = EVENTS.c.lease_owner == owner
     async with write_lock(sessions), sessions() as session:
@@ -110,13 +114,13 @@ async def settle(
                 .values(route_state="routed", routed_at=now, lease_owner=None, lease_until=None)
             )
         for failure in failed:
-            dead = failure.attempts >= max_attempts
+            gives_up = failure.attempts >= max_attempts
             await session.execute(
                 update(EVENTS).where(EVENTS.c.id == failure.event_id, mine).values(
-                    route_state="dead" if dead else "pending",
+                    route_state="dead" if gives_up else "pending",
                     attempts=failure.attempts,
                     last_error=failure.error[:ERROR_LIMIT],
-                    next_attempt_at=None if dead else now + retry_base * 4 ** (failure.attempts - 1),
+                    next_attempt_at=None if gives_up else now + retry_base * 4 ** (failure.attempts - 1),
                     lease_owner=None,
                     lease_until=None,
                 )
@@ -152,7 +156,7 @@ async def retry_dead(sessions: async_sessionmaker[AsyncSession], event_id: int) 
             .values(route_state="pending", attempts=0, next_attempt_at=None, lease_owner=None, lease_until=None)
         )
         await session.commit()
-        return bool(result.rowcount)
+        return bool(rowcount(result))
 
 
 async def discard_dead(sessions: async_sessionmaker[AsyncSession], event_id: int) -> bool:
@@ -162,7 +166,7 @@ async def discard_dead(sessions: async_sessionmaker[AsyncSession], event_id: int
             .values(route_state="discarded")
         )
         await session.commit()
-        return bool(result.rowcount)
+        return bool(rowcount(result))
 
 
 async def backlog(sessions: async_sessionmaker[AsyncSession]) -> dict[str, int]:

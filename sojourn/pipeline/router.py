@@ -26,7 +26,7 @@ import uuid
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import or_, select, update
@@ -36,13 +36,13 @@ from temporalio.client import Client
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from sojourn.db import upsert, write_lock
-from sojourn.models import Event, JourneyRun, utcnow
+from sojourn.ground.calls import Call
+from sojourn.ground.db import to_the_end, upsert, write_lock
+from sojourn.ground.events import SIGNAL, JourneyEvent
+from sojourn.ground.models import Event, JourneyRun, table, utcnow
+from sojourn.ground.settings import Settings
+from sojourn.ground.spec import JourneySpec, check_journey_settings, start_attributes, start_input
 from sojourn.pipeline import queue
-from sojourn.pipeline.messages import Message
-from sojourn.settings import Settings
-from workflows.events import SIGNAL, JourneyEvent
-from workflows.spec import JourneySpec, start_attributes, start_input
 
 log = logging.getLogger("sojourn.router")
 ROUTED_TYPES = ("track", "page", "screen")
@@ -62,11 +62,15 @@ UNAVAILABLE = {
 }
 
 
+# How long a stopping router lets a round in flight finish before cancelling it.
+ROUND_GRACE = 10.0
+
+
 class TemporalUnavailable(Exception):
     """Temporal could not be reached; the events stay pending."""
 
 
-def journey_event(message: Message | Event) -> JourneyEvent | None:
+def journey_event(message: Call | Event) -> JourneyEvent | None:
     """The signal payload a journey gets, or None for calls journeys never see. An
     identify reaches journeys only when it made her join or leave a segment."""
     membership = getattr(message, "segments", None) or {}
@@ -80,7 +84,7 @@ def journey_event(message: Message | Event) -> JourneyEvent | None:
         if isinstance(page, dict):
             for name in ("path", "url", "title"):
                 properties.setdefault(name, page.get(name))
-    timestamp = message.timestamp if message.timestamp.tzinfo else message.timestamp.replace(tzinfo=timezone.utc)
+    timestamp = message.timestamp if message.timestamp.tzinfo else message.timestamp.replace(tzinfo=UTC)
     return JourneyEvent(
         message_id=message.message_id,
         type=message.type,
@@ -93,6 +97,36 @@ def journey_event(message: Message | Event) -> JourneyEvent | None:
         left=list(membership.get("left", [])),
         device=device_of(message.context),
     )
+
+
+@dataclass
+class Wanted:
+    """A claimed event as the journeys see it, made and matched against every
+    declaration once per round; planning entries and routing both read it. (The store
+    asked once already, at acceptance: an event no journey wants never reaches a round.)"""
+
+    event: JourneyEvent | None = None
+    journeys: list[tuple[JourneySpec, bool, str | None]] = field(default_factory=list)  # (spec, enters, key)
+    # Journey code (a predicate) raised: the journeys before it are routed, then the
+    # event fails as a poison event (retried, then parked dead), as it always has.
+    error: Exception | None = None
+
+    @classmethod
+    def of(cls, row: Event, specs: Sequence[JourneySpec], settings: Any) -> Wanted:
+        try:
+            wanted = cls(journey_event(row))
+        except Exception as exc:  # noqa: BLE001 - odd stored data: a poison event, not a failed round
+            return cls(error=exc)
+        if wanted.event is None:
+            return wanted
+        for spec in specs:
+            try:
+                if spec.wants(wanted.event, settings):
+                    wanted.journeys.append((spec, spec.enters_on(wanted.event, settings), spec.key_of(wanted.event)))
+            except Exception as exc:  # noqa: BLE001 - kept for routing, which parks the event dead in the end
+                wanted.error = exc
+                break
+        return wanted
 
 
 MOBILE_AGENT = re.compile(r"Mobi|Android|iPhone|iPad|iPod", re.I)
@@ -157,6 +191,7 @@ class Router:
         self.settings = settings
         self.sessions = sessions
         self.specs = tuple(specs)
+        check_journey_settings(self.specs, settings)  # a typo stops start-up, never a start
         self.owner = owner or f"{socket.gethostname()[:24]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         # Loops waiting for work, and whether events came in since a loop last looked.
         # A store wakes one idle loop, not all: under a stream of single calls, rounds
@@ -171,7 +206,7 @@ class Router:
 
     # ----- what the store asks -----
 
-    def wants(self, message: Message) -> bool:
+    def wants(self, message: Call) -> bool:
         event = journey_event(message)
         if event is None:
             return False
@@ -191,27 +226,36 @@ class Router:
     async def run_forever(self) -> None:
         """`settings.router_loops` rounds in flight at once; each is like a replica.
 
-        Cancelled, it returns only once every loop has stopped. A bare gather would
-        not: it gives up as soon as one loop is cancelled, and a loop whose
-        cancellation is lost (in a driver's close, say) would go on routing with this
-        router's settings after its app has stopped."""
+        Cancelled, it stops the way a replica should: each loop finishes the round it is
+        in (a round cut short mid-transaction can leave SQLite's write lock held:
+        `to_the_end`) and takes no other; a loop still busy after `ROUND_GRACE` seconds
+        is cancelled. It returns only once every loop has stopped: a loop that outlived
+        its app would go on routing with this router's settings."""
         self._stopped = False
         loops = [asyncio.create_task(self._loop(i)) for i in range(self.settings.router_loops)]
+        gathered = asyncio.gather(*loops)
         try:
-            await asyncio.gather(*loops)
+            # Shielded: cancelling run_forever must not cancel the loops mid-round.
+            await asyncio.shield(gathered)
         finally:
-            self._stopped = True  # a loop that swallowed its cancellation ends at its next round
+            self._stopped = True
+            while self._idle:
+                self._idle.popleft().set()
+            await asyncio.wait(loops, timeout=ROUND_GRACE)
             while not all(loop.done() for loop in loops):
                 for loop in loops:
                     loop.cancel()
                 await asyncio.wait(loops, timeout=1.0)
+            failure = gathered.exception() if gathered.done() and not gathered.cancelled() else None
+            if failure is not None and not isinstance(failure, asyncio.CancelledError):
+                log.error("a routing loop failed", exc_info=failure)
 
     async def _loop(self, index: int) -> None:
         owner = f"{self.owner}/{index}"
         backoff = 0.0
         while not self._stopped:
             try:
-                claimed = await self.route_once(owner)
+                claimed = await to_the_end(self.route_once(owner))
                 backoff = 0.0
             except TemporalUnavailable as exc:
                 backoff = min(max(backoff * 2, 0.25), 5.0)
@@ -222,7 +266,7 @@ class Router:
                 log.exception("routing round failed")
                 await asyncio.sleep(1.0)
                 continue
-            if claimed < self.settings.router_batch:
+            if claimed < self.settings.router_batch and not self._stopped:
                 await self._wait_for_work()
 
     async def _wait_for_work(self) -> None:
@@ -255,7 +299,9 @@ class Router:
         if not per_customer:
             return 0
         runs = await self._load_runs(per_customer)
-        await self._plan_entries(per_customer, runs)
+        wanted = {row.id: Wanted.of(row, self.specs, self.settings)
+                  for events in per_customer.values() for row in events}
+        await self._plan_entries(per_customer, runs, wanted)
         routed: list[int] = []
         failed: list[queue.Failure] = []
         released: list[int] = []
@@ -268,7 +314,7 @@ class Router:
                         released.extend(e.id for e in events[i:])
                         return
                     try:
-                        await self.route_event(row, runs[customer_id])
+                        await self.route_event(row, runs[customer_id], wanted[row.id])
                         routed.append(row.id)
                     except Exception as exc:  # noqa: BLE001 - sorted below
                         if _is_unavailable(exc):
@@ -305,7 +351,8 @@ class Router:
             runs[row.customer_id].rows.append(row)
         return runs
 
-    async def _plan_entries(self, per_customer: dict[str, list[Event]], runs: dict[str, Runs]) -> None:
+    async def _plan_entries(self, per_customer: dict[str, list[Event]], runs: dict[str, Runs],
+                            wanted: dict[int, Wanted]) -> None:
         """Record, in one statement, the runs this round will start: each entry event
         that finds no active run and may enter. Decided before any RPC, so a retry
         of the round knows what was decided."""
@@ -315,7 +362,7 @@ class Router:
             mine = runs[customer_id]
             for row in events:
                 try:
-                    entries = self._entries_to_plan(row, mine)
+                    entries = self._entries_to_plan(wanted[row.id], mine)
                 except Exception:  # noqa: BLE001 - routing the event meets it again, as a poison event
                     continue
                 for spec, event, key in entries:
@@ -326,7 +373,7 @@ class Router:
         if not planned:
             return
         async with write_lock(self.sessions), self.sessions() as session:
-            runs_table = JourneyRun.__table__
+            runs_table = table(JourneyRun)
             inserted = set(await session.scalars(
                 upsert(session, runs_table).on_conflict_do_nothing(index_elements=["journey", "entry_message_id"])
                 .returning(runs_table.c.entry_message_id),
@@ -339,16 +386,15 @@ class Router:
             if run.entry_message_id not in inserted:  # decided before after all: check on routing
                 runs[run.customer_id].fresh.discard((run.journey, run.entry_message_id))
 
-    def _entries_to_plan(self, row: Event, runs: Runs) -> list[tuple[JourneySpec, JourneyEvent, str | None]]:
+    def _entries_to_plan(self, wanted: Wanted, runs: Runs) -> list[tuple[JourneySpec, JourneyEvent, str | None]]:
         """The journeys this event enters: no active run, and the re-entry policy allows."""
-        event = journey_event(row)
-        if event is None:
-            return []
-        found = []
-        for spec in self.specs:
-            if not spec.enters_on(event, self.settings):
+        if wanted.error is not None:
+            raise wanted.error
+        event = wanted.event
+        found: list[tuple[JourneySpec, JourneyEvent, str | None]] = []
+        for spec, enters, key in wanted.journeys:
+            if event is None or not enters:
                 continue
-            key = spec.key_of(event)
             if (spec.key and key is None) or runs.entered_by(spec.name, event.message_id) is not None:
                 continue
             if runs.active(spec.name, key or "") or not self._may_enter(spec, key or "", runs):
@@ -364,15 +410,12 @@ class Router:
 
     # ----- one event -----
 
-    async def route_event(self, row: Event, runs: Runs) -> None:
-        event = journey_event(row)
+    async def route_event(self, row: Event, runs: Runs, wanted: Wanted) -> None:
+        event = wanted.event
         if event is None:
             return
-        for spec in self.specs:
-            if not spec.wants(event, self.settings):
-                continue
-            key = spec.key_of(event)
-            if spec.enters_on(event, self.settings):
+        for spec, enters, key in wanted.journeys:
+            if enters:
                 if spec.key and key is None:
                     log.warning("%s enters on %s but %s has no %s; not entered",
                                 spec.name, event.name, event.message_id, spec.key)
@@ -383,6 +426,8 @@ class Router:
                 # "Referral Sent", in each of the customer's active runs.
                 for run in runs.active(spec.name, key if spec.key else ""):
                     await self._signal_run(run, event, runs)
+        if wanted.error is not None:
+            raise wanted.error
 
     async def _enter(self, spec: JourneySpec, event: JourneyEvent, key: str | None, runs: Runs) -> None:
         workflow_id = spec.workflow_id(event.customer_id, key)
@@ -430,7 +475,7 @@ class Router:
             return True
         if spec.reentry.mode == "once" or spec.reentry.cooldown is None:
             return False
-        last = max(r.started_at if r.started_at.tzinfo else r.started_at.replace(tzinfo=timezone.utc)
+        last = max(r.started_at if r.started_at.tzinfo else r.started_at.replace(tzinfo=UTC)
                    for r in previous)
         return utcnow() - last >= spec.reentry.cooldown / self.settings.time_scale
 

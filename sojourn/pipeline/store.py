@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import functools
 import json
-from dataclasses import dataclass, fields, replace
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass, fields, replace
 from datetime import datetime
 from typing import Any
 
@@ -19,18 +19,17 @@ from sqlalchemy import bindparam, cast, func, literal_column, select, update
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from sojourn.metrics import EVENTS_ACCEPTED
-from sojourn.db import insert_for, write_lock
-from sojourn.coupons import redeem
-from sojourn.identity import resolve
-from activities.contracts import Facts
-from sojourn.models import Customer, Event, utcnow
-from sojourn.pipeline.facts import apply, as_columns, facts_of
+from sojourn.coupons.pools import redeem
+from sojourn.ground.calls import Call
+from sojourn.ground.db import dialect, insert_for, write_lock
+from sojourn.ground.facts import Facts, apply, as_columns, facts_of
+from sojourn.ground.metrics import EVENTS_ACCEPTED
+from sojourn.ground.models import Customer, Event, table, utcnow
+from sojourn.identity.linking import resolve
 from sojourn.pipeline.membership import Membership, Watch
-from sojourn.pipeline.messages import Message
 
-EVENTS = Event.__table__
-CUSTOMERS = Customer.__table__
+EVENTS = table(Event)
+CUSTOMERS = table(Customer)
 # Her id and facts: what a scan over customers for segments reads.
 FACT_COLUMNS = [Customer.id, *(getattr(Customer, f.name) for f in fields(Facts))]
 SCAN_CHUNK = 2000  # customers read at a time: memory stays flat however many there are
@@ -51,7 +50,7 @@ async def every_customers_facts(session: AsyncSession) -> AsyncIterator[tuple[st
 PROFILE_FIELDS = {"email": ("email",), "first_name": ("first_name", "firstName"), "timezone": ("timezone",)}
 
 
-def profile_fields(message: Message) -> dict[str, Any]:
+def profile_fields(message: Call) -> dict[str, Any]:
     fields: dict[str, Any] = {}
     for column, names in PROFILE_FIELDS.items():
         for name in names:
@@ -76,7 +75,7 @@ class Store:
     def __init__(
         self,
         sessions: async_sessionmaker[AsyncSession],
-        routable: Callable[[Message], bool],
+        routable: Callable[[Call], bool],
         on_stored: Callable[[], None] = lambda: None,
         watch: Watch | None = None,
     ) -> None:
@@ -85,9 +84,9 @@ class Store:
         self.on_stored = on_stored  # wakes the router in this process
         self.watch = watch or Watch()  # the segments journeys enter or exit by
 
-    async def accept(self, messages: Sequence[Message],
+    async def accept(self, messages: Sequence[Call],
                      also: Callable[[AsyncSession], Awaitable[None]] | None = None,
-                     prepare: Callable[[AsyncSession], Awaitable[None]] | None = None) -> list[Message]:
+                     prepare: Callable[[AsyncSession], Awaitable[None]] | None = None) -> list[Call]:
         """Store each message once per messageId; return the ones that were new.
 
         Four statements whatever the batch: her row created or locked (with her facts
@@ -103,12 +102,12 @@ class Store:
             if prepare is not None:
                 await prepare(session)
             # Links an identify or alias makes, and the customer each anonymous-only
-            # message belongs to (sojourn/identity.py), before anything is stored under an id.
+            # message belongs to (sojourn/identity/linking.py), before anything is stored under an id.
             await resolve(session, unique)
             before = await _touch(session, unique, now)
             after = Replay.of(unique, before, now, self.watch)
             inserted = set(await session.scalars(
-                _insert_events(session.bind.dialect.name), self._rows(unique, wanted, after, now)))
+                _insert_events(dialect(session)), self._rows(unique, wanted, after, now)))
             new = [m for m in unique if m.message_id in inserted]
             if len(new) < len(unique):
                 # A retry carried a messageId already stored: it must not change her
@@ -127,7 +126,7 @@ class Store:
             self.on_stored()
         return new
 
-    def _rows(self, messages: Sequence[Message], wanted: set[str], after: "Replay", now: datetime) -> list[dict[str, Any]]:
+    def _rows(self, messages: Sequence[Call], wanted: set[str], after: Replay, now: datetime) -> list[dict[str, Any]]:
         rows = []
         for m in messages:
             # What no journey wants is done once stored; an event that made her join or
@@ -145,7 +144,7 @@ class Store:
         return rows
 
     async def _correct(
-        self, session: AsyncSession, new: list[Message], wanted: set[str], after: "Replay", now: datetime
+        self, session: AsyncSession, new: list[Call], wanted: set[str], after: Replay, now: datetime
     ) -> None:
         rows = self._rows(new, wanted, after, now)
         if rows:
@@ -177,7 +176,7 @@ class Replay:
     moved: set[str]  # messages whose join or leave some journey enters or exits by
 
     @classmethod
-    def of(cls, messages: Sequence[Message], before: Before, now: datetime, watch: Watch) -> "Replay":
+    def of(cls, messages: Sequence[Call], before: Before, now: datetime, watch: Watch) -> Replay:
         facts = {cid: _copy(f) if f else Facts() for cid, f in before.facts.items()}
         known = dict(before.known)
         current = {cid: watch.members(f, now) if f else frozenset() for cid, f in before.facts.items()} if watch else {}
@@ -198,17 +197,17 @@ def _copy(facts: Facts) -> Facts:
                    recently_viewed=list(facts.recently_viewed))
 
 
-async def _touch(session: AsyncSession, messages: Sequence[Message], now: datetime) -> Before:
+async def _touch(session: AsyncSession, messages: Sequence[Call], now: datetime) -> Before:
     """Create the row of each customer seen for the first time, and lock every one
     (in a stable order, so two requests can't deadlock): one statement that also hands
     back her facts as they were. A new customer's row exists before any lock is
     taken, so two requests for her take turns too (a lock on a missing row would not
     hold). Nothing changes on an existing row until `_write_facts`."""
-    dialect = session.bind.dialect.name
+    kind = dialect(session)
     anonymous: dict[str, str | None] = {}
     for m in messages:
         anonymous[m.customer_id] = anonymous.get(m.customer_id) or m.anonymous_id
-    rows = (await session.execute(_touch_statement(dialect), [
+    rows = (await session.execute(_touch_statement(kind), [
         {"id": cid, "anonymous_id": anon, "traits": {}, "created_at": now, "updated_at": now,
          "first_seen_at": now, "last_seen_at": now} for cid, anon in sorted(anonymous.items())])).all()
     facts: dict[str, Facts | None] = {}
@@ -216,7 +215,7 @@ async def _touch(session: AsyncSession, messages: Sequence[Message], now: dateti
         found = facts_of(row)
         # PostgreSQL says whether the row was inserted; SQLite takes one writer at a
         # time, so a row whose first sight is this request's instant was made by it.
-        created = row.created if dialect == "postgresql" else found.first_seen_at == now
+        created = row.created if kind == "postgresql" else found.first_seen_at == now
         facts[row.id] = None if created else found
     return Before(facts, {row.id: bool(row.known) for row in rows})
 
@@ -224,14 +223,14 @@ async def _touch(session: AsyncSession, messages: Sequence[Message], now: dateti
 @functools.cache
 def _touch_statement(dialect: str) -> Any:
     stmt = insert_for(dialect)(CUSTOMERS)
-    created = [literal_column("xmax = 0").label("created")] if dialect == "postgresql" else []
+    created: list[Any] = [literal_column("xmax = 0").label("created")] if dialect == "postgresql" else []
     # A no-op update, not DO NOTHING: it takes the row's lock and makes RETURNING
     # hand back rows that already existed.
     return stmt.on_conflict_do_update(index_elements=["id"], set_={"id": stmt.excluded.id}).returning(
         *(CUSTOMERS.c[c.key] for c in FACT_COLUMNS), CUSTOMERS.c.known, *created)
 
 
-async def _write_traits(session: AsyncSession, messages: Sequence[Message], now: datetime) -> None:
+async def _write_traits(session: AsyncSession, messages: Sequence[Call], now: datetime) -> None:
     """Merge identify traits (and the profile fields they carry) in arrival order."""
     merged: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
     for m in messages:
@@ -239,7 +238,8 @@ async def _write_traits(session: AsyncSession, messages: Sequence[Message], now:
             traits, fields_ = merged.get(m.customer_id, ({}, {}))
             merged[m.customer_id] = ({**traits, **m.traits}, {**fields_, **profile_fields(m)})
     for cid, (traits, fields_) in sorted(merged.items()):
-        if session.bind.dialect.name == "postgresql":
+        merged_traits: Any
+        if dialect(session) == "postgresql":
             merged_traits = CUSTOMERS.c.traits.op("||")(cast(traits, JSONB))
         else:
             merged_traits = func.json_patch(CUSTOMERS.c.traits, json.dumps(traits))

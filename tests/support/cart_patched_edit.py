@@ -5,8 +5,9 @@ no patch marker."""
 
 from datetime import timedelta
 
-from workflows.cart_abandonment import EVENING, CartAbandonment as Current
-from workflows.journey import Goal, Journey, journey
+from workflows.journeys.cart_abandonment import EVENING
+from workflows.journeys.cart_abandonment import CartAbandonment as Current
+from workflows.kit import Goal, Journey, journey
 
 
 @journey(name="cart_abandonment", enters_on="Product Added", exits_on="Order Completed",

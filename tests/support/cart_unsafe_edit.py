@@ -1,11 +1,11 @@
-"""An unsafe edit of workflows/cart_abandonment.py, for tests/test_replay.py: the email
+"""An unsafe edit of workflows/journeys/cart_abandonment.py, for tests/test_replay.py: the email
 now comes before the push. A customer already past the push would replay into a
 different command, so CI must refuse it."""
 
 from datetime import timedelta
 
-from workflows.cart_abandonment import CartAbandonment as Current
-from workflows.journey import Goal, Journey, journey
+from workflows.journeys.cart_abandonment import CartAbandonment as Current
+from workflows.kit import Goal, Journey, journey
 
 
 @journey(name="cart_abandonment", enters_on="Product Added", exits_on="Order Completed",

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import time, timedelta
 
-from workflows.journey import Goal, Joins, Journey, Leaves, On, Reentry, journey
+from sojourn.ground.calendar import WEEKDAYS
+from workflows.kit import Goal, Joins, Journey, Leaves, On, Reentry, journey
 from workflows.segments import FIRST_TIME_BUYER, LAPSED, NEVER_PURCHASED
-from workflows.timing import WEEKDAYS
 
 
 @journey(name="probe_wait_for", enters_on="Checkout Started", listens_to=("Order Completed",))

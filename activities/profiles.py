@@ -1,0 +1,70 @@
+"""Reading the customer profile: for journeys (decisions, time zone) and for sends."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio import activity
+
+from sojourn.ground.contracts import LOAD_FACTS, LOAD_PROFILE, FactsRequest, Profile, ProfileRequest, Send
+from sojourn.ground.facts import Facts, facts_of
+from sojourn.ground.models import Customer
+from sojourn.ground.settings import Settings
+from sojourn.ground.signing import Signer
+from sojourn.identity.linking import canonical
+from sojourn.links.referrals import referral_code
+from sojourn.links.tracking import TrustedUrl
+
+
+async def load_customer(sessions: async_sessionmaker[AsyncSession], customer_id: str) -> Customer | None:
+    """Her profile; for an anonymous id linked since, the customer she turned out to be."""
+    async with sessions() as session:
+        return await session.get(Customer, customer_id) or await session.get(
+            Customer, await canonical(session, customer_id))
+
+
+class ProfileActivities:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self.sessions = sessions
+
+    @activity.defn(name=LOAD_FACTS)
+    async def load_facts(self, request: FactsRequest) -> Facts:
+        """Her facts as stored now; none yet for a customer never seen."""
+        customer = await load_customer(self.sessions, request.customer_id)
+        return facts_of(customer) if customer is not None else Facts()
+
+    @activity.defn(name=LOAD_PROFILE)
+    async def load_profile(self, request: ProfileRequest) -> Profile:
+        customer = await load_customer(self.sessions, request.customer_id)
+        if customer is None:
+            return Profile(customer_id=request.customer_id)
+        return Profile(
+            customer_id=customer.id,
+            email=customer.email,
+            first_name=customer.first_name,
+            timezone=customer.timezone,
+            traits=dict(customer.traits),
+            known=True,
+            visitor_id=customer.anonymous_id or customer.id,
+        )
+
+
+def template_context(settings: Settings, signer: Signer, customer: Customer | None, send: Send) -> dict[str, Any]:
+    traits = dict(customer.traits) if customer else {}
+    store = settings.store_url.rstrip("/")
+    code = referral_code(signer, send.customer_id)
+    return {
+        **send.data,
+        "customer": {
+            **traits,
+            "id": send.customer_id,
+            "email": customer.email if customer else None,
+            "first_name": (customer.first_name if customer else None) or traits.get("first_name"),
+        },
+        "store_url": TrustedUrl(store),
+        "referral_code": code,
+        "referral_url": TrustedUrl(f"{settings.public_url.rstrip('/')}/v1/r/{code}"),
+        "journey": send.journey,
+        "step": send.step,
+    }

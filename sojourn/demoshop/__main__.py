@@ -1,3 +1,0 @@
-from sojourn.demoshop import main
-
-main()

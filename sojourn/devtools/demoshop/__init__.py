@@ -1,0 +1,111 @@
+"""The demo shop `make dev` serves (http://localhost:3000): a storefront page on its
+own origin, so a newcomer can play Lisa's story in a real browser: look at a
+product, allow notifications, add it to her cart, leave. The greeting bar comes from
+the first-purchase incentive; the push from cart abandonment, via the local push
+inbox (sojourn/devtools/pushinbox.py), and the page lists what the inbox received.
+
+It plays the shop's part honestly: the page tracks with Segment's analytics.js
+(@segment/analytics-next, when npm has installed it into tests/browser; else a few
+lines that speak the same wire format) and draws on-site messages with sojourn.js;
+its "backend" signs the shopper's customer token with the identity secret, as a
+shop's backend would. Development only: it signs in whoever asks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from sojourn.ground.signing import customer_token
+
+PAGE = Path(__file__).with_name("shop.html")
+# Where `npm ci --prefix tests/browser` puts Segment's browser build.
+SDK_DIR = Path(__file__).resolve().parents[3] / "tests" / "browser" / "node_modules" / "@segment" / \
+    "analytics-next" / "dist" / "umd"
+PRODUCTS = [
+    {"product_id": "lip-42", "name": "Velvet Lipstick", "price": 24, "category": "Lips"},
+    {"product_id": "serum-9", "name": "Glow Serum", "price": 32, "category": "Skincare"},
+    {"product_id": "mascara-3", "name": "Volume Mascara", "price": 19, "category": "Eyes"},
+]
+
+
+def shopper(request: Request) -> str:
+    """Who the page signs in: ?as=NAME (letters, digits, - and _), else lisa."""
+    name = request.query_params.get("as", "lisa").strip().lower()
+    return name if name and len(name) <= 40 and all(c.isalnum() or c in "-_" for c in name) else "lisa"
+
+
+def make_app(*, api_url: str, write_key: str, identity_secret: str, inbox_url: str,
+             sdk_dir: Path | None = SDK_DIR) -> Starlette:
+    """`api_url`: Sojourn as the browser reaches it (app.state.api_url, which a test may
+    set once the API has its port); `inbox_url`: the push inbox, which this server talks
+    to for the page (it stands in for the browser's push service)."""
+    has_sdk = sdk_dir is not None and (sdk_dir / "index.js").exists()
+
+    async def page(request: Request) -> HTMLResponse:
+        user_id = shopper(request)
+        config = {
+            "api": request.app.state.api_url.rstrip("/"), "writeKey": write_key, "userId": user_id,
+            "token": customer_token(user_id, identity_secret),
+            "traits": {"email": f"{user_id}@example.com", "firstName": user_id.replace("-", " ").title()},
+            "products": PRODUCTS, "analyticsNext": has_sdk,
+        }
+        # </ can't close the script element from inside the JSON.
+        html = PAGE.read_text().replace("__CONFIG__", json.dumps(config).replace("</", "<\\/"))
+        return HTMLResponse(html)
+
+    async def allow_push(request: Request) -> Response:
+        """"Allow notifications": a browser for her in the push inbox, registered with Sojourn."""
+        async with aiohttp.ClientSession() as http, \
+                http.post(f"{inbox_url}/subscribe", params={"customer": shopper(request)}) as answer:
+            return JSONResponse(await answer.json(content_type=None), status_code=answer.status)
+
+    async def pushes(request: Request) -> Response:
+        """The pushes her browsers in the inbox received, newest first."""
+        mine = f"{shopper(request)}-"
+        try:
+            async with aiohttp.ClientSession() as http, http.get(f"{inbox_url}/pushes") as answer:
+                received = await answer.json()
+        except aiohttp.ClientError as err:
+            return JSONResponse({"error": f"the push inbox at {inbox_url} is not answering: {err}"}, status_code=502)
+        return JSONResponse([p["payload"] for p in reversed(received) if p["browser"].startswith(mine)])
+
+    async def service_worker(request: Request) -> Response:
+        # A real shop's one-line worker (docs/storefront.md); the demo's pushes go to the inbox.
+        return PlainTextResponse(f'importScripts({json.dumps(request.app.state.api_url.rstrip("/") + "/v1/sojourn-sw.js")});\n',
+                                 media_type="text/javascript")
+
+    routes: list[Any] = [
+        Route("/", page), Route("/cart", page), Route("/new", page),
+        Route("/allow-push", allow_push, methods=["POST"]), Route("/pushes", pushes),
+        Route("/sojourn-sw.js", service_worker),
+    ]
+    if has_sdk:
+        routes.append(Mount("/sdk", StaticFiles(directory=sdk_dir)))
+    app = Starlette(routes=routes)
+    app.state.api_url = api_url
+    return app
+
+
+def main(argv: list[str] | None = None) -> None:
+    import uvicorn
+
+    parser = argparse.ArgumentParser(prog="python -m sojourn.devtools.demoshop", description=__doc__)
+    parser.add_argument("--port", type=int, default=3000)
+    parser.add_argument("--api-url", required=True)
+    parser.add_argument("--write-key", required=True)
+    parser.add_argument("--identity-secret", required=True)
+    parser.add_argument("--inbox-url", required=True)
+    args = parser.parse_args(argv)
+    app = make_app(api_url=args.api_url, write_key=args.write_key, identity_secret=args.identity_secret,
+                   inbox_url=args.inbox_url)
+    uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning")

@@ -1,0 +1,3 @@
+from sojourn.devtools.demoshop import main
+
+main()

@@ -1,0 +1,170 @@
+"""Identity: the anonymous visitor and the customer she turns out to be are one person.
+
+An identify that carries both `anonymousId` and `userId`, or an alias (`previousId` ->
+`userId`), links the earlier id to the customer, in the store's transaction:
+- her anonymous profile merges into the customer's: traits and profile fields (the
+  customer's own win), facts (orders and revenue add up, first times take the earliest,
+  last times the latest), consents (the customer's own choices win), push
+  subscriptions, on-site messages, and the journey runs started for the visitor, which
+  the router then reaches with the customer's events;
+- the link is kept (`identities`), so later events that carry only the anonymous id
+  count as hers, and sends of a run started for the visitor read the customer's profile
+  (`canonical`).
+
+Only an anonymous profile (no message carried its id as a userId) is merged: with a public
+write key, anyone could send an alias, and merging two known customers would hand one's
+address and push subscriptions to the other. A link to a known customer's id is
+refused (logged); merging known customers is an operator's act. The first link of an
+anonymous id wins; a later one to another customer is refused too.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import fields
+from datetime import datetime
+from types import SimpleNamespace
+from typing import Any
+
+from sqlalchemy import and_, delete, exists, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from sojourn.ground.calls import Call
+from sojourn.ground.db import dialect, insert_for, rowcount
+from sojourn.ground.facts import RECENTLY_VIEWED, Facts, facts_of
+from sojourn.ground.models import (
+    Consent,
+    Customer,
+    Identity,
+    JourneyEntry,
+    JourneyRun,
+    OnsiteMessage,
+    PushSubscription,
+    table,
+    utcnow,
+)
+
+log = logging.getLogger("sojourn.identity.linking")
+CUSTOMERS = table(Customer)
+PROFILE = ("email", "first_name", "timezone")
+
+
+def previous_id(message: Call) -> str | None:
+    """The earlier id this message links to its user, if any."""
+    if message.user_id is None:
+        return None
+    earlier = message.previous_id if message.type == "alias" else (
+        message.anonymous_id if message.type == "identify" else None)
+    return earlier if earlier and earlier != message.user_id else None
+
+
+async def resolve(session: AsyncSession, messages: Sequence[Call]) -> None:
+    """Make the links these messages carry, then point each message that has only an
+    anonymous id at the customer that id belongs to (`Message.customer_id`)."""
+    links = [(earlier, m.user_id) for m in messages if (earlier := previous_id(m)) and m.user_id]
+    anonymous = {m.anonymous_id for m in messages if m.user_id is None and m.anonymous_id}
+    wanted = anonymous | {earlier for earlier, _ in links}
+    if not wanted:
+        return
+    known: dict[str, str] = dict((await session.execute(
+        select(Identity.alias_id, Identity.customer_id).where(Identity.alias_id.in_(sorted(wanted)))
+    )).all())
+    for earlier, user in links:
+        if earlier in known:
+            if known[earlier] != user:
+                log.warning("%s is linked to %s already; not linked to %s", earlier, known[earlier], user)
+            continue
+        if await link(session, earlier, user):
+            known[earlier] = user
+    for m in messages:
+        if m.user_id is None and m.anonymous_id in known:
+            m.customer_id = known[m.anonymous_id]
+
+
+async def link(session: AsyncSession, earlier: str, user: str) -> bool:
+    """Link `earlier` to `user` and merge its anonymous profile in. False (nothing done)
+    if `earlier` is a known customer's id."""
+    query = select(CUSTOMERS).where(CUSTOMERS.c.id.in_(sorted({earlier, user}))).order_by(CUSTOMERS.c.id)
+    if dialect(session) == "postgresql":
+        query = query.with_for_update()
+    rows = {r["id"]: dict(r) for r in (await session.execute(query)).mappings()}
+    anon = rows.get(earlier)
+    if anon is not None and anon["known"]:
+        log.warning("not linking %s to %s: %s is a known customer", earlier, user, earlier)
+        return False
+    inserted = await session.execute(
+        insert_for(dialect(session))(table(Identity))
+        .values(alias_id=earlier, customer_id=user, linked_at=utcnow())
+        .on_conflict_do_nothing(index_elements=["alias_id"])
+    )
+    if not rowcount(inserted):  # another request linked it in the meantime
+        return False
+    if anon is not None:
+        await _merge(session, anon, rows.get(user), user)
+    return True
+
+
+async def _merge(session: AsyncSession, anon: dict[str, Any], target: dict[str, Any] | None, user: str) -> None:
+    earlier = anon["id"]
+    if target is None:  # she is new as a customer: her anonymous profile becomes hers
+        await session.execute(insert(CUSTOMERS).values({**anon, "id": user}))
+    else:
+        await session.execute(update(CUSTOMERS).where(CUSTOMERS.c.id == user).values(merged(anon, target)))
+    # Her consents: the customer's own choice for a channel and topic wins.
+    theirs = table(Consent).alias("theirs")
+    await session.execute(delete(Consent).where(
+        Consent.customer_id == earlier,
+        exists(select(theirs.c.customer_id).where(and_(
+            theirs.c.customer_id == user, theirs.c.channel == Consent.channel, theirs.c.topic == Consent.topic,
+        )).correlate(table(Consent))),
+    ))
+    for model in (Consent, PushSubscription, OnsiteMessage, JourneyRun, JourneyEntry):
+        await session.execute(update(model).where(model.customer_id == earlier).values(customer_id=user))
+    await session.execute(delete(Customer).where(Customer.id == earlier))
+    log.info("merged anonymous profile %s into %s", earlier, user)
+
+
+def merged(anon: dict[str, Any], target: dict[str, Any]) -> dict[str, Any]:
+    """The customer's row with her anonymous profile folded in."""
+    a, t = facts_of(SimpleNamespace(**anon)), facts_of(SimpleNamespace(**target))
+    facts = Facts(
+        first_seen_at=_first(a.first_seen_at, t.first_seen_at),
+        last_seen_at=_last(a.last_seen_at, t.last_seen_at),
+        platform=t.platform or a.platform,
+        orders_count=a.orders_count + t.orders_count,
+        revenue=round(a.revenue + t.revenue, 2),
+        first_order_at=_first(a.first_order_at, t.first_order_at),
+        last_order_at=_last(a.last_order_at, t.last_order_at),
+        last_order_products=(t.last_order_products if _later(t.last_order_at, a.last_order_at)
+                             else a.last_order_products),
+        recently_viewed=list(dict.fromkeys([*t.recently_viewed, *a.recently_viewed]))[:RECENTLY_VIEWED],
+        signed_up_at=_first(a.signed_up_at, t.signed_up_at),
+        newsletter_subscribed=t.newsletter_subscribed if t.newsletter_subscribed is not None
+        else a.newsletter_subscribed,
+        app_installed_at=_first(a.app_installed_at, t.app_installed_at),
+    )
+    values: dict[str, Any] = {f.name: getattr(facts, f.name) for f in fields(Facts)}
+    values["traits"] = {**(anon["traits"] or {}), **(target["traits"] or {})}
+    values.update({k: target[k] or anon[k] for k in PROFILE})
+    values["anonymous_id"] = target["anonymous_id"] or anon["id"]
+    values["updated_at"] = utcnow()
+    return values
+
+
+def _first(a: datetime | None, b: datetime | None) -> datetime | None:
+    return min(x for x in (a, b) if x is not None) if a or b else None
+
+
+def _last(a: datetime | None, b: datetime | None) -> datetime | None:
+    return max(x for x in (a, b) if x is not None) if a or b else None
+
+
+def _later(a: datetime | None, b: datetime | None) -> bool:
+    return a is not None and (b is None or a >= b)
+
+
+async def canonical(session: AsyncSession, customer_id: str) -> str:
+    """The customer an id belongs to now: itself, or the customer it was linked to."""
+    linked = await session.scalar(select(Identity.customer_id).where(Identity.alias_id == customer_id))
+    return linked or customer_id

@@ -1,0 +1,1 @@
+"""Links Sojourn signs: tracked clicks and opens (tracking), referral codes (referrals)."""

@@ -1,0 +1,19 @@
+"""Referral codes: signed, so a code in a link can't be forged for someone else."""
+
+from __future__ import annotations
+
+from sojourn.ground.signing import Signer
+
+PREFIX = "ref:"
+
+
+def referral_code(signer: Signer, customer_id: str) -> str:
+    return signer.sign(PREFIX + customer_id)
+
+
+def read_referral_code(signer: Signer, code: str) -> str | None:
+    """The referrer's customer id, or None for a tampered or malformed code."""
+    value = signer.verify(code)
+    if value is None or not value.startswith(PREFIX) or len(value) == len(PREFIX):
+        return None
+    return value[len(PREFIX):]
