@@ -2,9 +2,9 @@
 
 `Waits`, `Decisions`, `Sends`, `Coupons`, `Intelligence` and `Audiences` are mixed into
 `Journey` (workflows/kit/journey.py) and use its state, its input and a few of its
-helpers. This base names them; it adds nothing at run time (annotations only, the
-helpers' signatures under TYPE_CHECKING), so a workflow's behaviour and its replays
-are what they were."""
+helpers. This base names them for the type checker only: at run time `Kit` is plain
+`object`, so a journey class, its MRO and what `typing.get_type_hints` finds on it are
+exactly what they were."""
 
 from __future__ import annotations
 
@@ -19,16 +19,14 @@ if TYPE_CHECKING:
     from sojourn.ground.spec import JourneySpec
     from workflows.kit.state import JourneyStart, JourneyState
 
+    class Kit:
+        spec: ClassVar[JourneySpec]
+        start: JourneyStart  # the run's input
+        s: JourneyState  # what the run carries over at continue-as-new
+        step: str  # what operators see: the step and the next wake-up
+        next_wake_up: datetime | None
+        _profile: Profile | None
 
-class Kit:
-    spec: ClassVar[JourneySpec]
-    start: JourneyStart  # the run's input
-    s: JourneyState  # what the run carries over at continue-as-new
-    step: str  # what operators see: the step and the next wake-up
-    next_wake_up: datetime | None
-    _profile: Profile | None
-
-    if TYPE_CHECKING:
         @property
         def entered_at(self) -> datetime | None: ...
 
@@ -50,3 +48,5 @@ class Kit:
         async def timezone(self) -> ZoneInfo: ...
 
         async def experiment(self, name: str, weights: dict[str, float], *, holdout: float = 0.0) -> str: ...
+else:
+    Kit = object
