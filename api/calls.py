@@ -22,6 +22,9 @@ from sojourn.ground.calls import Call
 
 MAX_MESSAGE_BYTES = 32 * 1024
 MAX_BATCH_BYTES = 500 * 1024
+# Every other body (operators' JSON, a subscription, a form): the cap FastAPI applies
+# while it reads the body, before any credential is checked (api/main.py).
+MAX_BODY_BYTES = 64 * 1024
 TYPES = ("track", "identify", "page", "screen", "group", "alias")
 MAX_ID = 255
 

@@ -36,6 +36,16 @@ def test_prometheus_scrapes_the_api_and_every_worker() -> None:
     assert SERVICES["prometheus"]["configs"][0]["target"] == "/etc/prometheus/prometheus.yml"
 
 
+def test_the_workers_metrics_listen_on_loopback_unless_configured() -> None:
+    """#26.13: the endpoint has no authentication; only the compose network opens it."""
+    import ipaddress
+
+    host = Settings.model_fields["worker_metrics_address"].default.rsplit(":", 1)[0]
+    assert ipaddress.ip_address(host).is_loopback, host
+    assert SERVICES["worker"]["environment"]["SOJOURN_WORKER_METRICS_ADDRESS"] == "0.0.0.0:9464"
+    assert "ports" not in SERVICES["worker"], "scraped over the compose network, never published"
+
+
 def test_api_workers_and_migrations_get_the_same_settings() -> None:
     envs = [SERVICES[name]["environment"] for name in SOJOURN]
     assert envs[0] == envs[1] == envs[2]

@@ -1,7 +1,13 @@
-"""Every router, aggregated in one place."""
+"""Every router, aggregated in one place.
+
+Every body is capped while it is read, before any credential is checked: a 1.5 GB
+body with no key is refused with a 413 after MAX_BODY_BYTES, never buffered. Ingestion
+reads its own bodies under its own cap (api/calls.py: 500 KB, gzip included, with the
+answer Segment's SDKs expect); the coupon CSV import has its own, larger cap."""
 
 from fastapi import APIRouter
 
+from api.calls import MAX_BODY_BYTES
 from api.routes import (
     browser,
     clicks,
@@ -25,23 +31,25 @@ from api.routes import (
 )
 
 api_router = APIRouter()
-api_router.include_router(tracking.router)
-api_router.include_router(sdk.router)
-api_router.include_router(browser.router)
-api_router.include_router(browser.scripts)
-api_router.include_router(customers.router)
-api_router.include_router(push.router)
-api_router.include_router(journeys.router)
-api_router.include_router(dashboard.router)
-api_router.include_router(metrics.router)
-api_router.include_router(consent.router)
-api_router.include_router(clicks.router)
-api_router.include_router(opens.router)
-api_router.include_router(referrals.router)
-api_router.include_router(onsite.router)
-api_router.include_router(suppressions.router)
-api_router.include_router(pipeline.router)
-api_router.include_router(segments.router)
-api_router.include_router(coupons.router)
-api_router.include_router(recommendations.router)
-api_router.include_router(wheels.router)
+api_router.include_router(tracking.router)  # capped as it reads (api/calls.py: read_body)
+capped = APIRouter()
+capped.include_router(sdk.router)
+capped.include_router(browser.router)
+capped.include_router(browser.scripts)
+capped.include_router(customers.router)
+capped.include_router(push.router)
+capped.include_router(journeys.router)
+capped.include_router(dashboard.router)
+capped.include_router(metrics.router)
+capped.include_router(consent.router)
+capped.include_router(clicks.router)
+capped.include_router(opens.router)
+capped.include_router(referrals.router)
+capped.include_router(onsite.router)
+capped.include_router(suppressions.router)
+capped.include_router(pipeline.router)
+capped.include_router(segments.router)
+capped.include_router(coupons.router)
+capped.include_router(recommendations.router)
+capped.include_router(wheels.router)
+api_router.include_router(capped, max_body_size=MAX_BODY_BYTES)

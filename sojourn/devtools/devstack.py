@@ -84,8 +84,6 @@ def run() -> int:
         env["SOJOURN_IDENTITY_SECRET"] = DEV_IDENTITY_SECRET
     if not env.get("SOJOURN_OPERATOR_KEYS"):
         env["SOJOURN_OPERATOR_KEYS"] = DEV_OPERATOR_KEY
-    if "SOJOURN_WORKER_METRICS_ADDRESS" not in env:  # the worker's Prometheus endpoint, on loopback
-        env["SOJOURN_WORKER_METRICS_ADDRESS"] = "127.0.0.1:9464"
     shop_port = int(env.get("SOJOURN_DEMO_SHOP_PORT") or 3000)
     if not env.get("SOJOURN_CORS_ORIGINS"):  # the demo shop, by either name
         env["SOJOURN_CORS_ORIGINS"] = f"http://localhost:{shop_port},http://127.0.0.1:{shop_port}"

@@ -222,7 +222,9 @@ class Settings(BaseSettings):
     push_inbox_port: int = 8026  # the local push inbox (sojourn/devtools/pushinbox.py)
     demo_shop_port: int = 3000
     # The worker's Prometheus endpoint (the Temporal SDK's metrics and the sends); "" disables.
-    worker_metrics_address: str = "0.0.0.0:9464"  # make dev's demo shop (sojourn/demoshop), the default store_url
+    # Loopback unless configured: the endpoint has no authentication, and a worker's
+    # host is rarely meant to be reachable (docker-compose.yml opens it to Prometheus).
+    worker_metrics_address: str = "127.0.0.1:9464"
     var_dir: Path = ROOT / "var"
     templates_dir: Path = ROOT / "templates"
 
