@@ -104,6 +104,11 @@ def parse_json(raw: bytes) -> Any:
     return value
 
 
+def unstorable(text: str) -> bool:
+    """Holds what no column may: NUL or a lone surrogate."""
+    return _FORBIDDEN.search(text) is not None
+
+
 def _check_tree(root: Any) -> None:
     # Iterative: a deep body must get a 400, not a RecursionError.
     stack: list[tuple[Any, str, int]] = [(root, "body", 0)]

@@ -15,6 +15,7 @@ from fastapi import Depends, HTTPException, Request, status
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
 
+from api.calls import BadRequest, parse_json, unstorable
 from sojourn.ground.settings import Settings
 from sojourn.ground.signing import Signer, load_signer
 from sojourn.ground.vapid import VapidKeys, load_vapid_keys
@@ -170,3 +171,30 @@ async def get_signer(request: Request) -> Signer:
 
 
 SignerDep = Annotated[Signer, Depends(get_signer)]
+
+
+# Escapes that decode to what no column can hold: \u0000, and \ud800-\udfff (a lone
+# surrogate once decoded; a pair is checked too, and passes, in parse_json).
+_ESCAPED = (b"\\u0000", b"\\ud8", b"\\ud9", b"\\uda", b"\\udb", b"\\udc", b"\\udd", b"\\ude", b"\\udf")
+
+
+async def storable_input(request: Request) -> None:
+    """Every path parameter, query parameter and JSON body field free of NUL and lone
+    surrogates (PostgreSQL refuses NUL in text; neither is UTF-8 text): a 400 naming
+    the field, before anything reaches the database. Ingestion checks its own bodies
+    (api/calls.py)."""
+    for name, value in request.path_params.items():
+        if isinstance(value, str) and unstorable(value):
+            raise BadRequest(f"{name} holds a NUL character or a lone surrogate")
+    for name, value in request.query_params.multi_items():
+        if unstorable(name) or unstorable(value):
+            raise BadRequest(f"{name} holds a NUL character or a lone surrogate")
+    if "json" not in request.headers.get("content-type", ""):
+        return  # forms and CSV: their handlers validate each value (pools.parse_csv)
+    raw = await request.body()  # FastAPI has read it already, under the body cap
+    lowered = raw.lower()
+    if b"\x00" in raw or any(escape in lowered for escape in _ESCAPED):
+        parse_json(raw)  # names the field, or says the body is not JSON
+
+
+StorableInput = Depends(storable_input)

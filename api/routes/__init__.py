@@ -8,6 +8,7 @@ answer Segment's SDKs expect); the coupon CSV import has its own, larger cap."""
 from fastapi import APIRouter
 
 from api.calls import MAX_BODY_BYTES
+from api.deps import StorableInput
 from api.routes import (
     browser,
     clicks,
@@ -52,4 +53,5 @@ capped.include_router(segments.router)
 capped.include_router(coupons.router)
 capped.include_router(recommendations.router)
 capped.include_router(wheels.router)
-api_router.include_router(capped, max_body_size=MAX_BODY_BYTES)
+# And no path, query or JSON field with NUL or a lone surrogate (api/deps.py).
+api_router.include_router(capped, max_body_size=MAX_BODY_BYTES, dependencies=[StorableInput])
