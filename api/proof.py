@@ -36,8 +36,6 @@ from sojourn.identity.linking import canonical
 TOKEN_HEADER = "X-Sojourn-Token"
 ANONYMOUS_TOKEN_HEADER = "X-Sojourn-Anonymous-Token"
 ANONYMOUS = "anonymous:"
-# Traits that say where her messages go: set from a browser only with proof.
-CONTACT_TRAITS = ("email", "phone")
 
 
 def anonymous_token(anonymous_id: str, signer: Signer) -> str:
@@ -118,8 +116,10 @@ async def act_for(customer_id: str, caller: Caller, sessions: SessionsDep, setti
 
 async def check_messages(messages: list[Call], caller: Caller, sessions: SessionsDep, settings: Settings,
                          signer: Signer) -> None:
-    """From a browser, an identify or alias that links ids, or that sets a contact
-    trait, must be proven; anything else is just appended. Refused as ingestion
+    """From a browser, an identify or alias that links ids, or that sets any trait, must
+    be proven; anything else is just appended. Every trait counts, not only the email
+    and phone that say where her messages go: a journey may show any of them back to
+    her (her first name in the greeting bar and the emails) or decide by it. Refused as ingestion
     refuses anything: 403 with `{"success": false, "error": ...}`, nothing stored."""
     if caller.server:
         return
@@ -134,12 +134,12 @@ async def _check_messages(messages: list[Call], caller: Caller, sessions: Sessio
     for i, m in enumerate(messages):
         where = f"batch[{i}]" if len(messages) > 1 else "the message"
         links = m.type == "alias" or (m.type == "identify" and m.user_id and m.anonymous_id)
-        contact = m.type == "identify" and any(m.traits.get(t) for t in CONTACT_TRAITS)
-        if not links and not contact:
+        sets_traits = m.type == "identify" and bool(m.traits)
+        if not links and not sets_traits:
             continue
         if m.user_id:
             if not proves_customer(caller, m.user_id, settings):
-                what = "links this browser to" if links else "sets the email or phone of"
+                what = "links this browser to" if links else "sets the traits of"
                 raise _forbidden(f"{where} {what} {m.user_id!r}: that needs her customer token in {TOKEN_HEADER} "
                                  "(HMAC-SHA256 of her user id, from the shop's backend) or a server key")
             linked = m.previous_id if m.type == "alias" else m.anonymous_id
@@ -150,8 +150,8 @@ async def _check_messages(messages: list[Call], caller: Caller, sessions: Sessio
                 raise _forbidden(f"{where} links the anonymous id {linked!r}, which a browser claimed: that needs "
                                  f"its anonymous token in {ANONYMOUS_TOKEN_HEADER}")
         elif m.anonymous_id:
-            # A visitor leaving her own email (a lead form, a spin-to-win) on her own
-            # anonymous profile: this browser's anonymous token is proof enough.
+            # A visitor leaving her own email or name (a lead form, a spin-to-win) on
+            # her own anonymous profile: this browser's anonymous token is proof enough.
             await act_for(m.anonymous_id, caller, sessions, settings, signer)
 
 

@@ -89,13 +89,34 @@ async def test_nobody_rewrites_her_email_with_the_write_key(api: Api, sessions: 
         stored = await session.scalars(select(Event.message_id).where(
             Event.message_id.in_([hijack["messageId"], in_a_batch["batch"][0]["messageId"]])))
         assert stored.all() == [], "a refused batch stores nothing"
-    # Her own browser may change it, and any other trait needs no proof.
+    # Her own browser may change it.
     mine = {**hijack, "messageId": str(uuid.uuid4()), "traits": {"email": f"new-{customer_id}@mail.test"}}
     assert (await api.http.post("/v1/identify", json=mine, headers=browser_of(customer_id))).status_code == 200
-    plain = {"userId": customer_id, "traits": {"firstName": "Lisa"}, "messageId": str(uuid.uuid4())}
-    assert (await api.http.post("/v1/identify", json=plain, headers=ATTACKER)).status_code == 200
     async with sessions() as session:
         assert (await session.get(Customer, customer_id, populate_existing=True)).email == f"new-{customer_id}@mail.test"
+
+
+async def test_nobody_renames_her_with_the_write_key(api: Api, sessions: Any, customer_id: str) -> None:
+    """#26.4: her first name greets her on the shop's pages and in every email; any
+    trait may be shown back to her or decide her journey, so each needs her proof."""
+    assert (await api.post("/v1/identify", {"userId": customer_id, "traits": {"firstName": "Lisa", "vip": True}},
+                           key=SERVER_KEY)).status_code == 200
+    for traits in ({"firstName": "Claim your prize at evil.test"}, {"first_name": "x"}, {"name": "x"},
+                   {"vip": False}, {"lastName": "x"}):
+        hijack = {"userId": customer_id, "messageId": str(uuid.uuid4()), "traits": traits}
+        refused = await api.http.post("/v1/identify", json=hijack, headers=ATTACKER)
+        assert refused.status_code == 403 and "customer token" in refused.json()["error"], (traits, refused.text)
+        assert (await api.http.post("/v1/i", json=hijack, headers=browser_of("mallory"))).status_code == 403
+    async with sessions() as session:
+        her = await session.get(Customer, customer_id)
+        assert (her.first_name, her.traits) == ("Lisa", {"firstName": "Lisa", "vip": True})
+    # Her own browser, with her token, may; an identify without traits needs nothing.
+    mine = {"userId": customer_id, "messageId": str(uuid.uuid4()), "traits": {"firstName": "Lise"}}
+    assert (await api.http.post("/v1/identify", json=mine, headers=browser_of(customer_id))).status_code == 200
+    bare = {"userId": customer_id, "messageId": str(uuid.uuid4()), "traits": {}}
+    assert (await api.http.post("/v1/identify", json=bare, headers=ATTACKER)).status_code == 200
+    async with sessions() as session:
+        assert (await session.get(Customer, customer_id, populate_existing=True)).first_name == "Lise"
 
 
 async def test_nobody_links_their_browser_to_her_with_the_write_key(api: Api, sessions: Any, customer_id: str) -> None:

@@ -228,7 +228,7 @@ def test_a_malformed_wheel_file_is_the_shops_error_not_the_callers(settings: Set
                       st.lists(st.integers(), max_size=2), st.text(max_size=20), st.none()))
 async def test_no_spin_gets_a_5xx(api: Api, wheel: str, body: Any) -> None:
     labels = await api.http.get(f"/v1/wheels/{quote(wheel, safe='')}", headers=ATTACKER)
-    assert labels.status_code in (200, 404), labels.text
+    assert labels.status_code in (200, 404) or (labels.status_code == 400 and "NUL" in labels.text), labels.text
     path = f"/v1/customers/hypothesis-shopper/wheels/{quote(wheel, safe='')}/spin"
     response = await api.http.post(path, json=body, headers={"Authorization": basic(SERVER_KEY)})
     assert response.status_code in (200, 400, 404, 409, 422), (path, body, response.status_code, response.text)
