@@ -77,7 +77,7 @@ class AudienceActivities:
         added = removed = 0
         for _ in range(ROUNDS):
             async with self.sessions() as session:
-                todo = await members.changes(session, name, audience, batch)
+                todo = await members.changes(session, name, audience, batch, eu=self.settings.eu_consent)
             if not todo.add and not todo.remove:
                 break
             for people, member in ((todo.add, True), (todo.remove, False)):
@@ -143,10 +143,10 @@ class AudienceActivities:
                    "developer-token": destination.developer_token or ""}
         if destination.login_customer_id:
             headers["login-customer-id"] = destination.login_customer_id
+        # No consent for the whole job: each person carries her own (UserData.consent),
+        # what she chose, never a blanket GRANTED (sojourn/audiences/members.py).
         job = {"job": {"type": "CUSTOMER_MATCH_USER_LIST", "customerMatchUserListMetadata": {
-            "userList": f"customers/{customer}/userLists/{user_list}",
-            # Only people who consented are sent (sojourn/audiences/members.py).
-            "consent": {"adUserData": "GRANTED", "adPersonalization": "GRANTED"}}}}
+            "userList": f"customers/{customer}/userLists/{user_list}"}}}
         async with http.post(f"{base}/customers/{customer}/offlineUserDataJobs:create", json=job, headers=headers,
                              allow_redirects=False) as response:
             created = await self._answer(response, "Google Ads")
@@ -154,7 +154,8 @@ class AudienceActivities:
         if not isinstance(resource, str) or not resource.startswith(f"customers/{customer}/offlineUserDataJobs/"):
             raise ApplicationError(f"Google Ads created no job: {str(created)[:200]}", type="AudienceRefused")
         operation = "create" if member else "remove"
-        operations = [{operation: {"userIdentifiers": p.google_identifiers()}} for p in people]
+        operations = [{operation: {"userIdentifiers": p.google_identifiers(),
+                                   **({"consent": p.google_consent()} if member else {})}} for p in people]
         async with http.post(f"{base}/{resource}:addOperations", json={"enablePartialFailure": True,
                                                                        "operations": operations},
                              headers=headers, allow_redirects=False) as response:

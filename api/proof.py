@@ -31,6 +31,7 @@ from sojourn.ground.calls import Call
 from sojourn.ground.models import AnonymousClaim, Customer
 from sojourn.ground.settings import Settings
 from sojourn.ground.signing import Signer, customer_token
+from sojourn.identity.consent import ad_choices
 from sojourn.identity.linking import canonical
 
 TOKEN_HEADER = "X-Sojourn-Token"
@@ -122,11 +123,18 @@ async def check_messages(messages: list[Call], caller: Caller, sessions: Session
     her (her first name in the greeting bar and the emails) or decide by it. Refused as ingestion
     refuses anything: 403 with `{"success": false, "error": ...}`, nothing stored."""
     if caller.server:
+        for m in messages:
+            m.consent_proven = True
         return
     try:
         await _check_messages(messages, caller, sessions, settings, signer)
     except HTTPException as refused:
         raise BadRequest(str(refused.detail), refused.status_code) from None
+    for m in messages:
+        # Consent Management puts her choices on every call, page views too: a call
+        # without proof is still taken, and her choices on it are not recorded.
+        if ad_choices(m.context):
+            m.consent_proven = await _proven(m, caller, sessions, settings, signer)
 
 
 async def _check_messages(messages: list[Call], caller: Caller, sessions: SessionsDep, settings: Settings,
@@ -153,6 +161,16 @@ async def _check_messages(messages: list[Call], caller: Caller, sessions: Sessio
             # A visitor leaving her own email or name (a lead form, a spin-to-win) on
             # her own anonymous profile: this browser's anonymous token is proof enough.
             await act_for(m.anonymous_id, caller, sessions, settings, signer)
+
+
+async def _proven(m: Call, caller: Caller, sessions: SessionsDep, settings: Settings, signer: Signer) -> bool:
+    if m.user_id:
+        return proves_customer(caller, m.user_id, settings)
+    try:
+        await act_for(m.customer_id, caller, sessions, settings, signer)
+    except HTTPException:
+        return False
+    return True
 
 
 async def _claimed(anonymous_id: str, sessions: SessionsDep) -> bool:

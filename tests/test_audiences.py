@@ -16,7 +16,7 @@ from sojourn.audiences import members
 from sojourn.ground.models import AudienceMember, Customer, utcnow
 from sojourn.ground.settings import AudienceDestination, Settings
 from sojourn.identity.consent import ConsentRef, set_consent
-from tests.conftest import Api, keep_history, open_api
+from tests.conftest import WRITE_KEY, Api, browser_of, keep_history, open_api
 from tests.support.ad_platforms import DEVELOPER_TOKEN, GOOGLE_TOKEN, META_TOKEN, AdPlatforms
 from tests.support.journeys import TEST_JOURNEYS, AudienceProbe
 from worker import build_worker
@@ -24,6 +24,8 @@ from workflows.registry import JOURNEYS
 from workflows.upkeep.audience_sync import AudienceSync
 
 SECRET = "audience-webhook-secret"
+# Segment's Consent Management, as the shop's consent banner records her choice.
+GRANTED = {"consent": {"categoryPreferences": {"Advertising": True, "Analytics": True}}}
 
 
 def test_identifiers_are_normalized_then_hashed_as_each_platform_documents() -> None:
@@ -80,9 +82,11 @@ async def test_she_joins_and_leaves_on_every_platform(env: WorkflowEnvironment, 
                                                       sessions: Any, platforms: AdPlatforms,
                                                       customer_id: str) -> None:
     email, phone = f"{customer_id}@Mail.test", "+33 6 12 34 56 78"
-    await api.post("/v1/identify", {"userId": customer_id, "traits": {"email": email, "phone": phone}})
+    await api.post("/v1/identify", {"userId": customer_id, "traits": {"email": email, "phone": phone},
+                                    "context": GRANTED})
     opted_out, unmatched = f"{customer_id}-out", f"{customer_id}-anon"
-    await api.post("/v1/identify", {"userId": opted_out, "traits": {"email": f"{opted_out}@mail.test"}})
+    await api.post("/v1/identify", {"userId": opted_out, "traits": {"email": f"{opted_out}@mail.test"},
+                                    "context": GRANTED})
     async with sessions() as session:
         await set_consent(session, ConsentRef(opted_out, "ads", "marketing"), False, "preference center")
         await session.commit()
@@ -123,7 +127,8 @@ async def test_an_opt_out_removes_her_and_batches_hold_ten_thousand(api: Api, sy
     audience = f"big-{customer_id}"
     only_meta = synced.model_copy(update={"audience_destinations": destinations(
         meta={"type": "meta", "url": f"{platforms.base_url}/meta/v21.0", "token": META_TOKEN,
-              "audiences": {audience: "777"}}), "task_queue": f"big-{customer_id}"})
+              "audiences": {audience: "777"}}), "task_queue": f"big-{customer_id}",
+        "eu_consent": False})  # a shop outside the EU's rules: everyone who has not declined
     async with sessions() as session:
         for n in range(10_003):
             who = f"{customer_id}-{n}"
@@ -156,3 +161,59 @@ async def test_a_destination_off_the_allow_list_is_never_called(api: Api, synced
                                                    task_queue=strict.task_queue)
     assert len(result.skipped) == 3 and all("not allowed" in s or "allow" in s for s in result.skipped), result
     assert platforms.meta == [] and platforms.google == [] and platforms.webhook == []
+
+
+async def test_google_is_told_what_she_chose_and_nobody_whose_choice_is_unknown(
+        api: Api, synced: Settings, sessions: Any, platforms: AdPlatforms, customer_id: str) -> None:
+    """#26.12: Customer Match was told adUserData and adPersonalization GRANTED for
+    everyone who had not opted out. Now each person carries her own recorded choice, and
+    where the EU's rules apply (the default), nobody whose choice is unknown is sent."""
+    ann, bea, cat, dan = (f"{customer_id}-{n}" for n in ("ann", "bea", "cat", "dan"))
+    audience = f"eu-{customer_id}"
+    prefs = {ann: {"Advertising": True}, cat: {"Advertising": True, "ad_personalization": False}}
+    for who in (ann, bea, cat, dan):  # the shop's backend: proof enough
+        context = {"consent": {"categoryPreferences": prefs[who]}} if who in prefs else {}
+        assert (await api.post("/v1/identify", {"userId": who, "traits": {"email": f"{who}@mail.test"},
+                                                "context": context})).status_code == 200
+    # Anyone with the write key claims Dan granted ads: taken as an event, not as his choice.
+    forged = {"userId": dan, "event": "Consent Preference Updated", "messageId": str(uuid.uuid4()),
+              "context": GRANTED, "writeKey": WRITE_KEY}
+    assert (await api.http.post("/v1/t", json=forged)).status_code == 200
+    async with sessions() as session:
+        for who in (ann, bea, cat, dan):
+            session.add(AudienceMember(audience=audience, customer_id=who, member=True, reason="test",
+                                       changed_at=utcnow()))
+        await session.commit()
+
+    async def sync_google(eu: bool) -> None:
+        queue = f"eu-{eu}-{customer_id}"
+        google = synced.model_copy(update={"eu_consent": eu, "task_queue": queue, "audience_destinations": destinations(
+            google={"type": "google", "url": f"{platforms.base_url}/google/v18", "token": GOOGLE_TOKEN,
+                    "developer_token": DEVELOPER_TOKEN, "customer_id": "1234567890",
+                    "audiences": {audience: "777"}})})
+        async with build_worker(api.client, google, sessions):
+            await api.client.execute_workflow(AudienceSync.run, id=f"audiences-{uuid.uuid4()}", task_queue=queue)
+
+    def told() -> dict[str, tuple[str, dict[str, str] | None]]:
+        by_hash = {members.sha256(f"{who}@mail.test"): who for who in (ann, bea, cat, dan)}
+        return {by_hash[ids[0]["hashedEmail"]]: (op, consent)
+                for (_, op, ids), consent in zip(platforms.google, platforms.google_consents, strict=True)
+                if ids[0].get("hashedEmail") in by_hash}
+
+    await sync_google(eu=True)
+    assert told() == {ann: ("create", {"adUserData": "GRANTED", "adPersonalization": "GRANTED"})}
+    assert platforms.job_consents == [None], "no blanket consent for the whole job"
+    assert platforms.refused == []
+
+    # A shop outside the EU's rules: everyone who has not declined, each with her choice.
+    await sync_google(eu=False)
+    assert told() == {ann: ("create", {"adUserData": "GRANTED", "adPersonalization": "GRANTED"}),
+                      bea: ("create", {"adUserData": "UNSPECIFIED", "adPersonalization": "UNSPECIFIED"}),
+                      dan: ("create", {"adUserData": "UNSPECIFIED", "adPersonalization": "UNSPECIFIED"})}
+
+    # Ann withdraws her consent from her own browser (her customer token): she is removed.
+    withdrawn = {"userId": ann, "event": "Consent Preference Updated", "messageId": str(uuid.uuid4()),
+                 "context": {"consent": {"categoryPreferences": {"Advertising": False}}}}
+    assert (await api.http.post("/v1/track", json=withdrawn, headers=browser_of(ann))).status_code == 200
+    await sync_google(eu=False)
+    assert told()[ann] == ("remove", None)

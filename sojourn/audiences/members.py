@@ -20,8 +20,12 @@ told (`audience_syncs`), in batches:
 
 Consent: she is in an audience on a platform only while she has not opted out of
 marketing ads (`ads` channel, `marketing` topic) nor marketing email (the address is
-what is matched); an opt-out removes her at the next sync. Someone with no email or
-phone can't be matched and is not sent.
+what is matched), nor declined either ad signal (`ad_user_data`, `ad_personalization`:
+sojourn/identity/consent.py); where the EU's rules apply (`SOJOURN_EU_CONSENT`, on by
+default), only while she has granted both. Google is told her two signals with each
+person (`UserData.consent`): GRANTED, or UNSPECIFIED where she chose nothing. Losing
+consent removes her at the next sync. Someone with no email or phone can't be matched
+and is not sent.
 """
 
 from __future__ import annotations
@@ -36,7 +40,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from sojourn.ground.db import upsert
-from sojourn.ground.models import AudienceMember, AudienceSync, Consent, Customer, utcnow
+from sojourn.ground.models import AD_TOPICS, AudienceMember, AudienceSync, Consent, Customer, utcnow
 
 META_BATCH = 10_000
 GOOGLE_BATCH = 10_000
@@ -79,6 +83,18 @@ class Person:
     customer_id: str
     email: str | None
     phone: str | None
+    ad_user_data: bool | None = None  # her recorded choice; None: she made none
+    ad_personalization: bool | None = None
+
+    def consents(self, eu: bool) -> bool:
+        choices = (self.ad_user_data, self.ad_personalization)
+        return all(choices) if eu else False not in choices
+
+    def google_consent(self) -> dict[str, str]:
+        def status(choice: bool | None) -> str:
+            return "UNSPECIFIED" if choice is None else ("GRANTED" if choice else "DENIED")
+
+        return {"adUserData": status(self.ad_user_data), "adPersonalization": status(self.ad_personalization)}
 
     def meta_row(self) -> list[str]:
         email = normalized_email(self.email)
@@ -126,9 +142,20 @@ class Changes:
     remove: list[Person]
 
 
-async def changes(session: AsyncSession, destination: str, audience: str, limit: int) -> Changes:
+async def _ad_choices(session: AsyncSession) -> dict[str, dict[str, bool]]:
+    rows = await session.execute(select(Consent.customer_id, Consent.topic, Consent.subscribed).where(
+        Consent.channel == "ads", Consent.topic.in_(AD_TOPICS)))
+    found: dict[str, dict[str, bool]] = {}
+    for customer_id, topic, granted in rows:
+        found.setdefault(customer_id, {})[topic] = granted
+    return found
+
+
+async def changes(session: AsyncSession, destination: str, audience: str, limit: int, *,
+                  eu: bool = True) -> Changes:
     """What `destination` must be told about `audience`: who joined (matchable and
-    consenting) and who left (removed, or opted out) since it was last told."""
+    consenting) and who left (removed, opted out, or no longer consenting) since it
+    was last told. `eu`: the EU's rules apply (module docstring)."""
     # Two plain reads, matched here: whatever the planner knows about the tables, this
     # stays linear in the audience's size. Members already told are read too: an
     # opt-out shows there.
@@ -139,12 +166,15 @@ async def changes(session: AsyncSession, destination: str, audience: str, limit:
     known = dict((await session.execute(select(AudienceSync.customer_id, AudienceSync.member).where(
         AudienceSync.destination == destination, AudienceSync.audience == audience))).all())
     out = await _opted_out(session, [r[0] for r in rows])
+    chosen = await _ad_choices(session)
     add: list[Person] = []
     remove: list[Person] = []
     for customer_id, wanted, email, traits in rows:
         told = known.get(customer_id)
-        person = Person(customer_id, email, (traits or {}).get("phone") if isinstance(traits, dict) else None)
-        should = bool(wanted) and customer_id not in out and person.matchable
+        choices = chosen.get(customer_id, {})
+        person = Person(customer_id, email, (traits or {}).get("phone") if isinstance(traits, dict) else None,
+                        choices.get("ad_user_data"), choices.get("ad_personalization"))
+        should = bool(wanted) and customer_id not in out and person.matchable and person.consents(eu)
         if should and told is not True:
             add.append(person)
         elif not should and told is True:

@@ -22,3 +22,6 @@ class Call:
     context: dict[str, Any] = field(default_factory=dict)
     timestamp: datetime = field(default_factory=lambda: datetime.now(UTC))
     previous_id: str | None = None  # an alias's previousId
+    # Whether the choices it carries (context.consent) may be recorded as hers: the
+    # shop's backend's calls, or her own browser's with her proof (api/proof.py).
+    consent_proven: bool = False

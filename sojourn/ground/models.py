@@ -273,6 +273,11 @@ class ExperimentAssignment(Base):
     assigned_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
+# Her choices about ads (channel "ads"), named as Google's consent mode names them:
+# recorded by sojourn/identity/consent.py, told to ad platforms by sojourn/audiences/.
+AD_TOPICS = ("ad_user_data", "ad_personalization")
+
+
 class Consent(Base):
     """A customer's choice per channel and topic. No row means the default: marketing
     is opt-out (subscribed until she unsubscribes); transactional is always allowed."""

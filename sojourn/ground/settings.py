@@ -163,6 +163,11 @@ class Settings(BaseSettings):
     audience_allowed_hosts: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: ["graph.facebook.com", "googleads.googleapis.com"])
     audience_sync_seconds: int = Field(default=300, ge=10)
+    # The EU's consent rules apply (GDPR, the DMA's consent mode for Google): an ad
+    # platform is told only about a customer who granted both ad signals
+    # (sojourn/identity/consent.py). Off: everyone who has not declined, with what she
+    # chose, or UNSPECIFIED where she chose nothing.
+    eu_consent: bool = True
     # Outbound HTTP (push, webhooks) may reach loopback addresses: for local development
     # only. Private and reserved ranges are always refused (sojourn/ground/allowlist.py).
     outbound_allow_loopback: bool = False

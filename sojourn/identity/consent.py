@@ -3,20 +3,31 @@
 Marketing is opt-out: a customer is subscribed to a channel's marketing topic until
 she unsubscribes. Transactional messages ignore consent. Suppressed addresses (hard
 bounces, complaints) get nothing at all.
+
+Ad platforms are told what she chose about ads, the two signals Google's consent mode
+names (`ad_user_data`, `ad_personalization`), recorded from the choices Segment's
+Consent Management puts on a call: `context.consent.categoryPreferences`, where an
+`Advertising` (or `ads`) category stands for both and `ad_user_data` /
+`ad_personalization` for one each. Only a proven caller's choices are recorded (the
+shop's backend, or her own browser with her token: api/proof.py).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from sojourn.ground.calls import Call
 from sojourn.ground.db import upsert
-from sojourn.ground.models import Consent, Suppression, utcnow
+from sojourn.ground.models import AD_TOPICS, Consent, Suppression, utcnow
 from sojourn.ground.signing import Signer
 
 TOPICS = ("marketing", "transactional")
+ADVERTISING = ("advertising", "ads")  # a CMP category that stands for both
 
 
 @dataclass(frozen=True)
@@ -70,3 +81,30 @@ async def suppress(session: AsyncSession, channel: str, address: str, reason: st
         .values(channel=channel, address=address.lower(), reason=reason, detail=detail[:2000], created_at=utcnow())
         .on_conflict_do_nothing(index_elements=["channel", "address"])
     )
+
+
+def ad_choices(context: dict[str, Any]) -> dict[str, bool]:
+    """What a call's `context.consent.categoryPreferences` says about ads, by topic;
+    a topic named on its own wins over the category that stands for both."""
+    consent = context.get("consent")
+    preferences = consent.get("categoryPreferences") if isinstance(consent, dict) else None
+    if not isinstance(preferences, dict):
+        return {}
+    named = {str(k).strip().lower(): v for k, v in preferences.items() if isinstance(v, bool)}
+    choices: dict[str, bool] = {}
+    for category in ADVERTISING:
+        if category in named:
+            choices = dict.fromkeys(AD_TOPICS, named[category])
+    choices.update({topic: named[topic] for topic in AD_TOPICS if topic in named})
+    return choices
+
+
+async def record_ad_choices(session: AsyncSession, messages: Sequence[Call]) -> None:
+    """Her latest choices about ads, from the proven messages that carry any."""
+    latest: dict[tuple[str, str], bool] = {}
+    for m in messages:
+        if m.consent_proven:
+            for topic, granted in ad_choices(m.context).items():
+                latest[(m.customer_id, topic)] = granted
+    for (customer_id, topic), granted in sorted(latest.items()):
+        await set_consent(session, ConsentRef(customer_id, "ads", topic), granted, "segment consent")

@@ -25,6 +25,7 @@ from sojourn.ground.db import dialect, insert_for, write_lock
 from sojourn.ground.facts import Facts, apply, as_columns, facts_of
 from sojourn.ground.metrics import EVENTS_ACCEPTED
 from sojourn.ground.models import Customer, Event, table, utcnow
+from sojourn.identity.consent import record_ad_choices
 from sojourn.identity.linking import resolve
 from sojourn.pipeline.membership import Membership, Watch
 
@@ -115,6 +116,7 @@ class Store:
                 after = Replay.of(new, before, now, self.watch)
                 await self._correct(session, new, wanted, after, now)
             await _write_traits(session, new, now)
+            await record_ad_choices(session, new)  # context.consent, from a proven caller
             await _write_facts(session, after)
             await redeem(session, new)  # coupons an order or an applied coupon names
             if also is not None:

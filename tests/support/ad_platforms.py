@@ -22,6 +22,8 @@ class AdPlatforms:
     webhook_secret: str = ""
     meta: list[tuple[str, str, list[list[str]]]] = field(default_factory=list)  # (audience, POST|DELETE, rows)
     google: list[tuple[str, str, list[dict[str, Any]]]] = field(default_factory=list)  # (user list, op, identifiers)
+    google_consents: list[dict[str, str] | None] = field(default_factory=list)  # each operation's UserData.consent
+    job_consents: list[dict[str, str] | None] = field(default_factory=list)  # each job's metadata consent
     webhook: list[dict[str, Any]] = field(default_factory=list)
     refused: list[str] = field(default_factory=list)  # requests that broke the format, and why
     throttle_meta: int = 0  # answer this many Meta requests with a rate limit first
@@ -73,6 +75,13 @@ class AdPlatforms:
         return web.json_response({"audience_id": request.match_info["audience"], "num_received": len(rows),
                                   "num_invalid_entries": 0})
 
+    @staticmethod
+    def _consent(consent: Any) -> bool:
+        """Google Ads' Consent message: ConsentStatus values for its two fields."""
+        statuses = {"UNSPECIFIED", "UNKNOWN", "GRANTED", "DENIED"}
+        return (isinstance(consent, dict) and set(consent) <= {"adUserData", "adPersonalization"}
+                and all(v in statuses for v in consent.values()))
+
     def _google_headers(self, request: web.Request) -> str | None:
         if request.headers.get("Authorization") != f"Bearer {GOOGLE_TOKEN}":
             return "no OAuth token"
@@ -89,10 +98,11 @@ class AdPlatforms:
         user_list = metadata.get("userList", "")
         if job.get("type") != "CUSTOMER_MATCH_USER_LIST" or not user_list.startswith(f"customers/{customer}/userLists/"):
             return self._bad(f"job: {job!r:.200}")
-        if metadata.get("consent") != {"adUserData": "GRANTED", "adPersonalization": "GRANTED"}:
-            return self._bad("consent missing")
+        if "consent" in metadata and not self._consent(metadata["consent"]):
+            return self._bad(f"consent: {metadata['consent']!r:.100}")
+        self.job_consents.append(metadata.get("consent"))
         name = f"customers/{customer}/offlineUserDataJobs/{len(self.jobs) + 1}"
-        self.jobs[name] = {"user_list": user_list, "operations": [], "ran": False}
+        self.jobs[name] = {"user_list": user_list, "operations": [], "consents": [], "ran": False}
         return web.json_response({"resourceName": name})
 
     async def _google_job(self, request: web.Request) -> web.Response:
@@ -111,12 +121,17 @@ class AdPlatforms:
                 if not ids or not all(len(i) == 1 and next(iter(i)) in ("hashedEmail", "hashedPhoneNumber")
                                       and HEX64.match(next(iter(i.values()))) for i in ids):
                     return self._bad(f"operation {operation!r:.200}")
+                consent = operation[kinds[0]].get("consent")
+                if consent is not None and not self._consent(consent):
+                    return self._bad(f"consent: {consent!r:.100}")
                 job["operations"].append((kinds[0], ids))
+                job["consents"].append(consent)
             return web.json_response({})
         if action == "run":
             job["ran"] = True
-            for kind, ids in job["operations"]:
+            for (kind, ids), consent in zip(job["operations"], job["consents"], strict=True):
                 self.google.append((job["user_list"], kind, ids))
+                self.google_consents.append(consent)
             return web.json_response({"name": f"operations/{job_id}"})
         return self._bad(f"action {action}")
 
