@@ -7,9 +7,10 @@ browser's anonymous id to her) needs proof that the caller is her:
 
 - a **server key** (`SOJOURN_SERVER_KEYS`, Basic auth like a write key, never in a
   page): the shop's backend, with every right;
-- a **customer token** in `X-Sojourn-Token`: hex HMAC-SHA256 of her user id with
-  `SOJOURN_IDENTITY_SECRET`, signed by the shop's backend for the shopper who is
-  signed in (Intercom's identity verification, Braze's SDK authentication);
+- a **customer token** in `X-Sojourn-Token`, signed by the shop's backend for the
+  shopper who is signed in, with `SOJOURN_IDENTITY_SECRET` and an expiry
+  (`v1.<expires>.<hex HMAC-SHA256>`: sojourn/ground/signing.py; Intercom's identity
+  verification, Braze's SDK authentication);
 - an **anonymous token** in `X-Sojourn-Token`, for a visitor who has not signed in:
   Sojourn issues it to the first browser that claims an anonymous id
   (`POST /v1/browser/anonymous-token`), and it stops counting once that id is linked
@@ -18,7 +19,6 @@ browser's anonymous id to her) needs proof that the caller is her:
 
 from __future__ import annotations
 
-import hmac
 from dataclasses import dataclass
 from typing import Annotated, Literal
 
@@ -30,7 +30,8 @@ from api.deps import SessionsDep, SettingsDep, _basic_username, _unauthorized, o
 from sojourn.ground.calls import Call
 from sojourn.ground.models import AnonymousClaim, Customer
 from sojourn.ground.settings import Settings
-from sojourn.ground.signing import Signer, customer_token
+from sojourn.ground.signing import Signer, verify_customer_token
+from sojourn.ground.signing import customer_token as customer_token  # what the shop's backend signs
 from sojourn.identity.consent import ad_choices
 from sojourn.identity.linking import canonical
 
@@ -90,7 +91,9 @@ def proves_customer(caller: Caller, user_id: str, settings: Settings) -> bool:
         return True
     if not caller.token or not settings.identity_secret:
         return False
-    return hmac.compare_digest(caller.token.encode(), customer_token(user_id, settings.identity_secret).encode())
+    return verify_customer_token(caller.token, user_id, settings.identity_secret,
+                                 max_seconds=settings.customer_token_max_seconds,
+                                 legacy=settings.legacy_customer_tokens)
 
 
 def proves_anonymous(caller: Caller, anonymous_id: str, signer: Signer) -> bool:
@@ -110,7 +113,7 @@ async def act_for(customer_id: str, caller: Caller, sessions: SessionsDep, setti
             if not known:
                 return current
             raise _forbidden("this visitor has signed in since: prove it with her customer token "
-                             f"({TOKEN_HEADER}: HMAC-SHA256 of her user id)")
+                             f"({TOKEN_HEADER}, signed by the shop's backend)")
     raise _forbidden(f"a write key only appends events; acting for {customer_id!r} needs her customer token "
                      f"or this browser's anonymous token in {TOKEN_HEADER}, or a server key")
 
@@ -149,7 +152,7 @@ async def _check_messages(messages: list[Call], caller: Caller, sessions: Sessio
             if not proves_customer(caller, m.user_id, settings):
                 what = "links this browser to" if links else "sets the traits of"
                 raise _forbidden(f"{where} {what} {m.user_id!r}: that needs her customer token in {TOKEN_HEADER} "
-                                 "(HMAC-SHA256 of her user id, from the shop's backend) or a server key")
+                                 "(signed by the shop's backend, not expired) or a server key")
             linked = m.previous_id if m.type == "alias" else m.anonymous_id
             if links and linked and await _claimed(linked, sessions) \
                     and signer.verify(caller.anonymous_token or "") != ANONYMOUS + linked:

@@ -4,6 +4,7 @@ allowed before fails now, and the shopper's own browser, with her proof, still w
 
 from __future__ import annotations
 
+import time
 import uuid
 from typing import Any
 from urllib.parse import quote
@@ -12,9 +13,12 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 from sqlalchemy import select
+from temporalio.testing import WorkflowEnvironment
 
 from sojourn.ground.models import Customer, Event, Identity, OnsiteMessage, PushSubscription, utcnow
-from tests.conftest import SERVER_KEY, WRITE_KEY, Api, basic, browser_of
+from sojourn.ground.settings import Settings
+from sojourn.ground.signing import customer_token, legacy_customer_token
+from tests.conftest import IDENTITY_SECRET, SERVER_KEY, WRITE_KEY, Api, basic, browser_of, open_api
 from tests.support.push_receiver import PushReceiver
 
 ATTACKER = {"Authorization": basic(WRITE_KEY)}  # what anyone can copy from the shop's page
@@ -196,3 +200,50 @@ async def test_no_claim_token_or_report_gets_a_5xx(api: Api, body: Any, token: s
     for headers in (hers, browser_of("someone"), SERVER):
         reported = await api.http.post(path, headers=headers)
         assert reported.status_code in (204, 400, 403, 404, 405), (path, reported.status_code, reported.text)
+
+
+async def test_only_her_newest_browsers_keep_her_pushes(api: Api, sessions: Any, settings: Settings,
+                                                       push_service: PushReceiver, customer_id: str) -> None:
+    """#26.10: subscriptions per customer were unbounded: a script with her token (or
+    the shop's key) could file endless endpoints under her, each a send for every push."""
+    path = f"/v1/customers/{customer_id}/push-subscriptions"
+    cap = settings.push_subscriptions_per_customer
+    endpoints = []
+    for n in range(cap + 3):
+        browser = push_service.browser(f"{customer_id}-{n}").subscription(push_service.base_url)
+        assert (await api.http.post(path, json=browser, headers=browser_of(customer_id))).status_code == 201
+        endpoints.append(browser["endpoint"])
+    # Her first browser subscribes again (a new log-in): it counts as her newest.
+    first = push_service.browser(f"{customer_id}-0").subscription(push_service.base_url)
+    assert (await api.http.post(path, json=first, headers=browser_of(customer_id))).status_code == 201
+    async with sessions() as session:
+        kept = set((await session.scalars(select(PushSubscription.endpoint).where(
+            PushSubscription.customer_id == customer_id))).all())
+    assert kept == {endpoints[0], *endpoints[-(cap - 1):]}, f"{len(kept)} kept"
+
+
+async def test_customer_tokens_expire_and_the_old_format_needs_a_setting(
+        env: WorkflowEnvironment, settings: Settings, sessions: Any, customer_id: str) -> None:
+    """#26.10: a token never expired, so revoking a leaked one meant rotating the secret
+    for everyone. Now: v1.<expires>.<HMAC>, refused once expired or if it claims to last
+    longer than SOJOURN_CUSTOMER_TOKEN_MAX_SECONDS; the first format only while allowed."""
+    await a_message_for(sessions, customer_id)
+    mine = f"/v1/customers/{customer_id}/messages"
+    now = int(time.time())
+
+    async def read(api: Api, token: str) -> int:
+        return (await api.http.get(mine, headers=with_token(token))).status_code
+
+    async with open_api(settings, env.client) as api:
+        assert await read(api, customer_token(customer_id, IDENTITY_SECRET)) == 200
+        assert await read(api, customer_token(customer_id, IDENTITY_SECRET, expires=now - 1)) == 403, "expired"
+        forever = customer_token(customer_id, IDENTITY_SECRET, expires=now + 400 * 86400)
+        assert await read(api, forever) == 403, "an expiry a year away is none"
+        stretched = customer_token(customer_id, IDENTITY_SECRET, expires=now + 60).replace(
+            f"v1.{now + 60}.", f"v1.{now + 3600}.")
+        assert await read(api, stretched) == 403, "the expiry is signed"
+        legacy = legacy_customer_token(customer_id, IDENTITY_SECRET)
+        assert await read(api, legacy) == 403, "the first format, not allowed by default"
+    async with open_api(settings.model_copy(update={"legacy_customer_tokens": True}), env.client) as api:
+        assert await read(api, legacy) == 200, "while the shop moves off it"
+        assert await read(api, legacy_customer_token("someone-else", IDENTITY_SECRET)) == 403

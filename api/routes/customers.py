@@ -80,9 +80,14 @@ async def add_push_subscription(
         )
         stmt = stmt.on_conflict_do_update(
             index_elements=["endpoint"],
-            set_={k: stmt.excluded[k] for k in ("customer_id", "p256dh", "auth", "user_agent")},
+            set_={k: stmt.excluded[k] for k in ("customer_id", "p256dh", "auth", "user_agent", "created_at")},
         ).returning(PushSubscription.id)
         sub_id = (await session.execute(stmt)).scalar_one()
+        # Her newest N browsers (SOJOURN_PUSH_SUBSCRIPTIONS_PER_CUSTOMER): a script that
+        # subscribes endless endpoints for her costs a send each no longer.
+        older = select(PushSubscription.id).where(PushSubscription.customer_id == customer_id).order_by(
+            PushSubscription.created_at.desc(), PushSubscription.id.desc()).offset(settings.push_subscriptions_per_customer)
+        await session.execute(delete(PushSubscription).where(PushSubscription.id.in_(older.scalar_subquery())))
         await session.commit()
     return PushSubscriptionOut(id=sub_id, customer_id=customer_id, endpoint=body.endpoint)
 

@@ -108,8 +108,15 @@ class Settings(BaseSettings):
     # setting emails, acting for any customer). Never put one in a page.
     server_keys: Annotated[list[str], NoDecode] = Field(default_factory=list)
     # Signs customer tokens: the shop's backend gives the signed-in shopper's page
-    # hex(HMAC-SHA256(identity_secret, user_id)); her browser proves who she is with it.
+    # Signs customer tokens (sojourn/ground/signing.py: customer_token), with which her
+    # browser proves who she is: v1.<expires>.<hex HMAC-SHA256(secret, "v1.<expires>.<user id>")>.
     identity_secret: str | None = None
+    # Her newest browsers that get her pushes; subscribing another drops the oldest.
+    push_subscriptions_per_customer: int = Field(default=10, ge=1)
+    # A token valid for longer than this from now is refused: an expiry far away is none.
+    customer_token_max_seconds: int = Field(default=30 * 24 * 3600, ge=60)
+    # The first format (hex HMAC of the user id alone, never expiring), while a shop moves off it.
+    legacy_customer_tokens: bool = False
     # Shop origins whose pages may call the API from a browser (CORS), e.g.
     # "https://shop.example,https://www.shop.example". Empty: store_url's origin.
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
