@@ -18,7 +18,7 @@ from activities.channel import Channel
 from activities.heartbeat import keep_alive
 from activities.rendering import Templates
 from activities.smtp_pool import SmtpPool
-from sojourn.ground.addresses import EmailNotValidError, one_mailbox
+from sojourn.ground.addresses import EmailNotValidError, one_mailbox, without_addresses
 from sojourn.ground.contracts import SEND_EMAIL, Send, SendResult
 from sojourn.ground.settings import Settings
 from sojourn.identity.consent import suppress
@@ -113,7 +113,7 @@ class EmailActivities(Channel):
                 async with self.sessions() as session:
                     await suppress(session, "email", customer.email, "bounce", detail)
                     await session.commit()
-                return SendResult(status="failed", detail=f"bounced: {detail}")
+                return SendResult(status="failed", detail=f"bounced: {without_addresses(detail)}")
             if code is None and getattr(exc, "past_data", False):
                 # Lost after DATA began, with no reply: it may have gone out. The row
                 # stays `sending`; the retry applies the topic's guarantee.
@@ -123,4 +123,5 @@ class EmailActivities(Channel):
             await self.ledger.record(send.key, "queued", f"deferred: {detail}", recipient=customer.email)
             raise
         await self.ledger.record(send.key, "sent", reply, recipient=customer.email)
-        return SendResult(status="sent", detail=f"to {customer.email}")
+        # Her address stays in the ledger (`recipient`), out of the workflow's history and timeline.
+        return SendResult(status="sent")

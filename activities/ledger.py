@@ -30,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
 from activities.batching import Coalesced
+from sojourn.ground.addresses import without_addresses
 from sojourn.ground.contracts import GIVE_UP_SEND, Send, SendGiveUp, SendResult
 from sojourn.ground.db import dialect, insert_for, write_lock
 from sojourn.ground.models import Customer, Message, MessageAttempt, table, utcnow
@@ -75,14 +76,15 @@ class ClaimBatch:
         if c.key in self.fresh:  # the same key twice in one batch: the second is a retry of the first
             first = self.fresh[c.key]
             if first["status"] != "queued":
-                return SendResult(status=first["status"], detail=first["detail"] or "", already_done=True)
+                return SendResult(status=first["status"], detail=without_addresses(first["detail"] or ""),
+                                  already_done=True)
             first["attempts"] += 1
             return None
         row = self.rows.get(c.key)
         if row is not None:
             if row["status"] in FINAL:
                 return SendResult(status=row["status"] if row["status"] != "bounced" else "failed",
-                                  detail=row["detail"] or "", already_done=True)
+                                  detail=without_addresses(row["detail"] or ""), already_done=True)
             row["attempts"] += 1  # a retry of a claimed send: already counted
             self.changed[c.key] = row
             if row["status"] == "sending" and c.guarantee == "at-most-once":

@@ -24,7 +24,7 @@ def test_it_prints_lisas_timeline() -> None:
     out = done.stdout
     assert out.startswith("cart_abandonment for lisa: exited (completed)"), out
     for line in ("+0s  entered on Product Added", "push_1h: push sent (1/1 subscriptions)",
-                 "+1d  email_24h: email sent (to lisa@example.com)", "+3d  converted: Order Completed",
+                 "+1d  email_24h: email sent", "+3d  converted: Order Completed",
                  "audience cart_abandoners: left (cart_abandonment: exited)",
                  "email to Lisa <lisa@example.com>: Lisa, your cart is waiting",
                  "web push: Still thinking it over? — Your Velvet Lipstick is waiting in your cart.",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from email_validator import EmailNotValidError, validate_email
 
 __all__ = ["EmailNotValidError", "one_mailbox"]
@@ -12,3 +14,12 @@ def one_mailbox(value: str) -> str:
     name ("Lisa <a@x>") or a line break is refused. No DNS lookup; the reserved .test
     domain (RFC 2606), which no real mailbox has, is allowed for tests and demos."""
     return validate_email(value, check_deliverability=False, test_environment=True).normalized
+
+
+_ADDRESS = re.compile(r"[^\s<>()\[\]\"',;:]+@[^\s<>()\[\]\"',;:]+")
+
+
+def without_addresses(text: str) -> str:
+    """`text` with every email address in it replaced: what goes into a workflow's
+    history and timeline (an SMTP reply quotes the recipient) must not name her."""
+    return _ADDRESS.sub("<address>", text)
