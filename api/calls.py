@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sojourn.ground.addresses import EmailNotValidError, one_mailbox
-from sojourn.ground.calls import Call
+from sojourn.ground.calls import ANONYMOUS_PREFIX, Call, anonymous_customer
 
 MAX_MESSAGE_BYTES = 32 * 1024
 MAX_BATCH_BYTES = 500 * 1024
@@ -27,6 +27,7 @@ MAX_BATCH_BYTES = 500 * 1024
 MAX_BODY_BYTES = 64 * 1024
 TYPES = ("track", "identify", "page", "screen", "group", "alias")
 MAX_ID = 255
+MAX_ANONYMOUS_ID = MAX_ID - len(ANONYMOUS_PREFIX)  # filed under "anonymous:<id>" (sojourn/ground/calls.py)
 
 
 class BadRequest(Exception):
@@ -272,6 +273,11 @@ def parse_message(raw: Any, *, type_: str | None = None, where: str = "", defaul
     anonymous_id = _optional_str(raw, "anonymousId", where)
     if user_id is None and anonymous_id is None:
         raise BadRequest(f"{where}userId or {where}anonymousId is required")
+    if user_id is not None and user_id.startswith(ANONYMOUS_PREFIX):
+        raise BadRequest(f"{where}userId may not begin with {ANONYMOUS_PREFIX!r}: that names an anonymous "
+                         "visitor's profile")
+    if anonymous_id is not None and len(anonymous_id) > MAX_ANONYMOUS_ID:
+        raise BadRequest(f"{where}anonymousId is longer than {MAX_ANONYMOUS_ID} characters")
     name: str | None
     if kind == "track":
         name = _optional_str(raw, "event", where)
@@ -298,7 +304,7 @@ def parse_message(raw: Any, *, type_: str | None = None, where: str = "", defaul
     return Call(
         type=kind,
         message_id=_optional_str(raw, "messageId", where) or _derived_message_id(raw),
-        customer_id=user_id or anonymous_id or "",
+        customer_id=user_id or anonymous_customer(anonymous_id or ""),
         user_id=user_id,
         anonymous_id=anonymous_id,
         name=name,

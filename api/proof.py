@@ -15,6 +15,12 @@ browser's anonymous id to her) needs proof that the caller is her:
   Sojourn issues it to the first browser that claims an anonymous id
   (`POST /v1/browser/anonymous-token`), and it stops counting once that id is linked
   to a known customer: from then on she proves herself with her customer token.
+
+Anonymous ids and user ids never mix (sojourn/ground/calls.py): what a browser proves
+with an anonymous token is the visitor "anonymous:<id>", and it links that visitor to
+a customer only with both proofs. An identify from her browser whose anonymousId it
+does not prove, and which no browser claimed, is taken for her without the link:
+nothing of that visitor's moves to her.
 """
 
 from __future__ import annotations
@@ -23,12 +29,11 @@ from dataclasses import dataclass
 from typing import Annotated, Literal
 
 from fastapi import Depends, HTTPException, Request, status
-from sqlalchemy import select
 
 from api.calls import BadRequest
 from api.deps import SessionsDep, SettingsDep, _basic_username, _unauthorized, one_of, valid_write_key
-from sojourn.ground.calls import Call
-from sojourn.ground.models import AnonymousClaim, Customer
+from sojourn.ground.calls import Call, anonymous_customer, anonymous_id_of
+from sojourn.ground.models import AnonymousClaim
 from sojourn.ground.settings import Settings
 from sojourn.ground.signing import Signer, verify_customer_token
 from sojourn.ground.signing import customer_token as customer_token  # what the shop's backend signs
@@ -102,15 +107,23 @@ def proves_anonymous(caller: Caller, anonymous_id: str, signer: Signer) -> bool:
 
 async def act_for(customer_id: str, caller: Caller, sessions: SessionsDep, settings: Settings,
                   signer: Signer) -> str:
-    """The customer `customer_id` stands for now, if the caller proves it is her; else 403."""
+    """The profile `customer_id` (a path's) stands for now, if the caller proves it is
+    hers; else 403. A server key names any profile as it is filed ("anonymous:<id>" for
+    a visitor); her customer token proves a user id; a browser's anonymous token proves
+    its anonymous id, which then names "anonymous:<id>" (written either way), never
+    the user who happens to have the same id."""
     async with sessions() as session:
-        current = await canonical(session, customer_id)
-        if caller.server or proves_customer(caller, customer_id, settings) \
-                or (current != customer_id and proves_customer(caller, current, settings)):
-            return current
-        if proves_anonymous(caller, customer_id, signer):
-            known = await session.scalar(select(Customer.known).where(Customer.id == current))
-            if not known:
+        if caller.server:
+            return await canonical(session, customer_id)
+        if anonymous_id_of(customer_id) is None and proves_customer(caller, customer_id, settings):
+            return await canonical(session, customer_id)
+        raw = anonymous_id_of(customer_id) or customer_id
+        visitor = anonymous_customer(raw)
+        current = await canonical(session, visitor)
+        if current != visitor and proves_customer(caller, current, settings):
+            return current  # her browser's anonymous id, linked to her: she proves who she is
+        if proves_anonymous(caller, raw, signer):
+            if current == visitor:
                 return current
             raise _forbidden("this visitor has signed in since: prove it with her customer token "
                              f"({TOKEN_HEADER}, signed by the shop's backend)")
@@ -153,17 +166,34 @@ async def _check_messages(messages: list[Call], caller: Caller, sessions: Sessio
                 what = "links this browser to" if links else "sets the traits of"
                 raise _forbidden(f"{where} {what} {m.user_id!r}: that needs her customer token in {TOKEN_HEADER} "
                                  "(signed by the shop's backend, not expired) or a server key")
-            linked = m.previous_id if m.type == "alias" else m.anonymous_id
-            if links and linked and await _claimed(linked, sessions) \
-                    and signer.verify(caller.anonymous_token or "") != ANONYMOUS + linked:
-                # A browser that claimed its anonymous id holds her on-site messages and
-                # push subscription: only that browser may bring them into a customer.
-                raise _forbidden(f"{where} links the anonymous id {linked!r}, which a browser claimed: that needs "
-                                 f"its anonymous token in {ANONYMOUS_TOKEN_HEADER}")
-        elif m.anonymous_id:
+            if links:
+                await _check_link(m, where, caller, sessions, signer)
+        else:
             # A visitor leaving her own email or name (a lead form, a spin-to-win) on
             # her own anonymous profile: this browser's anonymous token is proof enough.
-            await act_for(m.anonymous_id, caller, sessions, settings, signer)
+            await act_for(m.customer_id, caller, sessions, settings, signer)
+
+
+async def _check_link(m: Call, where: str, caller: Caller, sessions: SessionsDep, signer: Signer) -> None:
+    """A browser links only the anonymous id it proves to the user id it proves."""
+    linked = m.previous_id if m.type == "alias" else m.anonymous_id
+    if not linked:
+        return
+    if m.type == "alias" and linked != m.anonymous_id:
+        if anonymous_id_of(linked) is None:
+            raise _forbidden(f"{where} links {linked!r} to {m.user_id!r}: from a browser, an alias's previousId is "
+                             "its anonymousId; linking one user id to another needs a server key")
+        linked = anonymous_id_of(linked) or linked
+    if signer.verify(caller.anonymous_token or "") == ANONYMOUS + linked:
+        return
+    if await _claimed(linked, sessions):
+        # A browser that claimed its anonymous id holds her on-site messages and
+        # push subscription: only that browser may bring them into a customer.
+        raise _forbidden(f"{where} links the anonymous id {linked!r}, which a browser claimed: that needs "
+                         f"its anonymous token in {ANONYMOUS_TOKEN_HEADER}")
+    # Not proven, and claimed by no browser: the call is taken for her (her own proof
+    # holds), and nothing of that visitor's moves to her.
+    m.may_link = False
 
 
 async def _proven(m: Call, caller: Caller, sessions: SessionsDep, settings: Settings, signer: Signer) -> bool:

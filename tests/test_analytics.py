@@ -85,7 +85,7 @@ async def test_kpis_funnel_experiments_and_export(api: Api, customer_id: str) ->
     await api.track(f"{customer_id}-bow", "KPI Probe", {"bow_out": True})  # ended early: out of every KPI
     anon = f"anon-{customer_id}"
     await api.post("/v1/track", {"anonymousId": anon, "event": "KPI Probe", "messageId": str(uuid.uuid4())})
-    for who in [*shoppers, f"{customer_id}-bow", anon]:
+    for who in [*shoppers, f"{customer_id}-bow", f"anonymous:{anon}"]:
         handle = api.client.get_workflow_handle(KpiProbe.spec.workflow_id(who))
         for _ in range(200):  # its entry (and end) recorded
             state = await handle.query("state")

@@ -32,13 +32,19 @@ SHOP_PAGE = """<!doctype html>
 # What the shop's page runs: load analytics.js from Sojourn (cdnURL) and tell the
 # story. Each call's promise settles once the SDK has delivered it (or given up).
 STORY = """async ([writeKey, cdnURL, userId, token, batching]) => {
-  // Her customer token, which the shop's backend signed for her, on every call.
-  const headers = () => ({"X-Sojourn-Token": token});
+  // Her customer token, which the shop's backend signed for her, on every call; and
+  // this browser's anonymous token, the proof that links its visitor to her.
+  let anonymousToken = "";
+  const headers = () => ({"X-Sojourn-Token": token, "X-Sojourn-Anonymous-Token": anonymousToken});
   const options = {integrations: {"Segment.io": {deliveryStrategy: batching
     ? {strategy: "batching", config: {size: 3, timeout: 200, headers}}
     : {strategy: "standard", config: {headers}}}}};
   const [analytics] = await AnalyticsNext.AnalyticsBrowser.load({writeKey, cdnURL}, options);
   const anonymousId = analytics.user().anonymousId();
+  const claimed = await fetch(cdnURL + "/v1/browser/anonymous-token", {method: "POST",
+    headers: {"Authorization": "Basic " + btoa(writeKey + ":"), "Content-Type": "application/json"},
+    body: JSON.stringify({anonymousId})});
+  anonymousToken = (await claimed.json()).token;
   const delivered = [];
   for (const ctx of [
     await analytics.page("Product", "Velvet Lipstick"),
@@ -102,7 +108,7 @@ async def test_analytics_js_sends_the_shops_events_to_sojourn(shop: Shop, sessio
     assert len({e.received_at for e in events}) == (1 if batching else 3)
     async with httpx.AsyncClient(base_url=shop.api, headers={"Authorization": f"Bearer {OPERATOR_KEY}"}) as http:
         profile = (await http.get(f"/v1/customers/{told['anonymousId']}")).json()
-    assert (profile["id"], profile["linked_ids"]) == (customer_id, [told["anonymousId"]]), \
+    assert (profile["id"], profile["linked_ids"]) == (customer_id, [f"anonymous:{told['anonymousId']}"]), \
         "the identify linked her browser's anonymous id to her"
     assert profile["facts"]["recently_viewed"] == ["lip-42"]
 

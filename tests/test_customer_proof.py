@@ -134,13 +134,21 @@ async def test_nobody_links_their_browser_to_her_with_the_write_key(api: Api, se
                                       headers=ATTACKER)
         assert refused.status_code == 403, refused.text
     async with sessions() as session:
-        assert await session.get(Identity, attacker_anon) is None, "no link was made"
-    # Her own login links her browser, with her token.
+        assert await session.get(Identity, f"anonymous:{attacker_anon}") is None, "no link was made"
+    # Her own login, with her token: taken, and her browser's visitor is linked only
+    # with that browser's proof too (its anonymous token).
     hers = f"anon-{customer_id}"
     login = {"userId": customer_id, "anonymousId": hers, "messageId": str(uuid.uuid4())}
     assert (await api.http.post("/v1/identify", json=login, headers=browser_of(customer_id))).status_code == 200
     async with sessions() as session:
-        assert (await session.get(Identity, hers)).customer_id == customer_id
+        assert await session.get(Identity, f"anonymous:{hers}") is None, "no proof of the anonymous id: no link"
+    proof = (await api.http.post("/v1/browser/anonymous-token", json={"anonymousId": hers},
+                                 headers=ATTACKER)).json()["token"]
+    login = {**login, "messageId": str(uuid.uuid4())}
+    both = {**browser_of(customer_id), "X-Sojourn-Anonymous-Token": proof}
+    assert (await api.http.post("/v1/identify", json=login, headers=both)).status_code == 200
+    async with sessions() as session:
+        assert (await session.get(Identity, f"anonymous:{hers}")).customer_id == customer_id
 
 
 async def test_a_visitor_proves_her_anonymous_id_until_she_signs_in(api: Api, sessions: Any, customer_id: str) -> None:
@@ -172,14 +180,26 @@ async def test_a_visitor_proves_her_anonymous_id_until_she_signs_in(api: Api, se
                  {"type": "alias", "userId": "attacker", "previousId": other}):
         body = {**call, "messageId": str(uuid.uuid4())}
         taken = await api.http.post(f"/v1/{call['type']}", json=body, headers=browser_of("attacker"))
-        assert taken.status_code == 403 and "X-Sojourn-Anonymous-Token" in taken.json()["error"], taken.text
+        assert taken.status_code == 403, taken.text  # identify: its anonymous token; alias: a server key
+        assert ("X-Sojourn-Anonymous-Token" if call["type"] == "identify" else "server key") in taken.json()["error"]
     async with sessions() as session:
-        assert await session.get(Identity, other) is None
+        assert await session.get(Identity, f"anonymous:{other}") is None
     hers = {**browser_of(f"{customer_id}-2"), "X-Sojourn-Anonymous-Token": other_token}
     login = {"userId": f"{customer_id}-2", "anonymousId": other, "messageId": str(uuid.uuid4())}
     assert (await api.http.post("/v1/identify", json=login, headers=hers)).status_code == 200
-    known = await api.http.post("/v1/browser/anonymous-token", json={"anonymousId": customer_id}, headers=ATTACKER)
-    assert known.status_code == 409, "a known customer's id has no anonymous token"
+    # A customer's user id claimed as an anonymous id names a visitor of that id, never her.
+    async with sessions() as session:
+        session.add(OnsiteMessage(customer_id=customer_id, placement="content_slot", journey="referral_ask",
+                                  step="ask", content={"body": "hers"}, created_at=utcnow(),
+                                  idempotency_key=f"proof-{uuid.uuid4()}"))
+        await session.commit()
+    assert len((await api.http.get(f"/v1/customers/{customer_id}/messages", headers=browser_of(customer_id))
+                ).json()) == 1
+    as_visitor = await api.http.post("/v1/browser/anonymous-token", json={"anonymousId": customer_id},
+                                     headers=ATTACKER)
+    assert as_visitor.status_code == 201
+    read = await api.http.get(f"/v1/customers/{customer_id}/messages", headers=with_token(as_visitor.json()["token"]))
+    assert read.status_code == 200 and read.json() == [], "the visitor's messages, none of hers"
     assert (await api.http.post("/v1/browser/anonymous-token", json={"anonymousId": anon})).status_code == 401
 
 

@@ -42,3 +42,48 @@ async def test_migrations_go_up_down_and_up_again(kind: str, tmp_path: Path) -> 
         await asyncio.to_thread(command.downgrade, cfg, "base")
         await asyncio.to_thread(command.upgrade, cfg, "head")
         assert await diff_against_models(url) == []
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+async def test_anonymous_profiles_move_to_their_own_namespace(kind: str, tmp_path: Path) -> None:
+    """#26.3: 0018 files every anonymous profile, and what is filed under it, under
+    "anonymous:<id>"; customers stay where they are; and back down again."""
+    from sqlalchemy import select
+
+    from sojourn.ground.db import make_sessionmaker
+    from sojourn.ground.models import AnonymousClaim, Customer, Event, Identity, PushSubscription, utcnow
+
+    async with new_database(kind, tmp_path) as url:
+        cfg = alembic_config(url)
+        await asyncio.to_thread(command.upgrade, cfg, "0017")
+        engine = make_engine(url)
+        sessions = make_sessionmaker(engine)
+        now = utcnow()
+        async with sessions() as session:
+            for cid, anon, known in (("visitor-1", "visitor-1", False), ("claimed-2", None, False),
+                                     ("lisa", "visitor-0", True), ("server-made", None, False)):
+                session.add(Customer(id=cid, anonymous_id=anon, known=known, traits={}, created_at=now,
+                                     updated_at=now))
+            await session.flush()
+            session.add(AnonymousClaim(anonymous_id="claimed-2", claimed_at=now))
+            session.add(PushSubscription(customer_id="claimed-2", endpoint="https://push.test/2", p256dh="k",
+                                         auth="a", created_at=now))
+            session.add(Event(message_id="m-1", type="track", customer_id="visitor-1", anonymous_id="visitor-1",
+                              name="Product Viewed", properties={}, context={}, timestamp=now, received_at=now))
+            session.add(Identity(alias_id="visitor-0", customer_id="lisa", linked_at=now))
+            await session.commit()
+        await asyncio.to_thread(command.upgrade, cfg, "head")
+
+        async def filed() -> tuple[list[str], list[str], list[str], list[str]]:
+            async with sessions() as session:
+                return ((await session.scalars(select(Customer.id).order_by(Customer.id))).all(),
+                        (await session.scalars(select(PushSubscription.customer_id))).all(),
+                        (await session.scalars(select(Event.customer_id))).all(),
+                        (await session.scalars(select(Identity.alias_id))).all())
+
+        assert await filed() == (["anonymous:claimed-2", "anonymous:visitor-1", "lisa", "server-made"],
+                                 ["anonymous:claimed-2"], ["anonymous:visitor-1"], ["anonymous:visitor-0"])
+        await asyncio.to_thread(command.downgrade, cfg, "0017")
+        assert await filed() == (["claimed-2", "lisa", "server-made", "visitor-1"], ["claimed-2"], ["visitor-1"],
+                                 ["visitor-0"])
+        await engine.dispose()

@@ -18,7 +18,7 @@ from temporalio.testing import WorkflowEnvironment
 from sojourn.ground.models import Customer, utcnow
 from sojourn.ground.settings import Settings
 from sojourn.pipeline.router import device_of
-from tests.conftest import Api, browser_of, keep_history, open_api
+from tests.conftest import SERVER_KEY, Api, basic, browser_of, keep_history, open_api
 from worker import build_worker
 from workflows.journeys.app_banner_experiment import BANNERS, AppBannerTest
 from workflows.journeys.registration_page_experiment import VARIANTS, RegistrationPageTest
@@ -38,8 +38,10 @@ async def api(env: WorkflowEnvironment, settings: Settings, sessions: Any) -> As
 
 async def shown(api: Api, who: str, placement: str, expect: int = 1) -> list[dict[str, Any]]:
     for _ in range(200):
+        # A visitor's ("anonymous:<id>") as the shop's backend reads them; a customer's as her browser does.
+        headers = {"Authorization": basic(SERVER_KEY)} if who.startswith("anonymous:") else browser_of(who)
         response = await api.http.get(f"/v1/customers/{who}/messages", params={"placement": placement},
-                                      headers=browser_of(who))
+                                      headers=headers)
         assert response.status_code == 200, response.text
         if len(response.json()) == expect:
             break
@@ -72,7 +74,7 @@ async def test_first_time_visitors_split_on_the_registration_page(env: WorkflowE
         await visit(api, "/register", anonymous_id=anon)
     got = {}
     for anon in visitors:
-        [hero] = await shown(api, anon, "registration_hero")
+        [hero] = await shown(api, f"anonymous:{anon}", "registration_hero")
         variant = assign(anon, "registration_page", HALVES)  # by her anonymous id
         assert hero["content"]["title"] == VARIANTS[variant]["title"]
         assert hero["content"]["button"] == VARIANTS[variant]["button"]
@@ -86,10 +88,10 @@ async def test_first_time_visitors_split_on_the_registration_page(env: WorkflowE
         await api.post("/v1/identify", {"userId": f"{anon}-u", "anonymousId": anon, "messageId": str(uuid.uuid4())})
         await api.track(f"{anon}-u", "Signed Up", {"method": "email"}, anonymousId=anon)
     for anon in signed:
-        handle = api.client.get_workflow_handle(RegistrationPageTest.spec.workflow_id(anon))
+        handle = api.client.get_workflow_handle(RegistrationPageTest.spec.workflow_id(f"anonymous:{anon}"))
         result = await handle.result()
         assert (result["outcome"], result["converted"]) == ("exited", True), result
-    await keep_history(api.client.get_workflow_handle(RegistrationPageTest.spec.workflow_id(signed[0])),
+    await keep_history(api.client.get_workflow_handle(RegistrationPageTest.spec.workflow_id(f"anonymous:{signed[0]}")),
                        "registration_page_test_signed_up")
     stats = (await api.operator("GET", "/v1/journeys/registration_page_test/stats")).json()
     assert stats["kpi"] == "signup rate"
@@ -108,12 +110,12 @@ async def test_a_returning_visitor_is_not_in_the_test(api: Api, sessions: Any, c
     anon = f"anon-{customer_id}"
     await visit(api, "/", anonymous_id=anon)
     async with sessions() as session:  # her first visit was an hour ago
-        await session.execute(update(Customer).where(Customer.id == anon).values(
+        await session.execute(update(Customer).where(Customer.id == f"anonymous:{anon}").values(
             first_seen_at=utcnow() - timedelta(hours=1)))
         await session.commit()
     await visit(api, "/register", anonymous_id=anon)
     await asyncio.sleep(0.3)
-    assert await shown(api, anon, "registration_hero", expect=0) == []
+    assert await shown(api, f"anonymous:{anon}", "registration_hero", expect=0) == []
 
 
 async def test_she_keeps_her_variant_once_she_signs_in(env: WorkflowEnvironment, api: Api,

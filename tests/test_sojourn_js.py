@@ -123,7 +123,7 @@ async def test_a_click_is_counted_and_lands_on_the_offer(shop: Shop, sessions: A
 async def test_a_visitor_sees_hers_before_signing_in_and_each_placement_keeps_its_frequency(
         shop: Shop, sessions: Any) -> None:
     anon = f"anon-{uuid.uuid4().hex}"
-    await a_message(sessions, anon, "greeting_bar", {"text": "Welcome! 15% off your first order"})
+    await a_message(sessions, f"anonymous:{anon}", "greeting_bar", {"text": "Welcome! 15% off your first order"})
     shown = []
     browser = await shop.browser.new_context()  # her browser keeps its anonymous token
     try:
@@ -136,7 +136,7 @@ async def test_a_visitor_sees_hers_before_signing_in_and_each_placement_keeps_it
     assert shown == [["greeting_bar"], ["greeting_bar"], []]
     async with sessions() as session:
         views = await session.scalar(select(func.count()).select_from(Event).where(
-            Event.customer_id == anon, Event.name == "Onsite Message Viewed"))
+            Event.customer_id == f"anonymous:{anon}", Event.name == "Onsite Message Viewed"))
     assert views == 2
     # Another browser claiming the same anonymous id gets no token, so nothing of hers.
     context = await shop.browser.new_context()

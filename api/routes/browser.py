@@ -3,8 +3,9 @@ worker (api/static/), and a visitor's proof before she signs in, the anonymous
 token (api/proof.py).
 
 The first browser to claim an anonymous id gets its token; nobody gets it twice, so
-a visitor's id copied from somewhere later is worth nothing. An id already linked
-to a known customer, or that is one, gets no anonymous token at all.
+a visitor's id copied from somewhere later is worth nothing. A visitor already linked
+to a known customer gets no anonymous token at all. What is claimed is an anonymous
+id, never a user id, whatever it looks like.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 
 from api.deps import SessionsDep, SignerDep, WriteKey
 from api.proof import TOKEN_HEADER, anonymous_token
+from sojourn.ground.calls import anonymous_customer
 from sojourn.ground.db import write_lock
 from sojourn.ground.models import AnonymousClaim, Customer, utcnow
 from sojourn.identity.linking import canonical
@@ -57,10 +59,12 @@ class Token(BaseModel):
 @router.post("/anonymous-token", status_code=status.HTTP_201_CREATED)
 async def claim_anonymous_id(body: Claim, _key: WriteKey, sessions: SessionsDep, signer: SignerDep) -> Token:
     async with write_lock(sessions), sessions() as session:
-        current = await canonical(session, body.anonymousId)
+        # Her anonymous id, in its own namespace: claiming "user-1002" claims the visitor
+        # "anonymous:user-1002", never the customer user-1002 (sojourn/ground/calls.py).
+        current = await canonical(session, anonymous_customer(body.anonymousId))
         if await session.scalar(select(Customer.known).where(Customer.id == current)):
             raise HTTPException(status.HTTP_409_CONFLICT,
-                                "this id belongs to a known customer: she proves herself with her customer token")
+                                "this visitor has signed in since: she proves herself with her customer token")
         session.add(AnonymousClaim(anonymous_id=body.anonymousId, claimed_at=utcnow()))
         try:
             await session.commit()

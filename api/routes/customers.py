@@ -15,6 +15,7 @@ from api.calls import BadRequest
 from api.deps import OperatorKey, SessionsDep, SettingsDep, SignerDep
 from api.proof import CallerDep, act_for
 from sojourn.ground.allowlist import refuse_reason
+from sojourn.ground.calls import anonymous_customer, anonymous_id_of
 from sojourn.ground.db import upsert
 from sojourn.ground.facts import as_columns, facts_of
 from sojourn.ground.models import Consent, Customer, Identity, JourneyRun, PushSubscription, utcnow
@@ -109,10 +110,12 @@ async def remove_push_subscription(customer_id: str, endpoint: str, caller: Call
 async def customer(customer_id: str, _key: OperatorKey, sessions: SessionsDep) -> dict[str, Any]:
     """One customer in one answer, for operators: profile, facts, the segments she is in,
     consents, browsers and the journeys the router started for her (from the database,
-    not Temporal). An anonymous id linked to her answers with her."""
+    not Temporal). An anonymous id ("anonymous:<id>", or the bare id when no customer
+    has it as her user id) answers with the visitor, or with the customer it was linked to."""
     async with sessions() as session:
-        found = await session.get(Customer, customer_id) or await session.get(
-            Customer, await canonical(session, customer_id))
+        found = await session.get(Customer, await canonical(session, customer_id))
+        if found is None and anonymous_id_of(customer_id) is None:
+            found = await session.get(Customer, await canonical(session, anonymous_customer(customer_id)))
         if found is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"no customer {customer_id!r}")
         customer_id = found.id

@@ -21,9 +21,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from api.deps import SessionsDep, SettingsDep, SignerDep, StoreDep
 from api.proof import CallerDep, act_for
-from sojourn.ground.calls import Call
+from sojourn.ground.calls import Call, anonymous_id_of
 from sojourn.ground.db import rowcount
-from sojourn.ground.models import Customer, OnsiteMessage, OnsiteView, utcnow
+from sojourn.ground.models import OnsiteMessage, OnsiteView, utcnow
 from sojourn.ground.settings import Settings, parse_caps
 from sojourn.pipeline.store import Store
 
@@ -82,12 +82,12 @@ async def _report(customer_id: str, message_id: int, kind: str, sessions: async_
     async with sessions() as session:
         message = await session.scalar(select(OnsiteMessage).where(
             OnsiteMessage.id == message_id, OnsiteMessage.customer_id == customer_id))
-        # Her kind of id: a visitor's event must not make her anonymous profile "known".
-        known = bool(await session.scalar(select(Customer.known).where(Customer.id == customer_id)))
     if message is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no on-site message {message_id} for {customer_id!r}")
+    visitor = anonymous_id_of(customer_id)
     event = Call(type="track", message_id=f"onsite-{kind}-{uuid.uuid4()}", customer_id=customer_id,
-                    user_id=customer_id if known else None, anonymous_id=None if known else customer_id,
+                    # Her kind of id: a visitor's event must not make her profile "known".
+                    user_id=None if visitor else customer_id, anonymous_id=visitor,
                     name=EVENTS[kind], properties={"message_id": message.id, "placement": message.placement,
                                                    "journey": message.journey, "step": message.step})
 

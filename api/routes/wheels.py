@@ -15,7 +15,6 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException, status
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -23,8 +22,7 @@ from api.deps import SessionsDep, SettingsDep, SignerDep, StoreDep
 from api.proof import CallerDep, act_for
 from sojourn.coupons import wheels
 from sojourn.ground.addresses import EmailNotValidError, one_mailbox
-from sojourn.ground.calls import Call
-from sojourn.ground.models import Customer
+from sojourn.ground.calls import Call, anonymous_id_of
 from sojourn.ground.settings import Settings
 from sojourn.identity.consent import ConsentRef, set_consent
 
@@ -71,13 +69,13 @@ async def spin(customer_id: str, wheel: str, body: SpinRequest, caller: CallerDe
     key = email.lower()  # one address, one spin, however it is written
     async with sessions() as session:
         answered = await _answered(session, wheel, customer, key)
-        known = bool(await session.scalar(select(Customer.known).where(Customer.id == customer)))
     if answered is not None:
         return answered
 
     source = f"wheel:{wheel}"
-    who: dict[str, Any] = {"customer_id": customer, "user_id": customer if known else None,
-           "anonymous_id": None if known else customer}
+    visitor = anonymous_id_of(customer)  # her kind of id: a visitor's spin must not make her "known"
+    who: dict[str, Any] = {"customer_id": customer, "user_id": None if visitor else customer,
+                           "anonymous_id": visitor}
 
     def message(type_: str, name: str | None, **fields: Any) -> Call:
         return Call(type=type_, message_id=f"{source}:{customer}:{type_}:{name or ''}:{uuid.uuid4()}",

@@ -8,6 +8,23 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+# Anonymous ids and user ids are two namespaces: a visitor's profile, her events and
+# her journeys are filed under "anonymous:<her anonymousId>", a customer's under her
+# userId, so an anonymous id can never be taken for a user id (a browser claiming
+# "user-1002" claims "anonymous:user-1002", which the real user-1002 never is).
+# A userId may not begin with the prefix (api/calls.py).
+ANONYMOUS_PREFIX = "anonymous:"
+
+
+def anonymous_customer(anonymous_id: str) -> str:
+    """The id a visitor's profile is filed under while she is anonymous."""
+    return ANONYMOUS_PREFIX + anonymous_id
+
+
+def anonymous_id_of(customer_id: str) -> str | None:
+    """Her anonymousId, if `customer_id` is an anonymous visitor's; else None."""
+    return customer_id[len(ANONYMOUS_PREFIX):] if customer_id.startswith(ANONYMOUS_PREFIX) else None
+
 
 @dataclass
 class Call:
@@ -25,3 +42,6 @@ class Call:
     # Whether the choices it carries (context.consent) may be recorded as hers: the
     # shop's backend's calls, or her own browser's with her proof (api/proof.py).
     consent_proven: bool = False
+    # Whether the link it carries (identify's anonymousId, alias's previousId) may be
+    # made: a browser links only an anonymous id it proves (api/proof.py).
+    may_link: bool = True

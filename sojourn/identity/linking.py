@@ -1,21 +1,24 @@
 """Identity: the anonymous visitor and the customer she turns out to be are one person.
 
-An identify that carries both `anonymousId` and `userId`, or an alias (`previousId` ->
-`userId`), links the earlier id to the customer, in the store's transaction:
-- her anonymous profile merges into the customer's: traits and profile fields (the
+Anonymous ids and user ids are two namespaces (sojourn/ground/calls.py): a visitor is
+filed under "anonymous:<anonymousId>", a customer under her userId, so no anonymous id
+can ever stand for a user id, and a browser that claims or links "user-1001" as its
+anonymous id touches "anonymous:user-1001", never the customer user-1001.
+
+An identify that carries both `anonymousId` and `userId` links the visitor to the
+customer; an `alias` links its `previousId`: her anonymous id when it is the message's
+`anonymousId` (as analytics.js sends it), otherwise another user id (which only the
+shop's backend may link: api/proof.py). The link is made in the store's transaction:
+- the earlier profile merges into the customer's: traits and profile fields (the
   customer's own win), facts (orders and revenue add up, first times take the earliest,
   last times the latest), consents (the customer's own choices win), push
-  subscriptions, on-site messages, and the journey runs started for the visitor, which
-  the router then reaches with the customer's events;
+  subscriptions, on-site messages, and the journey runs started for it, which the
+  router then reaches with the customer's events;
 - the link is kept (`identities`), so later events that carry only the anonymous id
   count as hers, and sends of a run started for the visitor read the customer's profile
   (`canonical`).
 
-Only an anonymous profile (no message carried its id as a userId) is merged: with a public
-write key, anyone could send an alias, and merging two known customers would hand one's
-address and push subscriptions to the other. A link to a known customer's id is
-refused (logged); merging known customers is an operator's act. The first link of an
-anonymous id wins; a later one to another customer is refused too.
+The first link of an id wins; a later one to another customer is refused (logged).
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from typing import Any
 from sqlalchemy import and_, delete, exists, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from sojourn.ground.calls import Call
+from sojourn.ground.calls import Call, anonymous_customer, anonymous_id_of
 from sojourn.ground.db import dialect, insert_for, rowcount
 from sojourn.ground.facts import RECENTLY_VIEWED, Facts, facts_of
 from sojourn.ground.models import (
@@ -51,19 +54,36 @@ PROFILE = ("email", "first_name", "timezone")
 
 
 def previous_id(message: Call) -> str | None:
-    """The earlier id this message links to its user, if any."""
-    if message.user_id is None:
+    """The earlier profile this message links to its user, if any: the anonymous
+    visitor's ("anonymous:<id>"), or, for an alias, what its previousId names: her
+    anonymous id when it is the message's anonymousId (as analytics.js sends it) or is
+    written "anonymous:<id>"; otherwise a bare id, which `resolve` reads as a user id
+    if a customer has it and as an anonymous id if not."""
+    if message.user_id is None or not message.may_link:
         return None
-    earlier = message.previous_id if message.type == "alias" else (
-        message.anonymous_id if message.type == "identify" else None)
+    earlier: str | None = None
+    if message.type == "identify" and message.anonymous_id:
+        earlier = anonymous_customer(message.anonymous_id)
+    elif message.type == "alias" and message.previous_id:
+        earlier = (anonymous_customer(message.previous_id) if message.previous_id == message.anonymous_id
+                   else message.previous_id)
     return earlier if earlier and earlier != message.user_id else None
+
+
+async def _named(session: AsyncSession, earlier: str) -> str:
+    """A bare alias previousId: the known customer's user id, else the visitor's."""
+    if anonymous_id_of(earlier) is not None:
+        return earlier
+    known = await session.scalar(select(Customer.known).where(Customer.id == earlier))
+    return earlier if known else anonymous_customer(earlier)
 
 
 async def resolve(session: AsyncSession, messages: Sequence[Call]) -> None:
     """Make the links these messages carry, then point each message that has only an
     anonymous id at the customer that id belongs to (`Message.customer_id`)."""
-    links = [(earlier, m.user_id) for m in messages if (earlier := previous_id(m)) and m.user_id]
-    anonymous = {m.anonymous_id for m in messages if m.user_id is None and m.anonymous_id}
+    links = [(await _named(session, earlier) if m.type == "alias" else earlier, m.user_id)
+             for m in messages if (earlier := previous_id(m)) and m.user_id]
+    anonymous = {m.customer_id for m in messages if m.user_id is None}
     wanted = anonymous | {earlier for earlier, _ in links}
     if not wanted:
         return
@@ -78,21 +98,18 @@ async def resolve(session: AsyncSession, messages: Sequence[Call]) -> None:
         if await link(session, earlier, user):
             known[earlier] = user
     for m in messages:
-        if m.user_id is None and m.anonymous_id in known:
-            m.customer_id = known[m.anonymous_id]
+        if m.user_id is None and m.customer_id in known:
+            m.customer_id = known[m.customer_id]
 
 
 async def link(session: AsyncSession, earlier: str, user: str) -> bool:
-    """Link `earlier` to `user` and merge its anonymous profile in. False (nothing done)
-    if `earlier` is a known customer's id."""
+    """Link `earlier` (a visitor's profile, or another user's for the shop's own alias)
+    to `user` and merge its profile in. False (nothing done) if it was linked already."""
     query = select(CUSTOMERS).where(CUSTOMERS.c.id.in_(sorted({earlier, user}))).order_by(CUSTOMERS.c.id)
     if dialect(session) == "postgresql":
         query = query.with_for_update()
     rows = {r["id"]: dict(r) for r in (await session.execute(query)).mappings()}
     anon = rows.get(earlier)
-    if anon is not None and anon["known"]:
-        log.warning("not linking %s to %s: %s is a known customer", earlier, user, earlier)
-        return False
     inserted = await session.execute(
         insert_for(dialect(session))(table(Identity))
         .values(alias_id=earlier, customer_id=user, linked_at=utcnow())
@@ -147,7 +164,7 @@ def merged(anon: dict[str, Any], target: dict[str, Any]) -> dict[str, Any]:
     values: dict[str, Any] = {f.name: getattr(facts, f.name) for f in fields(Facts)}
     values["traits"] = {**(anon["traits"] or {}), **(target["traits"] or {})}
     values.update({k: target[k] or anon[k] for k in PROFILE})
-    values["anonymous_id"] = target["anonymous_id"] or anon["id"]
+    values["anonymous_id"] = target["anonymous_id"] or anon["anonymous_id"] or anonymous_id_of(anon["id"])
     values["updated_at"] = utcnow()
     return values
 
