@@ -163,3 +163,49 @@ async def test_an_empty_pool_skips_the_send_with_its_reason(api: Api, sessions: 
     assert f"coupon_email: email skipped (coupon pool 'one-{customer_id}' is empty)" in timeline, timeline
     await keep_history(second, "probe_coupon_pool_empty")
     assert len(inbox.to(customer_id)) == 1
+
+
+async def test_a_code_goes_only_to_someone_an_email_reaches(env: WorkflowEnvironment, api: Api, sessions: Any,
+                                                            customer_id: str) -> None:
+    """#26.6: every anonymous "Product Viewed" got a code two days later, with nobody to
+    send it to: one batch of fake views emptied the pool. Now no code is taken."""
+    await stock(sessions)
+    fakes = [f"fake-{customer_id}-{n}" for n in range(2)]
+    batch = {"batch": [{"type": "track", "anonymousId": fake, "event": "Product Viewed", "properties": SERUM,
+                        "messageId": f"{fake}-view"} for fake in fakes], "writeKey": "test-write-key"}
+    assert (await api.http.post("/v1/b", json=batch)).status_code == 200
+    await api.settled(*[m["messageId"] for m in batch["batch"]])
+    for fake in fakes:
+        handle = api.client.get_workflow_handle(FirstPurchaseIncentive.spec.workflow_id(f"anonymous:{fake}"))
+        await env.fast_forward(handle, timedelta(days=2, hours=1))
+        state = await handle.query("state")
+        assert state["sends"].get("coupon_email") == "skipped", state
+        assert any("coupon first_order: none (no email address" in line for line in state["timeline"]), state
+    async with sessions() as session:
+        taken = await session.scalar(select(func.count()).select_from(CouponCode).where(
+            CouponCode.customer_id.in_([f"anonymous:{fake}" for fake in fakes])))
+    assert taken == 0, "no code for nobody"
+
+
+async def test_only_her_own_redemption_of_her_code_is_hers(env: WorkflowEnvironment, api: Api, inbox: Inbox,
+                                                         sessions: Any, customer_id: str) -> None:
+    """#26.6: `redeem` never checked who a code was issued to. Another customer's order
+    with her code uses the code up, is recorded as his, and is not her conversion."""
+    await stock(sessions)
+    mallory = f"mallory-{customer_id}"
+    await api.post("/v1/identify", {"userId": customer_id, "traits": {"email": f"{customer_id}@mail.test"}})
+    await api.track(customer_id, "Product Viewed", SERUM)
+    handle = api.client.get_workflow_handle(FirstPurchaseIncentive.spec.workflow_id(customer_id))
+    await env.fast_forward(handle, timedelta(days=2, hours=1))
+    code = code_in(inbox.to(customer_id)[0])
+    await api.track(mallory, "Order Completed", {"order_id": f"o-{mallory}", "revenue": 32.0, "coupon": code})
+    async with sessions() as session:
+        used = await session.scalar(select(CouponCode).where(CouponCode.code == code))
+        assert (used.state, used.customer_id, used.redeemed_by) == ("redeemed", customer_id, mallory)
+    state = await handle.query("state")
+    assert state["step"] != "completed" and not state.get("converted"), state
+    report = (await api.operator("GET", "/v1/coupons")).json()["pools"]
+    assert next(p for p in report if p["offer"] == "first_order")["redeemed_by_others"] >= 1
+    async with sessions() as session:
+        assert await session.scalar(select(func.count()).select_from(Conversion).where(
+            Conversion.customer_id == customer_id, Conversion.journey == "first_purchase_incentive")) == 0

@@ -157,13 +157,18 @@ async def import_codes(session: AsyncSession, offer: str, codes: Sequence[tuple[
     return added, len(codes) - added
 
 
+async def issued_for(session: AsyncSession, key: str) -> CouponCode | None:
+    """The code this run's slot (`key`) got, if it got one."""
+    return await session.scalar(select(CouponCode).where(CouponCode.assignment_key == key))
+
+
 async def issue(session: AsyncSession, offer: str, key: str, customer_id: str, workflow_id: str,
                 expires_in: timedelta | None, *, commit: bool = True) -> Issued:
     """The code for this run's slot (`key`): the one it got before, or a fresh one.
     Commits, unless `commit` is false: then the code is taken in the caller's
     transaction (a wheel's spin) and a clash on `key` is the caller's to handle. An
     empty or unknown pool issues none, with the reason."""
-    earlier = await session.scalar(select(CouponCode).where(CouponCode.assignment_key == key))
+    earlier = await issued_for(session, key)
     if earlier is not None:
         return Issued(earlier.code, aware(earlier.expires_at), remaining=await available(session, offer))
     now = utcnow()
@@ -230,7 +235,10 @@ def redeemed_codes(message: Call) -> list[str]:
 
 async def redeem(session: AsyncSession, messages: Sequence[Call]) -> int:
     """Mark the codes these messages name as redeemed, if issued and not expired at the
-    event's time. Returns how many were redeemed."""
+    event's time, and record who redeemed each (`redeemed_by`). A code is single-use
+    whoever brings it to the checkout, but only her own redemption is hers: another
+    customer's is counted apart (`by_offer`: redeemed_by_others) and is never her
+    conversion. Returns how many were redeemed."""
     redeemed = 0
     for m in messages:
         for code in redeemed_codes(m):
@@ -239,8 +247,12 @@ async def redeem(session: AsyncSession, messages: Sequence[Call]) -> int:
                 update(CouponCode).where(CouponCode.code == code, CouponCode.state == "assigned",
                                      or_(CouponCode.expires_at.is_(None), CouponCode.expires_at >= at))
                 .values(state="redeemed", redeemed_at=at, redeemed_by=m.customer_id,
-                        order_id=str(m.properties.get("order_id") or "")[:255] or None))
-            redeemed += rowcount(result)
+                        order_id=str(m.properties.get("order_id") or "")[:255] or None)
+                .returning(CouponCode.customer_id))
+            for holder in result.scalars():
+                redeemed += 1
+                if holder != m.customer_id:
+                    log.warning("code %s, issued to %s, was redeemed by %s", code, holder, m.customer_id)
     return redeemed
 
 
@@ -255,12 +267,15 @@ async def by_offer(session: AsyncSession) -> list[dict[str, Any]]:
     for offer, state, n in (await session.execute(
             select(CouponCode.offer, CouponCode.state, func.count()).group_by(CouponCode.offer, CouponCode.state))).all():
         counts.setdefault(offer, {})[state] = n
+    others = dict((await session.execute(select(CouponCode.offer, func.count()).where(
+        CouponCode.state == "redeemed", CouponCode.redeemed_by != CouponCode.customer_id)
+        .group_by(CouponCode.offer))).all())
     found = []
     for pool in (await session.scalars(select(CouponPool).order_by(CouponPool.offer))).all():
         states = {s: counts.get(pool.offer, {}).get(s, 0) for s in ("available", "assigned", "redeemed", "expired")}
         left = await available(session, pool.offer)
-        found.append({"offer": pool.offer, **states, "usable": left, "low_stock": pool.low_stock,
-                      "running_low": left < pool.low_stock})
+        found.append({"offer": pool.offer, **states, "redeemed_by_others": others.get(pool.offer, 0),
+                      "usable": left, "low_stock": pool.low_stock, "running_low": left < pool.low_stock})
     return found
 
 

@@ -150,6 +150,9 @@ class CouponRequest:
     customer_id: str
     workflow_id: str
     expires_in_seconds: float | None = None
+    # The channel the code is for ("email", "push"): none is taken from the pool unless
+    # a send on it can reach her (an address not suppressed, consent, a browser).
+    to_reach: str | None = None
 
 
 @dataclass

@@ -38,6 +38,7 @@ from sojourn.ground.db import dialect, insert_for, rowcount
 from sojourn.ground.facts import RECENTLY_VIEWED, Facts, facts_of
 from sojourn.ground.models import (
     Consent,
+    CouponCode,
     Customer,
     Identity,
     JourneyEntry,
@@ -136,7 +137,8 @@ async def _merge(session: AsyncSession, anon: dict[str, Any], target: dict[str, 
             theirs.c.customer_id == user, theirs.c.channel == Consent.channel, theirs.c.topic == Consent.topic,
         )).correlate(table(Consent))),
     ))
-    for model in (Consent, PushSubscription, OnsiteMessage, JourneyRun, JourneyEntry):
+    # Her coupons too: a code issued to the visitor is hers, and so is its redemption.
+    for model in (Consent, PushSubscription, OnsiteMessage, JourneyRun, JourneyEntry, CouponCode):
         await session.execute(update(model).where(model.customer_id == earlier).values(customer_id=user))
     await session.execute(delete(Customer).where(Customer.id == earlier))
     log.info("merged anonymous profile %s into %s", earlier, user)

@@ -29,5 +29,6 @@ class FirstPurchaseIncentive(Journey):
         await self.send_onsite("greeting_bar", template="first_order_bar", data={"offer": offer})
 
         await self.delay(timedelta(days=2), "two days to think it over")
-        coupon = await self.issue_coupon("first_order", expires_in=timedelta(days=self.param("first_order_coupon_days")))
+        coupon = await self.issue_coupon("first_order", expires_in=timedelta(days=self.param("first_order_coupon_days")),
+                                         to_reach="email")  # a code only for someone the email reaches
         await self.send_email("coupon_email", template="first_order_coupon", data={"offer": offer}, coupon=coupon)

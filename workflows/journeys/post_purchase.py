@@ -29,7 +29,8 @@ class PostPurchase(Journey):
 
         await self.delay(timedelta(days=1), "a day after her first order")
         coupon = await self.issue_coupon("second_order",
-                                         expires_in=timedelta(days=self.param("second_order_coupon_days")))
+                                         expires_in=timedelta(days=self.param("second_order_coupon_days")),
+                                         to_reach="email")
         await self.send_email("thank_you_offer", template="post_purchase_offer", coupon=coupon)
 
         # What comes next, in the order it falls due: the cross-sell a week in, and a

@@ -1,6 +1,6 @@
 """The kit's coupons: a unique code from an offer's pool, at most one per run and slot.
 
-    coupon = await self.issue_coupon("first_order", expires_in=timedelta(days=14))
+    coupon = await self.issue_coupon("first_order", expires_in=timedelta(days=14), to_reach="email")
     await self.send_email("coupon_email", template="first_order_coupon", coupon=coupon)
 
 The code is journaled, so a replay or the run after continue-as-new has the same one
@@ -43,9 +43,10 @@ class Coupons(Kit):
     """Mixed into Journey: uses its input (`self.start`), state and journal."""
 
     async def issue_coupon(self, offer: str, *, expires_in: timedelta | None = None,
-                           slot: str | None = None) -> Coupon:
+                           slot: str | None = None, to_reach: str | None = None) -> Coupon:
         """A code from the offer's pool for this run (one per `slot`, the offer by default),
-        valid for `expires_in` on the journey's clock."""
+        valid for `expires_in` on the journey's clock. With `to_reach` ("email", "push"),
+        only if a send on that channel can reach her: a code for nobody is never taken."""
         slot = slot or offer
         key = f"coupon:{slot}"
         journaled = self.s.journal.get(key)
@@ -57,6 +58,7 @@ class Coupons(Kit):
                     offer=offer, key=f"{info.workflow_id}/{info.first_execution_run_id}/{slot}",
                     customer_id=self.start.customer_id, workflow_id=info.workflow_id,
                     expires_in_seconds=self.scaled(expires_in).total_seconds() if expires_in else None,
+                    to_reach=to_reach,
                 ),
                 result_type=CouponIssued, start_to_close_timeout=RECORD_TIMEOUT,
                 retry_policy=on_demo_clock(SEND_RETRY, self.start.time_scale), summary=f"coupon {offer}",
