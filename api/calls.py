@@ -14,7 +14,7 @@ import re
 import uuid
 import zlib
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sojourn.ground.addresses import EmailNotValidError, one_mailbox
@@ -180,6 +180,21 @@ def _timestamp(raw: dict[str, Any], where: str, sent_at: Any = None) -> datetime
         return happened
     corrected = now - (_instant(sent, f"{where}sentAt" if "sentAt" in raw else "sentAt") - happened)
     return corrected if EARLIEST <= corrected < LATEST else happened
+
+
+# How far ahead of the time it was received a browser's call may say it happened,
+# after the sentAt correction: a clock a little fast, not a date in 2100.
+BROWSER_SKEW = timedelta(minutes=5)
+
+
+def as_received(messages: list[Call], now: datetime | None = None) -> None:
+    """A browser's calls (the public write key) happen no later than they were
+    received, within BROWSER_SKEW: one future-dated "Product Viewed" would otherwise
+    stay the product's latest for good."""
+    now = now or datetime.now(UTC)
+    for m in messages:
+        if m.timestamp > now + BROWSER_SKEW:
+            m.timestamp = now
 
 
 def _traits(raw: dict[str, Any], where: str) -> dict[str, Any]:

@@ -140,7 +140,7 @@ async def check_messages(messages: list[Call], caller: Caller, sessions: Session
     refuses anything: 403 with `{"success": false, "error": ...}`, nothing stored."""
     if caller.server:
         for m in messages:
-            m.consent_proven = True
+            m.consent_proven = m.from_server = True
         return
     try:
         await _check_messages(messages, caller, sessions, settings, signer)

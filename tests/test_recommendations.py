@@ -13,13 +13,16 @@ from urllib.parse import quote
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
+from sqlalchemy import select
 from temporalio.client import ScheduleIntervalSpec
 from temporalio.testing import WorkflowEnvironment
 
+from sojourn.ground.models import Event, aware, utcnow
 from sojourn.ground.schedules import ensure_schedules
 from sojourn.ground.settings import Settings
+from sojourn.intelligence import catalog
 from sojourn.intelligence.recommendations import blend, counts, popular, related
-from tests.conftest import WRITE_KEY, Api, basic, browser_of, open_api
+from tests.conftest import SERVER_KEY, WRITE_KEY, Api, basic, browser_of, open_api
 from tests.support.smtp import Inbox
 from worker import build_worker, watched
 from workflows.journeys.cart_abandonment import CartAbandonment
@@ -151,3 +154,49 @@ async def test_no_recommendation_query_gets_a_5xx(api: Api, product: str, kind: 
                                                                               "cart": cart},
                               headers=browser_of("someone"))
     assert hers.status_code in (200, 400, 422), hers.text
+
+
+async def test_a_browser_cant_rewrite_the_catalog_or_rank_popularity(env: WorkflowEnvironment, settings: Settings,
+                                                                      sessions: Any, customer_id: str) -> None:
+    """#26.7: with the write key, one future-dated "Product Viewed" put the attacker's
+    link and image into every recommendation for good, and fake browser orders made a
+    product "popular". Now the catalog comes from the shop's backend (its events or the
+    product feed), a browser's call happens no later than it was received, and the
+    backend's orders are the ones that rank."""
+    tag = customer_id
+    async with build_worker(env.client, settings, sessions), open_api(settings, env.client) as api:
+        ids = await shop(api, tag)  # the shop's backend: names, links, orders
+        poison = {"type": "track", "anonymousId": f"attacker-{tag}", "event": "Product Viewed",
+                  "messageId": str(uuid.uuid4()), "timestamp": "2099-12-31T00:00:00Z",
+                  "properties": {"product_id": ids["toner"], "name": "WIN A PRIZE", "price": 0,
+                                 "url": "https://evil.test/win", "image_url": "https://evil.test/pixel.gif"}}
+        assert (await api.http.post("/v1/t", json={**poison, "writeKey": WRITE_KEY})).status_code == 200
+        fake_orders = [{"type": "track", "anonymousId": f"attacker-{tag}-{n}", "event": "Order Completed",
+                        "messageId": str(uuid.uuid4()),
+                        "properties": {"order_id": f"fake-{tag}-{n}", "products": [{"product_id": f"junk-{tag}"}]}}
+                       for n in range(12)]
+        assert (await api.http.post("/v1/b", json={"batch": fake_orders, "writeKey": WRITE_KEY})).status_code == 200
+        await api.settled()
+        async with sessions() as session:
+            stored = await session.scalar(select(Event.timestamp).where(Event.message_id == poison["messageId"]))
+        assert aware(stored) < utcnow() + timedelta(minutes=5), "as received, not 2099"
+        await refresh(api, settings)
+        page = (await api.http.get(f"/v1/products/{ids['serum']}/recommendations", headers=ATTACKER)).json()
+        toner = next(p for p in page["products"] if p["product_id"] == ids["toner"])
+        assert (toner["name"], toner["url"]) == ("Rose Toner", f"https://beauty.test/p/{ids['toner']}")
+        assert toner["image_url"] is None
+        async with sessions() as session:
+            assert f"junk-{tag}" not in await catalog.popular(session), "browser orders don't rank"
+
+        # The product feed (a server key only) says what a product is; events don't override it.
+        feed = {"name": "Rose Toner 200 ml", "price": 21.0, "url": f"https://beauty.test/p/{ids['toner']}",
+                "image_url": "https://cdn.beauty.test/toner.jpg"}
+        assert (await api.http.put(f"/v1/products/{ids['toner']}", json=feed, headers=ATTACKER)).status_code == 403
+        assert (await api.http.put(f"/v1/products/{ids['toner']}", json=feed,
+                                   headers={"Authorization": basic(SERVER_KEY)})).status_code == 204
+        await api.track(f"viewer-{tag}", "Product Viewed", {"product_id": ids["toner"], "name": "Old Name"})
+        await refresh(api, settings)
+        page = (await api.http.get(f"/v1/products/{ids['serum']}/recommendations", headers=ATTACKER)).json()
+        toner = next(p for p in page["products"] if p["product_id"] == ids["toner"])
+        assert (toner["name"], toner["price"], toner["image_url"]) == ("Rose Toner 200 ml", 21.0,
+                                                                       "https://cdn.beauty.test/toner.jpg")

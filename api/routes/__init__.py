@@ -21,6 +21,7 @@ from api.routes import (
     onsite,
     opens,
     pipeline,
+    products,
     push,
     recommendations,
     referrals,
@@ -52,6 +53,7 @@ capped.include_router(pipeline.router)
 capped.include_router(segments.router)
 capped.include_router(coupons.router)
 capped.include_router(recommendations.router)
+capped.include_router(products.router)
 capped.include_router(wheels.router)
 # And no path, query or JSON field with NUL or a lone surrogate (api/deps.py).
 api_router.include_router(capped, max_body_size=MAX_BODY_BYTES, dependencies=[StorableInput])

@@ -17,7 +17,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from api.calls import parse_batch, parse_message, read_body
+from api.calls import as_received, parse_batch, parse_message, read_body
 from api.deps import HeaderWriteKey, SessionsDep, SettingsDep, SignerDep, StoreDep, valid_write_key
 from api.proof import body_caller, check_messages
 from sojourn.ground.calls import Call
@@ -43,8 +43,11 @@ async def _accept(request: Request, key: str | None, settings: Settings, store: 
                   signer: Signer, parse: Callable[[Any], list[Call]]) -> dict[str, bool]:
     body = await _body(request, key, settings)
     messages = parse(body)
+    caller = body_caller(request, settings, key, body)
     # A public write key appends; linking ids or setting her email needs proof (api/proof.py).
-    await check_messages(messages, body_caller(request, settings, key, body), sessions, settings, signer)
+    await check_messages(messages, caller, sessions, settings, signer)
+    if not caller.server:
+        as_received(messages)
     await store.accept(messages)
     return SUCCESS
 

@@ -45,3 +45,6 @@ class Call:
     # Whether the link it carries (identify's anonymousId, alias's previousId) may be
     # made: a browser links only an anonymous id it proves (api/proof.py).
     may_link: bool = True
+    # Sent with a server key (the shop's backend): what the catalog and popularity trust
+    # (sojourn/intelligence/catalog.py); stored as the event's `source`.
+    from_server: bool = False

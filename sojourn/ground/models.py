@@ -132,6 +132,8 @@ class Event(Base):
     # Her membership of the segments journeys watch, as of this event (the store
     # evaluates it in the event's transaction): {"in": [...], "joined": [...], "left": [...]}.
     segments: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    # "server" (a server key: the shop's backend) or "browser" (a write key); NULL before 0019.
+    source: Mapped[str | None] = mapped_column(String(16))
 
 
 class SegmentSweep(Base):
@@ -403,8 +405,9 @@ class WheelSliceWins(Base):
 
 
 class Product(Base):
-    """The catalog as the shop's events describe it: the latest name, price, link and
-    image each product was viewed or added with (sojourn/intelligence/catalog.py)."""
+    """The catalog: from the product feed, or as the shop's backend's events describe it
+    (the latest name, price, link and image each product was viewed or added with;
+    never a browser's: sojourn/intelligence/catalog.py)."""
 
     __tablename__ = "products"
 
@@ -415,6 +418,9 @@ class Product(Base):
     image_url: Mapped[str | None] = mapped_column(Text)
     category: Mapped[str | None] = mapped_column(String(255))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # Set by the product feed (PUT /v1/products/{id}, a server key): its fields then
+    # come only from the feed, never from events.
+    fed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class ProductRelation(Base):

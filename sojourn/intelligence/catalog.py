@@ -2,6 +2,12 @@
 by a Temporal Schedule (`refresh`), read for a product (the storefront's product
 page) or for a customer (templates, the storefront, the kit) with the filters.
 The scoring itself is pure: sojourn/intelligence/recommendations.py.
+
+The catalog (a product's name, price, link, image, category) comes only from the
+shop's backend: its server-key events, or the product feed (`feed`: PUT
+/v1/products/{id}), which then wins over events. Popularity and bought-together rank
+the backend's orders when the shop sends any; only a shop whose orders all come from
+the storefront ranks those.
 """
 
 from __future__ import annotations
@@ -46,8 +52,12 @@ async def refresh(session: AsyncSession, now: datetime | None = None) -> dict[st
     """Score every kind again from the events, and replace the tables in one
     transaction (readers see the old tables until it commits). Commits."""
     now = now or utcnow()
+    recent = (Event.type == "track", Event.name == "Order Completed", Event.timestamp >= now - ORDERS_WINDOW)
+    # A shop that sends its orders from its backend: only those rank (a browser's
+    # "Order Completed" is anyone's to send). Otherwise the storefront's are all there is.
+    backend = await session.scalar(select(Event.id).where(*recent, Event.source == "server").limit(1))
     orders = (await session.scalars(select(Event.properties).where(
-        Event.type == "track", Event.name == "Order Completed", Event.timestamp >= now - ORDERS_WINDOW))).all()
+        *recent, *((Event.source == "server",) if backend is not None else ())))).all()
     baskets = [product_ids(p) for p in orders if isinstance(p, dict)]
     items, pairs, n = scoring.counts(baskets)
     viewed = (await session.scalars(select(Customer.recently_viewed))).all()
@@ -67,6 +77,8 @@ async def refresh(session: AsyncSession, now: datetime | None = None) -> dict[st
         await session.execute(table(PopularProduct).insert(),
                               [{"rank": r, "product_id": p, "orders": items[p]} for r, p in enumerate(top, 1)])
     catalog = await _catalog(session, now)
+    fed = set((await session.scalars(select(Product.product_id).where(Product.fed_at.is_not(None)))).all())
+    catalog = {product_id: fields for product_id, fields in catalog.items() if product_id not in fed}
     for product_id, fields in catalog.items():
         stmt = upsert(session, Product).values(product_id=product_id, updated_at=now, **fields)
         await session.execute(stmt.on_conflict_do_update(index_elements=["product_id"],
@@ -76,11 +88,13 @@ async def refresh(session: AsyncSession, now: datetime | None = None) -> dict[st
 
 
 async def _catalog(session: AsyncSession, now: datetime) -> dict[str, dict[str, Any]]:
-    """Each product's latest name, price, link, image and category, from its events."""
+    """Each product's latest name, price, link, image and category, from the shop's
+    backend's events only: a browser's (the public write key) could put anyone's link
+    and image into every recommendation."""
     found: dict[str, dict[str, Any]] = {}
     result = await session.execute(select(Event.properties).where(
-        Event.type == "track", Event.name.in_(PRODUCT_EVENTS), Event.timestamp >= now - CATALOG_WINDOW)
-        .order_by(Event.timestamp, Event.id))
+        Event.type == "track", Event.name.in_(PRODUCT_EVENTS), Event.timestamp >= now - CATALOG_WINDOW,
+        Event.source == "server").order_by(Event.timestamp, Event.id))
     for (props,) in result:
         if not isinstance(props, dict):
             continue
@@ -190,3 +204,15 @@ async def described(session: AsyncSession, product_ids: Sequence[str]) -> list[d
              "price": known[pid].price if pid in known else None, "url": known[pid].url if pid in known else None,
              "image_url": known[pid].image_url if pid in known else None,
              "category": known[pid].category if pid in known else None} for pid in product_ids]
+
+
+async def feed(session: AsyncSession, product_id: str, fields: dict[str, Any]) -> None:
+    """The product feed's record of one product (a server key): from now on its
+    catalog fields come from the feed only."""
+    now = utcnow()
+    values = {"name": _text(fields.get("name")), "category": _text(fields.get("category")),
+              "price": _price(fields.get("price")), "url": _text(fields.get("url"), 2048),
+              "image_url": _text(fields.get("image_url"), 2048)}
+    stmt = upsert(session, Product).values(product_id=product_id, updated_at=now, fed_at=now, **values)
+    await session.execute(stmt.on_conflict_do_update(index_elements=["product_id"],
+                                                     set_={**values, "updated_at": now, "fed_at": now}))

@@ -142,6 +142,7 @@ class Store:
                 "segments": membership.as_row() if routed and membership else None,
                 "route_state": "pending" if routed else "routed",
                 "routed_at": None if routed else now,
+                "source": "server" if m.from_server else "browser",
             })
         return rows
 
