@@ -174,6 +174,7 @@ def settings(database_url: str, smtp: tuple[Inbox, int]) -> Settings:
         operator_keys=[OPERATOR_KEY],
         task_queue=f"sojourn-test-{uuid.uuid4()}",  # a fresh task queue per test
         time_scale=1.0,
+        browser_rate_limit="1000/minute",  # the stories claim and spin often; tests/test_lead_capture.py, 5/minute
     )
 
 

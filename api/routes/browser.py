@@ -19,6 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from api.deps import SessionsDep, SignerDep, WriteKey
+from api.limits import BrowserLimit
 from api.proof import TOKEN_HEADER, anonymous_token
 from sojourn.ground.calls import anonymous_customer
 from sojourn.ground.db import write_lock
@@ -57,7 +58,8 @@ class Token(BaseModel):
 
 
 @router.post("/anonymous-token", status_code=status.HTTP_201_CREATED)
-async def claim_anonymous_id(body: Claim, _key: WriteKey, sessions: SessionsDep, signer: SignerDep) -> Token:
+async def claim_anonymous_id(body: Claim, _key: WriteKey, _limit: BrowserLimit, sessions: SessionsDep,
+                             signer: SignerDep) -> Token:
     async with write_lock(sessions), sessions() as session:
         # Her anonymous id, in its own namespace: claiming "user-1002" claims the visitor
         # "anonymous:user-1002", never the customer user-1002 (sojourn/ground/calls.py).

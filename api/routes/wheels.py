@@ -19,9 +19,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.deps import SessionsDep, SettingsDep, SignerDep, StoreDep
+from api.limits import BrowserLimit
 from api.proof import CallerDep, act_for
 from sojourn.coupons import wheels
-from sojourn.ground.addresses import EmailNotValidError, one_mailbox
+from sojourn.ground.addresses import EmailNotValidError, one_mailbox, person_key
 from sojourn.ground.calls import Call, anonymous_id_of
 from sojourn.ground.settings import Settings
 from sojourn.identity.consent import ConsentRef, set_consent
@@ -55,8 +56,8 @@ async def describe(wheel: str, caller: CallerDep, settings: SettingsDep) -> dict
 
 
 @router.post("/customers/{customer_id}/wheels/{wheel}/spin")
-async def spin(customer_id: str, wheel: str, body: SpinRequest, caller: CallerDep, sessions: SessionsDep,
-               settings: SettingsDep, signer: SignerDep, store: StoreDep) -> dict[str, Any]:
+async def spin(customer_id: str, wheel: str, body: SpinRequest, caller: CallerDep, _limit: BrowserLimit,
+               sessions: SessionsDep, settings: SettingsDep, signer: SignerDep, store: StoreDep) -> dict[str, Any]:
     found = _wheel(settings, wheel)
     if not body.consent:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
@@ -66,9 +67,9 @@ async def spin(customer_id: str, wheel: str, body: SpinRequest, caller: CallerDe
     except EmailNotValidError as err:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"email: {err}") from None
     customer = await act_for(customer_id, caller, sessions, settings, signer)
-    key = email.lower()  # one address, one spin, however it is written
+    key = person_key(email)  # one person, one spin, however she writes her address (me+1@, m.e@gmail)
     async with sessions() as session:
-        answered = await _answered(session, wheel, customer, key)
+        answered = await _answered(session, found, customer, key)
     if answered is not None:
         return answered
 
@@ -103,7 +104,7 @@ async def spin(customer_id: str, wheel: str, body: SpinRequest, caller: CallerDe
         await store.accept(messages, prepare=draw)
     except IntegrityError:  # she (or this address) spun in the same instant: that spin stands
         async with sessions() as session:
-            answered = await _answered(session, wheel, customer, key)
+            answered = await _answered(session, found, customer, key)
         if answered is None:
             raise
         return answered
@@ -113,11 +114,16 @@ async def spin(customer_id: str, wheel: str, body: SpinRequest, caller: CallerDe
     return outcome.answer()
 
 
-async def _answered(session: AsyncSession, wheel: str, customer: str, email: str) -> dict[str, Any] | None:
-    """Her earlier spin's outcome; 409 if this address spun for someone else."""
-    prior = await wheels.earlier(session, wheel, customer, email)
+async def _answered(session: AsyncSession, wheel: wheels.Wheel, customer: str, key: str) -> dict[str, Any] | None:
+    """Her earlier spin's outcome. An address that spun for someone else gets the answer
+    a losing spin gets, recorded as this customer's spin (so her next try repeats it),
+    and nothing else: no 409 that tells anyone whether an address has spun, and the
+    address and its consent are not filed on the asker's profile."""
+    prior = await wheels.earlier(session, wheel.name, customer, key)
     if prior is None:
         return None
-    if prior.customer_id != customer:
-        raise HTTPException(status.HTTP_409_CONFLICT, f"email: this address has already spun wheel {wheel!r}")
-    return wheels.Outcome.of(prior, repeat=True).answer()
+    if prior.customer_id == customer:
+        return wheels.Outcome.of(prior, repeat=True).answer()
+    outcome = await wheels.no_prize(session, wheel, customer, key)
+    await session.commit()
+    return outcome.answer()

@@ -25,6 +25,7 @@ A wheel is a JSON file, `templates/wheels/<name>.json`, that a marketer edits:
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 import secrets
@@ -129,6 +130,25 @@ async def earlier(session: AsyncSession, wheel: str, customer_id: str, email: st
     return await session.scalar(select(WheelSpin).where(
         WheelSpin.wheel == wheel, (WheelSpin.customer_id == customer_id) | (WheelSpin.email == email))
         .order_by(WheelSpin.customer_id != customer_id).limit(1))
+
+
+async def no_prize(session: AsyncSession, wheel: Wheel, customer_id: str, email: str,
+                   rng: random.Random | None = None) -> Outcome:
+    """A losing spin for a customer whose address already spun for someone else: one
+    of the wheel's slices without a prize, drawn by weight (or "Nothing left to win"),
+    recorded under her id alone (the address stays the first spinner's), so that her
+    retry repeats it like any spin. Nothing is counted and no coupon is taken."""
+    rng = rng or secrets.SystemRandom()
+    losing = [s for s in wheel.slices if s.weight > 0 and s.offer is None]
+    chosen = rng.choices(losing, weights=[s.weight for s in losing])[0] if losing else None
+    outcome = Outcome(chosen.id, chosen.label) if chosen else Outcome(None, "Nothing left to win")
+    # The address column keeps one spin per address; hers holds a key no address can be
+    # (an address always has an "@").
+    stand_in = "#" + hashlib.sha256(customer_id.encode()).hexdigest()
+    session.add(WheelSpin(wheel=wheel.name, customer_id=customer_id, email=stand_in,
+                          slice=outcome.slice, label=outcome.label[:255], spun_at=utcnow()))
+    await session.flush()
+    return outcome
 
 
 async def spin(session: AsyncSession, wheel: Wheel, customer_id: str, email: str,

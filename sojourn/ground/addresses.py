@@ -23,3 +23,19 @@ def without_addresses(text: str) -> str:
     """`text` with every email address in it replaced: what goes into a workflow's
     history and timeline (an SMTP reply quotes the recipient) must not name her."""
     return _ADDRESS.sub("<address>", text)
+
+
+GMAIL = ("gmail.com", "googlemail.com")
+
+
+def person_key(email: str) -> str:
+    """One person's address, however she writes it, for once-per-person rules (a
+    wheel's one spin): lower-cased, without a plus tag (me+1@ is me@, as at most
+    providers), and without dots at Gmail, which ignores them. Written here rather
+    than with email-normalize, which needs DNS lookups at run time to find providers.
+    Never an address to send to."""
+    local, _, domain = email.strip().lower().rpartition("@")
+    local = local.split("+", 1)[0] or local
+    if domain in GMAIL:
+        local, domain = local.replace(".", ""), "gmail.com"
+    return f"{local}@{domain}"

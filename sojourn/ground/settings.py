@@ -111,6 +111,13 @@ class Settings(BaseSettings):
     # Signs customer tokens (sojourn/ground/signing.py: customer_token), with which her
     # browser proves who she is: v1.<expires>.<hex HMAC-SHA256(secret, "v1.<expires>.<user id>")>.
     identity_secret: str | None = None
+    # What one client address may do with the public write key, per route: claim anonymous
+    # tokens and spin wheels (the `limits` library's notation; api/limits.py).
+    browser_rate_limit: str = "20/minute;200/hour"
+    # Where the counts live: "memory://" counts per API process; "redis://host:6379" shares them.
+    rate_limit_storage: str = "memory://"
+    # Proxies whose X-Forwarded-For names the client (behind a load balancer); no one's by default.
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
     # Her newest browsers that get her pushes; subscribing another drops the oldest.
     push_subscriptions_per_customer: int = Field(default=10, ge=1)
     # A token valid for longer than this from now is refused: an expiry far away is none.
@@ -280,7 +287,7 @@ class Settings(BaseSettings):
         return self.delivery_guarantees.get(topic, "at-most-once")
 
     @field_validator("write_keys", "server_keys", "operator_keys", "push_allowed_hosts", "webhook_allowed_hosts",
-                     "tracked_link_hosts", "cors_origins", "recommend_exclude", "audience_allowed_hosts",
+                     "tracked_link_hosts", "cors_origins", "recommend_exclude", "audience_allowed_hosts", "trusted_proxies",
                      mode="before")
     @classmethod
     def _comma_list(cls, value: object) -> object:
