@@ -16,12 +16,14 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 ALLOWED_HEADERS = ["Authorization", "Content-Type", "Content-Encoding", "X-Retry-Count", "X-Sojourn-Token",
                    "X-Sojourn-Anonymous-Token"]
 ALLOWED_METHODS = ["GET", "POST", "DELETE"]
+CODEC_PATH = "/v1/temporal/codec/"
 
 
 class ShopCors:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
         self._cors: CORSMiddleware | None = None
+        self._codec: CORSMiddleware | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -37,4 +39,14 @@ class ShopCors:
                 allow_credentials=False,
                 max_age=600,
             )
-        await self._cors(scope, receive, send)
+            # The codec endpoint answers the Temporal UI, with the operator's sign-in.
+            self._codec = CORSMiddleware(
+                self.app,
+                allow_origins=settings.temporal_ui_origins,
+                allow_methods=["POST"],
+                allow_headers=["Authorization", "Content-Type", "X-Namespace"],
+                allow_credentials=True,
+                max_age=600,
+            )
+        codec = self._codec if scope.get("path", "").startswith(CODEC_PATH) else None
+        await (codec or self._cors)(scope, receive, send)

@@ -12,6 +12,7 @@ from api.deps import StorableInput
 from api.routes import (
     browser,
     clicks,
+    codec,
     consent,
     coupons,
     customers,
@@ -54,6 +55,7 @@ capped.include_router(segments.router)
 capped.include_router(coupons.router)
 capped.include_router(recommendations.router)
 capped.include_router(products.router)
+capped.include_router(codec.router)
 capped.include_router(wheels.router)
 # And no path, query or JSON field with NUL or a lone surrogate (api/deps.py).
 api_router.include_router(capped, max_body_size=MAX_BODY_BYTES, dependencies=[StorableInput])

@@ -111,6 +111,12 @@ class Settings(BaseSettings):
     # Signs customer tokens (sojourn/ground/signing.py: customer_token), with which her
     # browser proves who she is: v1.<expires>.<hex HMAC-SHA256(secret, "v1.<expires>.<user id>")>.
     identity_secret: str | None = None
+    # Encrypts what Temporal keeps (sojourn/ground/codec.py): "id:base64 32-byte key,...",
+    # the first encrypts, all decrypt. Empty: payloads are plain JSON, as before.
+    payload_keys: str = ""
+    # The Temporal UI's origins, which may call the codec endpoint with an operator's sign-in.
+    temporal_ui_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["http://localhost:8233", "http://127.0.0.1:8233"])
     # What one client address may do with the public write key, per route: claim anonymous
     # tokens and spin wheels (the `limits` library's notation; api/limits.py).
     browser_rate_limit: str = "20/minute;200/hour"
@@ -288,6 +294,7 @@ class Settings(BaseSettings):
 
     @field_validator("write_keys", "server_keys", "operator_keys", "push_allowed_hosts", "webhook_allowed_hosts",
                      "tracked_link_hosts", "cors_origins", "recommend_exclude", "audience_allowed_hosts", "trusted_proxies",
+                     "temporal_ui_origins",
                      mode="before")
     @classmethod
     def _comma_list(cls, value: object) -> object:

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
 from temporalio.client import Client
+from temporalio.converter import DataConverter
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 
+from sojourn.ground.codec import codec_of
 from sojourn.ground.settings import Settings
 
 SEARCH_ATTRIBUTES = {
@@ -22,9 +26,16 @@ def dev_server_flags() -> list[str]:
     return [flag for name in SEARCH_ATTRIBUTES for flag in ("--search-attribute", f"{name}=Keyword")]
 
 
+def data_converter(settings: Settings) -> DataConverter:
+    """The default converter, with the payload codec when SOJOURN_PAYLOAD_KEYS is set
+    (sojourn/ground/codec.py): the client and the worker must share it."""
+    codec = codec_of(settings.payload_keys)
+    return dataclasses.replace(DataConverter.default, payload_codec=codec) if codec else DataConverter.default
+
+
 async def connect(settings: Settings, *, lazy: bool = False, runtime: Runtime | None = None) -> Client:
     return await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace, lazy=lazy,
-                                runtime=runtime or Runtime.default())
+                                runtime=runtime or Runtime.default(), data_converter=data_converter(settings))
 
 
 def metrics_runtime(bind_address: str) -> Runtime:
