@@ -235,10 +235,7 @@ class Api:
         `expect`, waits until that many are there (a run sends a moment after routing)."""
         deadline = asyncio.get_running_loop().time() + timeout
         while True:
-            # A visitor's ("anonymous:<id>") as the shop's backend reads them; a customer's as her browser does.
-            headers = {"Authorization": basic(SERVER_KEY)} if customer_id.startswith("anonymous:") \
-                else browser_of(customer_id)
-            response = await self.http.get(f"/v1/customers/{customer_id}/messages", headers=headers,
+            response = await self.http.get(f"/v1/customers/{customer_id}/messages", headers=reader_of(customer_id),
                                            params={"placement": placement} if placement else None)
             assert response.status_code == 200, response.text
             if expect is None or len(response.json()) == expect or asyncio.get_running_loop().time() > deadline:
@@ -312,6 +309,12 @@ def browser_of(customer_id: str) -> dict[str, str]:
     """A signed-in shopper's browser: the public write key and her customer token,
     which the shop's backend signed for her (api/proof.py)."""
     return {"Authorization": basic(WRITE_KEY), "X-Sojourn-Token": customer_token(customer_id, IDENTITY_SECRET)}
+
+
+def reader_of(customer_id: str) -> dict[str, str]:
+    """Who reads her data in a test: a visitor's ("anonymous:<id>") as the shop's backend
+    reads it, a customer's as her own browser does."""
+    return {"Authorization": basic(SERVER_KEY)} if customer_id.startswith("anonymous:") else browser_of(customer_id)
 
 
 def message_ids(body: Any) -> list[str]:

@@ -17,7 +17,7 @@ from temporalio.testing import WorkflowEnvironment
 from sojourn.coupons import pools
 from sojourn.ground.models import Conversion, CouponCode, JourneyEntry, JourneyRun
 from sojourn.ground.settings import Settings
-from tests.conftest import SERVER_KEY, Api, basic, browser_of, keep_history, open_api
+from tests.conftest import Api, keep_history, open_api, reader_of
 from tests.support.journeys import CouponProbe
 from tests.support.smtp import Inbox
 from worker import build_worker
@@ -45,8 +45,7 @@ async def bar(api: Api, who: str, expect: int | None = None) -> list[dict[str, A
     """The greeting bar the storefront would show her; with `expect`, waits (the run
     sends it a moment after the event is routed) until that many are there."""
     for _ in range(200):
-        # A visitor's, as the shop's backend reads them ("anonymous:<id>"); a customer's, as her browser does.
-        headers = {"Authorization": basic(SERVER_KEY)} if who.startswith("anonymous:") else browser_of(who)
+        headers = reader_of(who)
         response = await api.http.get(f"/v1/customers/{who}/messages", params={"placement": "greeting_bar"},
                                       headers=headers)
         assert response.status_code == 200, response.text

@@ -18,7 +18,7 @@ from temporalio.testing import WorkflowEnvironment
 from sojourn.ground.models import Customer, utcnow
 from sojourn.ground.settings import Settings
 from sojourn.pipeline.router import device_of
-from tests.conftest import SERVER_KEY, Api, basic, browser_of, keep_history, open_api
+from tests.conftest import Api, browser_of, keep_history, open_api, reader_of
 from worker import build_worker
 from workflows.journeys.app_banner_experiment import BANNERS, AppBannerTest
 from workflows.journeys.registration_page_experiment import VARIANTS, RegistrationPageTest
@@ -38,8 +38,7 @@ async def api(env: WorkflowEnvironment, settings: Settings, sessions: Any) -> As
 
 async def shown(api: Api, who: str, placement: str, expect: int = 1) -> list[dict[str, Any]]:
     for _ in range(200):
-        # A visitor's ("anonymous:<id>") as the shop's backend reads them; a customer's as her browser does.
-        headers = {"Authorization": basic(SERVER_KEY)} if who.startswith("anonymous:") else browser_of(who)
+        headers = reader_of(who)
         response = await api.http.get(f"/v1/customers/{who}/messages", params={"placement": placement},
                                       headers=headers)
         assert response.status_code == 200, response.text
