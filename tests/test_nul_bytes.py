@@ -80,9 +80,9 @@ def _path(value: str) -> str:
     return quote(value.encode("utf-8", "surrogatepass"), safe="")
 
 
-@hsettings(max_examples=60, deadline=None, derandomize=True,
+@hsettings(max_examples=80, deadline=None, derandomize=True,
            suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
-@given(customer=values, field=values, route=st.integers(0, 7))
+@given(customer=values, field=values, route=st.integers(0, 9))
 async def test_no_nul_or_surrogate_gets_a_5xx(api: Api, push_service: PushReceiver, customer: str, field: str,
                                               route: int) -> None:
     cid = _path(customer)
@@ -101,6 +101,12 @@ async def test_no_nul_or_surrogate_gets_a_5xx(api: Api, push_service: PushReceiv
                                                   "detail": field})),
         lambda: api.http.request("DELETE", f"/v1/suppressions/email/{_path(field)}", headers=OPERATOR),
         lambda: api.http.get(f"/v1/customers/{cid}/recommendations", headers=SERVER),
+        # The product feed and the codec endpoint (#26.7, #26.11): any field, any payload.
+        lambda: api.http.put(f"/v1/products/{cid}", headers={**SERVER, "Content-Type": "application/json"},
+                             content=json.dumps({"name": field, "price": len(field), "url": f"https://x.test/{field}",
+                                                 "image_url": field, "category": field})),
+        lambda: api.http.post("/v1/temporal/codec/decode", headers={**OPERATOR, "Content-Type": "application/json"},
+                              content=json.dumps({"payloads": [{"metadata": {"encoding": field}, "data": field}]})),
     ]
     answer = await calls[route]()
     assert answer.status_code < 500, (route, customer, field, answer.status_code, answer.text[:200])
