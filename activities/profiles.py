@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
+from sojourn.ground.addresses import without_personal
 from sojourn.ground.contracts import LOAD_FACTS, LOAD_PROFILE, FactsRequest, Profile, ProfileRequest, Send
 from sojourn.ground.facts import Facts, facts_of
 from sojourn.ground.models import Customer
@@ -39,12 +40,12 @@ class ProfileActivities:
         customer = await load_customer(self.sessions, request.customer_id)
         if customer is None:
             return Profile(customer_id=request.customer_id)
+        # Her address and name stay out of the history: the sends read them from the
+        # database. (`email` and `first_name` stay in Profile, empty, for old histories.)
         return Profile(
             customer_id=customer.id,
-            email=customer.email,
-            first_name=customer.first_name,
             timezone=customer.timezone,
-            traits=dict(customer.traits),
+            traits=without_personal(customer.traits),
             known=True,
             visitor_id=customer.anonymous_id or customer.id,
         )

@@ -93,13 +93,19 @@ def sojourn_temporal(address: str, *args: str) -> str:
     return done.stdout
 
 
+@pytest.mark.parametrize("keys", ["", f"k2:{NEW},k1:{OLD}"], ids=["no keys", "keys"])
 async def test_lisas_journey_in_temporal_holds_no_email_or_first_name(
-        env: WorkflowEnvironment, settings: Settings, sessions: Any, inbox: Inbox, customer_id: str) -> None:
-    sealed = settings.model_copy(update={"payload_keys": f"k2:{NEW},k1:{OLD}"})
+        env: WorkflowEnvironment, settings: Settings, sessions: Any, inbox: Inbox, customer_id: str,
+        keys: str) -> None:
+    """With no keys (the default), because her address and name never enter a workflow
+    (her profile reaches it without them: sojourn/ground/addresses.py); with keys, also
+    because every payload is sealed."""
+    sealed = settings.model_copy(update={"payload_keys": keys})
     client = Client(env.client.service_client, namespace=env.client.namespace, data_converter=data_converter(sealed))
     email, name = f"{customer_id}@mail.test", "Lisabeth"
     async with build_worker(client, sealed, sessions), open_api(sealed, client) as api:
-        await api.post("/v1/identify", {"userId": customer_id, "traits": {"email": email, "firstName": name}})
+        await api.post("/v1/identify", {"userId": customer_id, "traits": {
+            "email": email, "firstName": name, "work": f"Lisabeth <{customer_id}@work.test>", "skin_type": "dry"}})
         await api.track(customer_id, "Product Added", LIPSTICK)
         handle = journey(api, customer_id)
         await env.fast_forward(handle, timedelta(days=1, minutes=1))
@@ -114,8 +120,11 @@ async def test_lisas_journey_in_temporal_holds_no_email_or_first_name(
         assert "ACTIVITY_TASK_COMPLETED" in shown.upper().replace("ACTIVITYTASKCOMPLETED", "ACTIVITY_TASK_COMPLETED")
         # The CLI prints payloads base64-encoded: look inside every one.
         inside = shown + "".join(_decoded(value) for value in _strings(json.loads(shown)))
-        for secret in (email, name):
+        for secret in (email, name, f"{customer_id}@work.test"):
             assert secret not in inside, f"{secret} is in the history as Temporal keeps it"
+        if not keys:
+            assert "dry" in inside, "a journey still decides by her other traits"
+            return
 
         # An operator reads her profile through the codec endpoint, with the operator key.
         raw = Client(env.client.service_client, namespace=env.client.namespace)
@@ -131,7 +140,7 @@ async def test_lisas_journey_in_temporal_holds_no_email_or_first_name(
                                       headers={"Authorization": f"Bearer {OPERATOR_KEY}"})
         assert decoded.status_code == 200, decoded.text
         texts = [base64.b64decode(p.get("data", "")).decode() for p in decoded.json()["payloads"]]
-        assert any(email in t and name in t for t in texts), "her profile, for the operator"
+        assert any(customer_id in t and "skin_type" in t for t in texts), "her profile, for the operator"
         preflight = await api.http.options("/v1/temporal/codec/decode", headers={
             "Origin": "http://localhost:8233", "Access-Control-Request-Method": "POST",
             "Access-Control-Request-Headers": "content-type,x-namespace"})

@@ -1,8 +1,10 @@
-"""Email addresses: exactly one mailbox, checked the same way at the API and at send."""
+"""Email addresses: exactly one mailbox, checked the same way at the API and at send;
+and what of her contact data must stay out of Temporal."""
 
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
 
@@ -23,6 +25,20 @@ def without_addresses(text: str) -> str:
     """`text` with every email address in it replaced: what goes into a workflow's
     history and timeline (an SMTP reply quotes the recipient) must not name her."""
     return _ADDRESS.sub("<address>", text)
+
+
+# Segment's reserved traits that name her or say where she is reached: they stay in
+# Sojourn's database, where the sends read them, and never enter a workflow's history.
+PERSONAL_TRAITS = frozenset(k.lower() for k in (
+    "email", "phone", "firstName", "first_name", "lastName", "last_name", "name", "username", "address",
+    "avatar", "birthday", "title"))
+
+
+def without_personal(traits: dict[str, Any]) -> dict[str, Any]:
+    """Her traits as a journey may see them: none that names her or reaches her (by
+    key, or a string value holding an email address). Journeys decide by the rest."""
+    return {k: v for k, v in traits.items() if k.lower() not in PERSONAL_TRAITS
+            and not (isinstance(v, str) and _ADDRESS.search(v))}
 
 
 GMAIL = ("gmail.com", "googlemail.com")

@@ -82,6 +82,8 @@ class ProfileRequest:
 @dataclass
 class Profile:
     customer_id: str
+    # Never filled since #26.11 (her contact data stays out of the engine); kept for
+    # the histories recorded before.
     email: str | None = None
     first_name: str | None = None
     timezone: str | None = None
