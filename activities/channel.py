@@ -24,7 +24,7 @@ from sojourn.ground.db import dialect, write_lock
 from sojourn.ground.models import Consent, Customer, Identity, PushSubscription, Suppression, table
 from sojourn.ground.settings import Settings
 from sojourn.ground.signing import Signer, load_signer
-from sojourn.identity.consent import ConsentRef, unsubscribe_token
+from sojourn.identity.consent import ConsentRef, confirmation_token, unsubscribe_token
 from sojourn.intelligence import catalog
 from sojourn.links.tracking import Click, LinkTracker, TrustedUrl
 
@@ -131,7 +131,16 @@ class Channel:
         signer = await self.signer()
         context = template_context(self.settings, signer, who.customer, who.send)
         context["unsubscribe_url"] = self.unsubscribe_url(signer, who.send, who.channel)
+        if who.channel == "email" and who.customer is not None and who.customer.email:
+            context["confirm_url"] = self.confirm_url(signer, who.send, who.customer.email)
         return context
+
+    def confirm_url(self, signer: Signer, send: Send, address: str) -> str:
+        """Double opt-in's link: her marketing email consent, for this address only,
+        for `confirmation_link_days` (api/routes/confirm.py)."""
+        expires = int(time.time()) + self.settings.confirmation_link_days * 86400
+        token = confirmation_token(signer, ConsentRef(send.customer_id, "email", "marketing"), address, expires)
+        return TrustedUrl(f"{self.settings.public_url.rstrip('/')}/v1/confirm/{token}")
 
     def unsubscribe_url(self, signer: Signer, send: Send, channel: str) -> str:
         token = unsubscribe_token(signer, ConsentRef(send.customer_id, channel, send.topic))
@@ -169,7 +178,9 @@ class Channel:
                 timedelta(seconds=time.perf_counter() - started), {"channel": channel})
 
     async def tracker(self, context: dict[str, Any]) -> LinkTracker:
-        return LinkTracker(await self.signer(), self.settings.public_url, keep={context["unsubscribe_url"]},
+        # Her own links to her choices are left alone: no redirect, and no click to count.
+        keep = {context["unsubscribe_url"], *([context["confirm_url"]] if "confirm_url" in context else [])}
+        return LinkTracker(await self.signer(), self.settings.public_url, keep=keep,
                            hosts=self.settings.tracked_hosts)
 
     @staticmethod

@@ -28,7 +28,7 @@ from sojourn.coupons import pools, wheels
 from sojourn.ground.models import Consent, Conversion, CouponCode, Customer, Event, WheelSliceWins, WheelSpin
 from sojourn.ground.settings import Settings
 from tests.conftest import SERVER_KEY, WRITE_KEY, Api, basic, browser_of, keep_history, open_api
-from tests.support.smtp import Inbox
+from tests.support.smtp import Inbox, confirm_link
 from worker import build_worker
 from workflows.journeys.lead_capture import LeadCapture
 
@@ -94,15 +94,16 @@ async def test_the_whole_story(env: WorkflowEnvironment, api: Api, inbox: Inbox,
         coupon = await session.scalar(select(CouponCode).where(CouponCode.code == code))
         assert (coupon.state, coupon.customer_id, coupon.offer.startswith("wheel_")) == ("assigned", customer_id, True)
         consent = await session.scalar(select(Consent).where(Consent.customer_id == customer_id))
-        assert (consent.channel, consent.subscribed, consent.source) == ("email", True, "wheel:first_order")
+        # Double opt-in (tests/test_double_opt_in.py): pending until she confirms the address.
+        assert (consent.channel, consent.subscribed, consent.source) == ("email", False, "pending:wheel:first_order")
         her = await session.get(Customer, customer_id, populate_existing=True)
-        assert (her.email, her.newsletter_subscribed) == (f"{customer_id}@mail.test", True)
+        assert (her.email, her.newsletter_subscribed) == (f"{customer_id}@mail.test", None)
         told = (await session.execute(select(Event.name, Event.properties).where(
             Event.customer_id == customer_id, Event.type == "track"))).all()
     spun = [props for name, props in told if name == "Wheel Spun"]
     assert spun == [{"wheel": "first_order", "slice": outcome["slice"], "label": outcome["label"], "won": True,
                      "coupon": code, "coupon_expires_at": outcome["coupon"]["expires_at"]}]
-    assert {"Lead Captured", "Newsletter Subscribed"} <= {name for name, _ in told}
+    assert {"Lead Captured", "Email Confirmation Requested"} <= {name for name, _ in told}
 
     # One spin per customer and per email: she gets her outcome again; nobody else gets one with her email.
     again = await spin(api, customer_id, f"another-{customer_id}@mail.test")
@@ -114,11 +115,16 @@ async def test_the_whole_story(env: WorkflowEnvironment, api: Api, inbox: Inbox,
         assert await session.scalar(select(func.count()).select_from(CouponCode).where(
             CouponCode.customer_id.in_([customer_id, other]))) == 1, "one coupon"
 
+    # She confirms her address from the email that asked her to.
+    link = confirm_link(await inbox.arrival(customer_id, "Please confirm your email address"))
+    assert (await api.http.post(link)).status_code == 200
+    await api.settled()
+
     # The journey read the outcome: two days on, no order yet, a reminder of her code.
     await env.fast_forward(handle, timedelta(days=1, hours=23))
-    assert inbox.to(customer_id) == []
+    assert [m["Subject"] for m in inbox.to(customer_id)] == ["Please confirm your email address"]
     await env.fast_forward(handle, timedelta(hours=2))
-    [mail] = inbox.to(customer_id)
+    [_, mail] = inbox.to(customer_id)
     assert mail["Subject"] == f"Zoe, your prize is waiting: {outcome['label']}"
     assert f"Your code: {code}" in mail.get_body(("plain",)).get_content()
 

@@ -5,6 +5,7 @@ from sojourn.ground.spec import JourneySpec
 from workflows.journeys.account_registration import AccountRegistration
 from workflows.journeys.app_banner_experiment import AppBannerTest
 from workflows.journeys.cart_abandonment import CartAbandonment
+from workflows.journeys.email_confirmation import EmailConfirmation
 from workflows.journeys.first_purchase_incentive import FirstPurchaseIncentive
 from workflows.journeys.lead_capture import LeadCapture
 from workflows.journeys.loyalty_signup_abandonment import LoyaltySignupAbandonment
@@ -25,6 +26,7 @@ JOURNEYS: tuple[type[Journey], ...] = (
     AccountRegistration,
     ProductDiscovery,
     PostPurchase,
+    EmailConfirmation,  # double opt-in: not the guide's, the law's
 )
 
 

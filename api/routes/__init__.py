@@ -13,6 +13,7 @@ from api.routes import (
     browser,
     clicks,
     codec,
+    confirm,
     consent,
     coupons,
     customers,
@@ -45,6 +46,7 @@ capped.include_router(journeys.router)
 capped.include_router(dashboard.router)
 capped.include_router(metrics.router)
 capped.include_router(consent.router)
+capped.include_router(confirm.router)
 capped.include_router(clicks.router)
 capped.include_router(opens.router)
 capped.include_router(referrals.router)

@@ -5,6 +5,11 @@ One transaction holds all of it: the spin, the slice's count, the prize coupon, 
 email consent (with the wheel as its source) and the events that tell journeys:
 an identify with her email, "Newsletter Subscribed", "Lead Captured" and "Wheel
 Spun" (slice, label, coupon). Either all of it happened or none did.
+
+Double opt-in (on by default): from a browser, her consent is pending and the event is
+"Email Confirmation Requested" instead, which the email_confirmation journey answers
+with a signed link (api/routes/confirm.py); her prize code is shown all the same. The
+shop's backend spinning for her vouches for the address itself.
 """
 
 from __future__ import annotations
@@ -24,8 +29,9 @@ from api.proof import CallerDep, act_for
 from sojourn.coupons import wheels
 from sojourn.ground.addresses import EmailNotValidError, one_mailbox, person_key
 from sojourn.ground.calls import Call, anonymous_id_of
+from sojourn.ground.models import Customer
 from sojourn.ground.settings import Settings
-from sojourn.identity.consent import ConsentRef, set_consent
+from sojourn.identity.consent import ConsentRef, ask_to_confirm, set_consent, subscribed_already
 
 router = APIRouter(prefix="/v1", tags=["on-site"])
 log = logging.getLogger("sojourn.coupons.wheels")
@@ -68,12 +74,16 @@ async def spin(customer_id: str, wheel: str, body: SpinRequest, caller: CallerDe
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"email: {err}") from None
     customer = await act_for(customer_id, caller, sessions, settings, signer)
     key = person_key(email)  # one person, one spin, however she writes her address (me+1@, m.e@gmail)
+    source = f"wheel:{wheel}"
+    consent = ConsentRef(customer, "email", "marketing")
     async with sessions() as session:
         answered = await _answered(session, found, customer, key)
+        # Double opt-in: a browser's box is a request until she confirms the address.
+        pending = settings.double_opt_in and not caller.server and not await subscribed_already(
+            session, consent, on_her_profile=await _on_her_profile(session, customer, email))
     if answered is not None:
         return answered
 
-    source = f"wheel:{wheel}"
     visitor = anonymous_id_of(customer)  # her kind of id: a visitor's spin must not make her "known"
     who: dict[str, Any] = {"customer_id": customer, "user_id": None if visitor else customer,
                            "anonymous_id": visitor}
@@ -85,7 +95,8 @@ async def spin(customer_id: str, wheel: str, body: SpinRequest, caller: CallerDe
     spun = message("track", "Wheel Spun", properties={"wheel": wheel})
     messages = [
         message("identify", None, traits={"email": email}),
-        message("track", "Newsletter Subscribed", properties={"source": source}),
+        message("track", "Email Confirmation Requested" if pending else "Newsletter Subscribed",
+                properties={"source": source}),
         message("track", "Lead Captured", properties={"source": source}),
         spun,
     ]
@@ -94,7 +105,10 @@ async def spin(customer_id: str, wheel: str, body: SpinRequest, caller: CallerDe
     async def draw(session: AsyncSession) -> None:
         nonlocal outcome
         outcome = await wheels.spin(session, found, customer, key)
-        await set_consent(session, ConsentRef(customer, "email", "marketing"), True, source)
+        if pending:
+            await ask_to_confirm(session, consent, source, on_her_profile=False)
+        else:
+            await set_consent(session, consent, True, source)
         spun.properties.update({"slice": outcome.slice, "label": outcome.label, "won": outcome.coupon_code is not None,
                                 "coupon": outcome.coupon_code,
                                 "coupon_expires_at": outcome.coupon_expires_at.isoformat()
@@ -112,6 +126,11 @@ async def spin(customer_id: str, wheel: str, body: SpinRequest, caller: CallerDe
     for reason in outcome.reasons:
         log.warning("wheel %r for %s: %s", wheel, customer, reason)
     return outcome.answer()
+
+
+async def _on_her_profile(session: AsyncSession, customer: str, email: str) -> bool:
+    her = await session.get(Customer, customer)
+    return her is not None and her.email is not None and her.email.lower() == email.lower()
 
 
 async def _answered(session: AsyncSession, wheel: wheels.Wheel, customer: str, key: str) -> dict[str, Any] | None:

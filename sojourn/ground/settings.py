@@ -188,6 +188,12 @@ class Settings(BaseSettings):
     # (sojourn/identity/consent.py). Off: everyone who has not declined, with what she
     # chose, or UNSPECIFIED where she chose nothing.
     eu_consent: bool = True
+    # Double opt-in: marketing email consent given from a browser (the wheel's box) is
+    # pending until she clicks the signed link in the confirmation email, as EU shops
+    # need; the shop's backend vouches for its own forms (sojourn/identity/consent.py).
+    double_opt_in: bool = True
+    # How long a confirmation link works.
+    confirmation_link_days: int = Field(default=7, ge=1, le=90)
     # Outbound HTTP (push, webhooks) may reach loopback addresses: for local development
     # only. Private and reserved ranges are always refused (sojourn/ground/allowlist.py).
     outbound_allow_loopback: bool = False

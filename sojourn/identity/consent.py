@@ -1,7 +1,9 @@
 """Consent and suppression, shared by the send activities and the unsubscribe pages.
 
 Marketing is opt-out: a customer is subscribed to a channel's marketing topic until
-she unsubscribes. Transactional messages ignore consent. Suppressed addresses (hard
+she unsubscribes. Consent a browser gives for an email address (the wheel's box) is
+pending until she confirms it through a signed link (double opt-in, on by default):
+`ask_to_confirm`, then api/routes/confirm.py. Transactional messages ignore consent. Suppressed addresses (hard
 bounces, complaints) get nothing at all.
 
 Ad platforms are told what she chose about ads, the two signals Google's consent mode
@@ -14,6 +16,8 @@ shop's backend, or her own browser with her token: api/proof.py).
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -49,6 +53,57 @@ def read_unsubscribe_token(signer: Signer, token: str) -> ConsentRef | None:
     if len(parts) != 4 or parts[0] != "unsub":
         return None
     return ConsentRef(customer_id=parts[1], channel=parts[2], topic=parts[3])
+
+
+PENDING = "pending:"  # a consent's source while she has not confirmed it (double opt-in)
+
+
+@dataclass(frozen=True)
+class Confirmation:
+    """What a confirmation link confirms: her consent, for the address it was sent to."""
+
+    ref: ConsentRef
+    address_digest: str
+    expires: int  # unix seconds
+
+    def for_address(self, address: str | None) -> bool:
+        return address is not None and hmac.compare_digest(self.address_digest, address_digest(address))
+
+
+def address_digest(address: str) -> str:
+    """The address, not in the link: a link confirms only the address it was sent to,
+    not one she (or anyone) set on the profile since."""
+    return hashlib.sha256(address.strip().lower().encode()).hexdigest()[:24]
+
+
+def confirmation_token(signer: Signer, ref: ConsentRef, address: str, expires: int) -> str:
+    return signer.sign("\x1f".join(("confirm", ref.customer_id, ref.channel, ref.topic, address_digest(address),
+                                    str(expires))))
+
+
+def read_confirmation_token(signer: Signer, token: str) -> Confirmation | None:
+    value = signer.verify(token)
+    parts = value.split("\x1f") if value is not None else []
+    if len(parts) != 6 or parts[0] != "confirm" or not parts[5].isdigit():
+        return None
+    return Confirmation(ConsentRef(parts[1], parts[2], parts[3]), parts[4], int(parts[5]))
+
+
+async def subscribed_already(session: AsyncSession, ref: ConsentRef, *, on_her_profile: bool) -> bool:
+    """By her choice, or, for the address on her profile, by the opt-out default."""
+    current = await session.scalar(select(Consent.subscribed).where(
+        Consent.customer_id == ref.customer_id, Consent.channel == ref.channel, Consent.topic == ref.topic))
+    return current is True or (current is None and on_her_profile)
+
+
+async def ask_to_confirm(session: AsyncSession, ref: ConsentRef, source: str, *, on_her_profile: bool) -> bool:
+    """Consent given from a browser for an address (double opt-in): recorded as pending,
+    so nothing marketing goes to it, until she confirms. False when she is subscribed
+    already: nothing to confirm, and nothing taken away."""
+    if await subscribed_already(session, ref, on_her_profile=on_her_profile):
+        return False
+    await set_consent(session, ref, False, f"{PENDING}{source}")
+    return True
 
 
 async def set_consent(session: AsyncSession, ref: ConsentRef, subscribed: bool, source: str) -> None:

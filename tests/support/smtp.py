@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import email
+import re
 from email.message import Message
 from email.policy import default as default_policy
 from email.utils import getaddresses
@@ -29,6 +30,25 @@ class Inbox:
             return any(addr == who or addr.split("@")[0] == who for _, addr in getaddresses([str(message["To"])]))
 
         return [m for m in self.messages if matches(m)]
+
+    async def arrival(self, who: str, subject: str, timeout: float = 15.0) -> Message:
+        """The one message to `who` with this subject, once it has come."""
+        for _ in range(int(timeout / 0.05)):
+            found = [m for m in self.to(who) if m["Subject"] == subject]
+            if found:
+                [message] = found
+                return message
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"no {subject!r} for {who}: {[m['Subject'] for m in self.to(who)]}")
+
+
+def confirm_link(mail: Message) -> str:
+    """The double opt-in link in a confirmation email (its path), the same in both
+    parts and never a tracked redirect."""
+    html, text = mail.get_body(("html",)).get_content(), mail.get_body(("plain",)).get_content()
+    [link] = set(re.findall(r'href="(https://sojourn\.test/v1/confirm/[^"]+)"', html))
+    assert link in text and "/v1/c/" not in html, "her link to her choice is not a tracked redirect"
+    return link.removeprefix("https://sojourn.test")
 
 
 class CountingInbox(Inbox):
