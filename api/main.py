@@ -11,6 +11,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 
 from fastapi import FastAPI, Request
 from fastapi.exception_handlers import http_exception_handler
@@ -58,7 +59,7 @@ def create_app(
         app.state.router = router
         app.state.journeys = tuple(journeys)
         app.state.store = Store(app.state.sessions, router.wants, router.notify if conf.router else lambda: None,
-                                Watch.of(router.specs))
+                                Watch.of(router.specs), entry_window=timedelta(seconds=conf.entry_window_seconds))
         app.state.vapid_keys = None
         app.state.temporal = client
         if not conf.write_keys:

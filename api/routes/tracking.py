@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, HTTPException, Request, status
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from api.calls import as_received, parse_batch, parse_message, read_body
@@ -74,3 +74,22 @@ async def batch(request: Request, key: HeaderWriteKey, settings: SettingsDep, st
 
 router.add_api_route("/batch", batch, methods=["POST"], summary="Segment batch call")
 router.add_api_route("/b", batch, methods=["POST"], include_in_schema=False)
+
+
+@router.post("/import", summary="The shop's past events, as a Segment batch")
+async def import_history(request: Request, key: HeaderWriteKey, settings: SettingsDep, store: StoreDep,
+                         sessions: SessionsDep, signer: SignerDep) -> dict[str, Any]:
+    """A shop moving to Sojourn sends its past (orders, views, sign-ups, with their real
+    timestamps) so that facts, segments, recommendations and KPIs start right. Server
+    key only. Every event here is history whatever its age: it starts and wakes no
+    journey. Idempotent by messageId: a rerun of an import stores nothing twice."""
+    body = await _body(request, key, settings)
+    caller = body_caller(request, settings, key, body)
+    if not caller.server:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "importing history needs a server key")
+    messages = parse_batch(body)
+    await check_messages(messages, caller, sessions, settings, signer)  # the server's rights, as on /v1/batch
+    for m in messages:
+        m.history = True
+    new = await store.accept(messages)
+    return {**SUCCESS, "received": len(messages), "stored": len(new)}

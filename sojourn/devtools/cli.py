@@ -1,4 +1,4 @@
-"""`sojourn` command: migrate, api, worker, router, smtp-catcher, dev, coupons, temporal."""
+"""`sojourn` command: migrate, api, worker, router, smtp-catcher, dev, coupons, simulate, import, temporal."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import logging
 import os
 import sys
 
-from sojourn.ground.settings import get_settings
+from sojourn.ground.settings import Settings, get_settings
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -39,6 +39,11 @@ def main(argv: list[str] | None = None) -> int:
     simulated.add_argument("journey")
     simulated.add_argument("--events", required=True, help="a JSON file: her events and when (see docs/journeys.md)")
     simulated.add_argument("--until", default=None, help="how long to run after the last event (default: to the end)")
+    history = sub.add_parser("import", help="send the shop's past events (JSON Lines of Segment calls) to "
+                                             "POST /v1/import: facts and recommendations, no journey")
+    history.add_argument("file")
+    history.add_argument("--api", default=None, help="the API's URL (default: SOJOURN_API_HOST:SOJOURN_API_PORT)")
+    history.add_argument("--key", default=None, help="a server key (default: the first of SOJOURN_SERVER_KEYS)")
     sub.add_parser("temporal", add_help=False,
                    help="the temporal CLI that came with Sojourn (.venv/bin), pointed at SOJOURN_TEMPORAL_ADDRESS: "
                         "sojourn temporal workflow query -w cart_abandonment:lisa --type state")
@@ -101,10 +106,33 @@ def main(argv: list[str] | None = None) -> int:
         except ScriptError as err:
             print(f"sojourn simulate: {err}", file=sys.stderr)
             return 2
+    elif args.command == "import":
+        return asyncio.run(_import(args, settings))
     elif args.command == "dev":
         from sojourn.devtools.devstack import run
 
         return run()
+    return 0
+
+
+async def _import(args: argparse.Namespace, settings: Settings) -> int:
+    from pathlib import Path
+
+    from sojourn.devtools.history import HistoryError, import_file, over_http
+
+    key = args.key or next(iter(settings.server_keys), None)
+    if not key:
+        print("sojourn import: a server key is needed (--key or SOJOURN_SERVER_KEYS)", file=sys.stderr)
+        return 2
+    post, close = over_http(args.api or f"http://{settings.api_host}:{settings.api_port}", key)
+    try:
+        done = await import_file(Path(args.file), post, progress=lambda line: print(line, file=sys.stderr))
+    except (HistoryError, OSError) as err:
+        print(f"sojourn import: {err} (a rerun stores nothing twice)", file=sys.stderr)
+        return 2
+    finally:
+        await close()
+    print(f"imported {done.sent} calls in {done.batches} batches, {done.stored} new")
     return 0
 
 

@@ -48,3 +48,7 @@ class Call:
     # Sent with a server key (the shop's backend): what the catalog and popularity trust
     # (sojourn/intelligence/catalog.py); stored as the event's `source`.
     from_server: bool = False
+    # The shop's past, not a live event: imported (POST /v1/import), or older than the
+    # entry window when it arrived. It updates her facts, segments and the catalog, and
+    # starts and wakes no journey (sojourn/pipeline/store.py).
+    history: bool = False

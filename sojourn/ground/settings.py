@@ -188,6 +188,10 @@ class Settings(BaseSettings):
     # (sojourn/identity/consent.py). Off: everyone who has not declined, with what she
     # chose, or UNSPECIFIED where she chose nothing.
     eu_consent: bool = True
+    # An event whose timestamp is older than this when it arrives is the shop's past: it
+    # updates facts, segments and the catalog, and starts and wakes no journey (so a
+    # backfill of last year's orders mails nobody). POST /v1/import treats every event so.
+    entry_window_seconds: int = Field(default=3600, ge=60)
     # Double opt-in: marketing email consent given from a browser (the wheel's box) is
     # pending until she clicks the signed link in the confirmation email, as EU shops
     # need; the shop's backend vouches for its own forms (sojourn/identity/consent.py).

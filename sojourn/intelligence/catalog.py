@@ -16,7 +16,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import and_, delete, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from sojourn.ground.db import upsert
@@ -90,14 +90,22 @@ async def refresh(session: AsyncSession, now: datetime | None = None) -> dict[st
 async def _catalog(session: AsyncSession, now: datetime) -> dict[str, dict[str, Any]]:
     """Each product's latest name, price, link, image and category, from the shop's
     backend's events only: a browser's (the public write key) could put anyone's link
-    and image into every recommendation."""
-    found: dict[str, dict[str, Any]] = {}
-    result = await session.execute(select(Event.properties).where(
-        Event.type == "track", Event.name.in_(PRODUCT_EVENTS), Event.timestamp >= now - CATALOG_WINDOW,
-        Event.source == "server").order_by(Event.timestamp, Event.id))
-    for (props,) in result:
+    and image into every recommendation. Product events of the last 90 days, and the
+    lines of its orders of the last year (a shop that imported its history has little
+    else), the latest description winning."""
+    described: list[tuple[datetime, int, dict[str, Any]]] = []
+    result = await session.execute(select(Event.timestamp, Event.id, Event.name, Event.properties).where(
+        Event.type == "track", Event.source == "server", or_(
+            and_(Event.name.in_(PRODUCT_EVENTS), Event.timestamp >= now - CATALOG_WINDOW),
+            and_(Event.name == "Order Completed", Event.timestamp >= now - ORDERS_WINDOW))))
+    for when, id_, name, props in result:
         if not isinstance(props, dict):
             continue
+        lines = props.get("products") if name == "Order Completed" else [props]
+        described.extend((when, id_, line) for line in (lines if isinstance(lines, list) else [])
+                         if isinstance(line, dict))
+    found: dict[str, dict[str, Any]] = {}
+    for _, _, props in sorted(described, key=lambda d: (d[0], d[1])):
         product_id = _text(props.get("product_id")) or _text(props.get("sku"))
         if product_id is None:
             continue

@@ -12,7 +12,7 @@ import functools
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, fields, replace
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import bindparam, cast, func, literal_column, select, update
@@ -64,6 +64,10 @@ def profile_fields(message: Call) -> dict[str, Any]:
     return fields
 
 
+def _aware(when: datetime) -> datetime:
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
 @functools.cache
 def _insert_events(dialect: str) -> Any:
     """The events INSERT, built once per dialect rather than per request: building it
@@ -79,11 +83,14 @@ class Store:
         routable: Callable[[Call], bool],
         on_stored: Callable[[], None] = lambda: None,
         watch: Watch | None = None,
+        entry_window: timedelta | None = None,
     ) -> None:
         self.sessions = sessions
         self.routable = routable  # does any journey want this message?
         self.on_stored = on_stored  # wakes the router in this process
         self.watch = watch or Watch()  # the segments journeys enter or exit by
+        # An event older than this when it arrives is history (Call.history); None: none is.
+        self.entry_window = entry_window
 
     async def accept(self, messages: Sequence[Call],
                      also: Callable[[AsyncSession], Awaitable[None]] | None = None,
@@ -98,7 +105,11 @@ class Store:
         writes (a wheel's draw: the outcome is decided and told in one transaction)."""
         unique = list({m.message_id: m for m in reversed(messages)}.values())[::-1]  # first of each id wins
         now = utcnow()
-        wanted = {m.message_id for m in unique if self.routable(m)}
+        if self.entry_window is not None:
+            for m in unique:
+                if _aware(m.timestamp) < now - self.entry_window:
+                    m.history = True  # a backdated order must not mail a past buyer as if she just bought
+        wanted = {m.message_id for m in unique if not m.history and self.routable(m)}
         async with write_lock(self.sessions), self.sessions() as session:
             if prepare is not None:
                 await prepare(session)
@@ -124,7 +135,7 @@ class Store:
             await session.commit()
         for m in new:
             EVENTS_ACCEPTED.labels(m.type).inc()
-        if any(m.message_id in wanted or m.message_id in after.moved for m in new):
+        if any(not m.history and (m.message_id in wanted or m.message_id in after.moved) for m in new):
             self.on_stored()
         return new
 
@@ -133,7 +144,7 @@ class Store:
         for m in messages:
             # What no journey wants is done once stored; an event that made her join or
             # leave a segment some journey enters or exits by is wanted too.
-            routed = m.message_id in wanted or m.message_id in after.moved
+            routed = not m.history and (m.message_id in wanted or m.message_id in after.moved)
             membership = after.memberships.get(m.message_id)
             rows.append({
                 "message_id": m.message_id, "type": m.type, "customer_id": m.customer_id, "user_id": m.user_id,
