@@ -58,7 +58,7 @@ async def test_a_signed_in_attacker_cant_pre_link_an_id_she_will_have(
     [mail] = inbox.to(f"{victim}@mail.test")
     assert mail["Subject"] == "Lisa, your cart is waiting"
     assert inbox.to(f"{mallory}@evil.test") == [] and push_service.to(mallory) == []
-    assert (await handle.query("state"))["sends"]["email_24h"] == "sent"
+    assert (await handle.query("state"))["sends"]["email_same_day"] == "sent"
 
 
 async def test_claiming_a_future_user_id_as_an_anonymous_id_gets_nothing_of_hers(
@@ -86,7 +86,7 @@ async def test_claiming_a_future_user_id_as_an_anonymous_id_gets_nothing_of_hers
     [mail] = inbox.to(f"{victim}@mail.test")
     assert mail["Subject"] == "Lisa, your cart is waiting"
     assert inbox.to(f"attacker-{customer_id}@evil.test") == []
-    assert (await handle.query("state"))["sends"]["email_24h"] == "sent"
+    assert (await handle.query("state"))["sends"]["email_same_day"] == "sent"
     async with sessions() as session:
         her = await session.get(Customer, victim)
         assert (her.email, her.first_name) == (f"{victim}@mail.test", "Lisa")

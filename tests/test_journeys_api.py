@@ -51,13 +51,13 @@ async def test_a_customers_journeys_and_cancelling_one(env: WorkflowEnvironment,
     for _ in range(50):  # visibility is eventually consistent
         listed = (await api.operator("GET", f"/v1/customers/{customer_id}/journeys")).json()
         steps = {j["journey"]: j["step"] for j in listed}
-        if steps.get("cart_abandonment") == "an hour after she left her cart" and steps.get("referral_ask") == "3 days after delivery":
+        if steps.get("cart_abandonment") == "she is in the shop: an hour after her last move" and steps.get("referral_ask") == "3 days after delivery":
             break
         await asyncio.sleep(0.2)
     by_id = {j["workflow_id"]: j for j in listed}
     cart = by_id[f"cart_abandonment:{customer_id}"]
     assert (cart["journey"], cart["status"], cart["workflow_type"]) == ("cart_abandonment", "RUNNING", "CartAbandonment")
-    assert cart["step"] == "an hour after she left her cart"
+    assert cart["step"] == "she is in the shop: an hour after her last move"
     assert f"referral_ask:{customer_id}:o-5" in by_id
 
     path = f"/v1/customers/{customer_id}/journeys/cart_abandonment:{customer_id}/cancel"
@@ -92,7 +92,7 @@ async def test_kpis_per_journey(env: WorkflowEnvironment, api: Api, worker: Any,
     after = (await api.operator("GET", "/v1/journeys/cart_abandonment/stats")).json()
     assert after["conversions"] == before["conversions"] + 1
     assert after["kpi"] == "conversion rate" and 0 < after["rate"] <= 1
-    assert after["sends"]["email_24h"]["sent"] >= 1 and after["sends"]["push_1h"]["skipped"] >= 1
+    assert after["sends"]["email_same_day"]["sent"] >= 1 and after["sends"]["push_1h"]["skipped"] >= 1
     assert (await api.operator("GET", "/v1/journeys/nope/stats")).status_code == 404
 
 

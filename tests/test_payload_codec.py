@@ -112,7 +112,7 @@ async def test_lisas_journey_in_temporal_holds_no_email_or_first_name(
         [mail] = inbox.to(customer_id)
         assert name in mail["Subject"], "she got her email, by her name"
         state = await handle.query("state")  # the client decodes what it reads
-        assert state["sends"]["email_24h"] == "sent"
+        assert state["sends"]["email_same_day"] == "sent"
 
         address = env.client.service_client.config.target_host
         shown = await asyncio.to_thread(sojourn_temporal, address, "workflow", "show", "-w", handle.id,

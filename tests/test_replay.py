@@ -56,5 +56,6 @@ async def test_a_declared_change_replays() -> None:
     replayer = Replayer(workflows=[cart_patched_edit.CartAbandonment], workflow_runner=sandbox_runner())
     for name in ("cart_abandonment_whole_story", "cart_abandonment_order_before_push_every_step_upserted",
                  "cart_abandonment_with_retargeting_audience_searchable_steps",
-                 "cart_abandonment_with_retargeting_audience", "cart_abandonment_order_before_push"):
+                 "cart_abandonment_with_retargeting_audience_email_at_24h",
+                 "cart_abandonment_order_before_push_email_at_24h"):
         await replayer.replay_workflow(load(Path(__file__).parent / "histories" / f"{name}.json"))

@@ -99,7 +99,7 @@ async def test_killing_the_worker_mid_send_sends_nothing_twice(env: WorkflowEnvi
                 async with sessions() as session:
                     statuses = dict((await session.execute(
                         select(Message.customer_id, Message.status)
-                        .where(Message.customer_id.in_(customers), Message.step == "email_24h"))).all())
+                        .where(Message.customer_id.in_(customers), Message.step == "email_same_day"))).all())
                 if list(statuses.values()).count("sent") == CUSTOMERS:
                     break
                 await asyncio.sleep(0.1)
@@ -157,7 +157,7 @@ async def test_two_kills_past_the_point_of_no_return_send_nothing_twice_and_lose
         async with sessions() as session:
             return dict((await session.execute(
                 select(Message.customer_id, Message.status)
-                .where(Message.customer_id.in_(customers), Message.step == "email_24h"))).all())
+                .where(Message.customer_id.in_(customers), Message.step == "email_same_day"))).all())
 
     async def kill_mid_data(worker: subprocess.Popen[bytes], after: int) -> None:
         """Let `after` more emails through, then kill -9 the worker while it waits for
@@ -221,4 +221,4 @@ async def test_two_kills_past_the_point_of_no_return_send_nothing_twice_and_lose
     # before the kill, its DATA not yet out, is lost too, and just as `unknown`.
     assert 2 <= gated.dropped <= len(lost), "each kill caught at least one send mid-DATA"
     assert set(statuses.values()) == {"sent", "unknown"} and len(statuses) == customers_n, statuses
-    assert stats["sends"]["email_24h"].get("unknown", 0) >= len(unknown), "operators see them"
+    assert stats["sends"]["email_same_day"].get("unknown", 0) >= len(unknown), "operators see them"

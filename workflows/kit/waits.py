@@ -46,14 +46,34 @@ class Waits(Kit):
 
     async def delay_until_local(
         self, at: time, *, weekdays: frozenset[int] = calendar.EVERY_DAY, reason: str | None = None,
-        at_latest: datetime | None = None,
+        at_latest: datetime | None = None, if_passed: str = "next",
     ) -> None:
         """Wait until a local time of day in the customer's time zone, on allowed
-        weekdays; never past `at_latest` (e.g. `self.after_entry(timedelta(days=1))`)."""
+        weekdays; never past `at_latest` (e.g. `self.after_entry(timedelta(days=1))`).
+        When today's has passed: `if_passed="next"` waits for the next one, `"now"`
+        goes on at once ("that evening", when her evening has begun)."""
         tz = await self.timezone()
-        target = calendar.next_local_time(workflow.now(), tz, at, weekdays)
+        now = workflow.now()
+        target = calendar.next_local_time(now, tz, at, weekdays)
+        if if_passed == "now" and target.astimezone(tz).date() != now.astimezone(tz).date():
+            target = now
         until = self._toward(target) if at_latest is None else min(self._toward(target), at_latest)
         await self._wait(lambda: False, until=until, step=reason or f"until {at:%H:%M} local")
+
+    async def wait_until_quiet(
+        self, trigger: str | On | tuple[str | On, ...], *, quiet: timedelta, at_most: timedelta, reason: str,
+    ) -> None:
+        """Wait until she has done none of these for `quiet` (she has left the shop):
+        each one she does starts the quiet time again; never longer than `at_most`
+        from now, so a shopper who never stops still gets her turn."""
+        key = self._key("quiet")
+        record = self.s.journal.setdefault(key, {
+            "give_up": (workflow.now() + self.scaled(at_most)).isoformat()})  # journaled: same after continue-as-new
+        give_up = datetime.fromisoformat(record["give_up"])
+        while workflow.now() < give_up:
+            within = min(self.scaled(quiet), give_up - workflow.now()) * self.start.time_scale
+            if await self.wait_for(trigger, within=within, reason=reason) is None:
+                return
 
     async def delay_until_date(
         self, value: Any, *, offset: timedelta = timedelta(0), reason: str | None = None
