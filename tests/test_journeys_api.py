@@ -35,7 +35,10 @@ async def test_registered_journeys_with_their_metadata(api: Api) -> None:
     assert cart["entry"] == [{"type": "track", "name": "Product Added", "properties": {}, "predicate": False}]
     assert cart["exits"][0]["name"] == "Order Completed"
     assert cart["goal"] == {"event": "Order Completed", "within_seconds": 7 * 86400, "kpi": "conversion rate",
-                            "after": None, "revenue": "revenue"}
+                            "after": None, "revenue": "revenue", "own": False, "per": "entry",
+                            "definition": "entries with 'Order Completed' within 7 days of entry ÷ entries (runs not "
+                                          "ended early); value: their 'revenue' added up, and its average per entry "
+                                          "that reached it"}
     assert journeys["referral_ask"]["key"] == "order_id"
     assert journeys["loyalty_signup_abandonment"]["entry"][0]["properties"] == {"path": "<setting loyalty_signup_path>"}
     assert journeys["loyalty_signup_abandonment"]["reentry"] == {"mode": "cooldown", "cooldown_seconds": 30 * 86400}

@@ -30,7 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from sojourn.ground.events import JourneyEvent, holds
 from sojourn.ground.facts import amount
-from sojourn.ground.models import Event, Identity, JourneyEntry, aware
+from sojourn.ground.models import Event, Identity, JourneyEntry, Message, aware
 from sojourn.ground.spec import Goal, JourneySpec
 
 
@@ -58,9 +58,16 @@ class Measured:
 
     entries: list[Entry]
     outcomes: dict[str, dict[int, Outcome]] = field(default_factory=dict)
+    # Per KPI measured per delivery or impression: the entries that had one.
+    eligible: dict[str, set[int]] = field(default_factory=dict)
 
     def counted(self) -> list[Entry]:
         return [e for e in self.entries if not e.ended_early]
+
+    def base(self, goal: Goal, among: list[int] | None = None) -> list[int]:
+        """The KPI's denominator: the counted entries (of `among`, if given) it is per."""
+        ids = [e.id for e in self.counted()] if among is None else among
+        return ids if goal.per == "entry" else [i for i in ids if i in self.eligible.get(goal.kpi, set())]
 
 
 def declared(spec: JourneySpec) -> list[Goal]:
@@ -91,6 +98,8 @@ async def measure(session: AsyncSession, spec: JourneySpec, time_scale: float = 
         if entry.customer_id in linked:
             owners[linked[entry.customer_id]].add(entry.customer_id)
     names = {g.event for g in kpis} | {name for g in kpis if (t := g.after_trigger()) is not None and (name := getattr(t, "name", None))}
+    if any(g.per == "impression" for g in kpis):
+        names.add(IMPRESSION)
     since = min(e.entered_at for e in found.entries)
     rows = await session.execute(
         select(Event.customer_id, Event.name, Event.type, Event.message_id, Event.properties, Event.timestamp)
@@ -102,10 +111,18 @@ async def measure(session: AsyncSession, spec: JourneySpec, time_scale: float = 
                              properties=props if isinstance(props, dict) else {})
         for original in owners.get(customer_id, ()):
             events_of[original].append((aware(at), event))
+    delivered = await _deliveries(session, spec.name, owners) if any(g.per == "delivery" for g in kpis) else {}
     for goal in kpis:
         found.outcomes[goal.kpi] = {}
         window = goal.within / time_scale
         after = goal.after_trigger()
+        if goal.per != "entry":
+            found.eligible[goal.kpi] = {
+                entry.id for entry in found.entries if any(
+                    entry.entered_at <= at <= entry.entered_at + window for at in (
+                        delivered.get(entry.customer_id, []) if goal.per == "delivery" else
+                        [at for at, e in events_of.get(entry.customer_id, ())
+                         if e.name == IMPRESSION and _ours(e, spec.name)]))}
         for entry in found.entries:
             prerequisite = after is None
             for at, event in events_of.get(entry.customer_id, ()):
@@ -113,6 +130,8 @@ async def measure(session: AsyncSession, spec: JourneySpec, time_scale: float = 
                     continue
                 if event.message_id == entry.entry_message_id:
                     continue  # what entered her is not what she did after
+                if goal.own and event.name == goal.event and not _ours(event, spec.name):
+                    continue  # another journey's message: never this one's click
                 if not prerequisite and after is not None:
                     prerequisite = holds(lambda: after.matches(event))  # noqa: B023 - used at once
                     continue
@@ -121,6 +140,30 @@ async def measure(session: AsyncSession, spec: JourneySpec, time_scale: float = 
                     found.outcomes[goal.kpi][entry.id] = Outcome(at, value)
                     break
     return found
+
+
+IMPRESSION = "Onsite Message Viewed"
+
+
+def _ours(event: JourneyEvent, journey: str) -> bool:
+    return event.properties.get("journey") == journey
+
+
+async def _deliveries(session: AsyncSession, journey: str, owners: dict[str, set[str]]) -> dict[str, list[datetime]]:
+    """When the journey's messages went out (email, push, webhook), by the entry id they count for."""
+    rows = await session.execute(select(Message.customer_id, Message.sent_at).where(
+        Message.journey == journey, Message.status == "sent", Message.channel.in_(DELIVERED),
+        Message.customer_id.in_(list(owners)), Message.sent_at.is_not(None)))
+    found: dict[str, list[datetime]] = defaultdict(list)
+    for customer_id, sent_at in rows:
+        at: datetime | None = aware(sent_at)
+        for original in owners.get(customer_id, ()):
+            if at is not None:
+                found[original].append(at)
+    return found
+
+
+DELIVERED = ("email", "push", "webhook")
 
 
 @dataclass
@@ -135,21 +178,27 @@ class KpiStats:
     revenue: float | None = None
     average_value: float | None = None
 
+    definition: str = ""
+    per: str = "entry"
+
     def describe(self) -> dict[str, Any]:
         return {"kpi": self.kpi, "event": self.event, "within_seconds": self.within_seconds, "entries": self.entries,
                 "conversions": self.conversions, "rate": self.rate,
                 "interval": list(self.interval) if self.interval else None,
-                "revenue": self.revenue, "average_value": self.average_value}
+                "revenue": self.revenue, "average_value": self.average_value, "per": self.per,
+                "definition": self.definition}
 
 
 def stats(goal: Goal, entry_ids: list[int], outcomes: dict[int, Outcome]) -> KpiStats:
+    """`entry_ids`: the KPI's denominator (Measured.base)."""
     from sojourn.analytics.statistics import wilson
 
     reached = [outcomes[i] for i in entry_ids if i in outcomes]
     n, c = len(entry_ids), len(reached)
     revenue = round(sum(o.value or 0.0 for o in reached), 2) if goal.revenue else None
     return KpiStats(goal.kpi, goal.event, goal.within.total_seconds(), n, c, c / n if n else None, wilson(c, n),
-                    revenue, round(revenue / c, 2) if revenue is not None and c else None)
+                    revenue, round(revenue / c, 2) if revenue is not None and c else None, goal.definition(),
+                    goal.per)
 
 
 def by_day(measured: Measured, goal: Goal) -> list[dict[str, Any]]:

@@ -29,11 +29,10 @@ CLICKS = ("Message Clicked", "Onsite Message Clicked")
 
 async def build(session: AsyncSession, spec: JourneySpec, time_scale: float = 1.0) -> dict[str, Any]:
     measured = await kpi.measure(session, spec, time_scale)
-    counted = [e.id for e in measured.counted()]
     goals = kpi.declared(spec)
     return {
         "journey": spec.name,
-        "kpis": [kpi.stats(g, counted, measured.outcomes[g.kpi]).describe() for g in goals],
+        "kpis": [kpi.stats(g, measured.base(g), measured.outcomes[g.kpi]).describe() for g in goals],
         "funnel": await funnel(session, spec, measured),
         "experiments": await experiments(session, spec, measured),
         "over_time": kpi.by_day(measured, goals[0]) if goals else [],
@@ -133,7 +132,8 @@ async def experiments(session: AsyncSession, spec: JourneySpec, measured: kpi.Me
         warnings = []
         for goal in kpi.declared(spec):
             outcomes = measured.outcomes.get(goal.kpi, {})
-            counts = [(sum(1 for i in variants[v] if i in outcomes), len(variants[v])) for v in names]
+            bases = {v: measured.base(goal, variants[v]) for v in names}  # per delivery or impression, if it is
+            counts = [(sum(1 for i in bases[v] if i in outcomes), len(bases[v])) for v in names]
             best = st.probability_best(counts)
             ref_c, ref_n = counts[0]
             warnings.append(st.too_small(counts))

@@ -45,14 +45,42 @@ class Goal:
     kpi: str = "conversion rate"
     after: str | Trigger | None = None
     revenue: str | None = None
+    # Only the journey's own: the event counts when its `journey` property names this
+    # journey (a click on one of its emails, a tap on one of its on-site messages).
+    own: bool = False
+    # The denominator: every entry ("entry"), the entries it delivered a message to by
+    # email, push or webhook ("delivery"), or those shown one of its on-site messages
+    # ("impression"). A click-through rate is clicks per delivery or impression.
+    per: str = "entry"
+
+    def __post_init__(self) -> None:
+        if self.per not in PER:
+            raise ValueError(f"Goal per={self.per!r}: one of {', '.join(PER)}")
 
     def after_trigger(self) -> Trigger | None:
         return as_trigger(self.after) if self.after is not None else None
 
+    def definition(self) -> str:
+        """Numerator, denominator and window, as the dashboard shows them beside the number."""
+        event = f"this journey's own {self.event!r}" if self.own else repr(self.event)
+        after = self.after_trigger()
+        first = f" after {after.describe().get('name') or 'its prerequisite'!r}" if after is not None else ""
+        days = self.within.total_seconds() / 86400
+        window = f"{days:g} day{'s' if days != 1 else ''}" if days >= 1 else f"{self.within.total_seconds() / 3600:g} h"
+        value = (f"; value: their {self.revenue!r} added up, and its average per entry that reached it"
+                 if self.revenue else "")
+        return f"entries with {event}{first} within {window} of entry ÷ {PER[self.per]}{value}"
+
     def describe(self) -> dict[str, Any]:
         after = self.after_trigger()
         return {"event": self.event, "within_seconds": self.within.total_seconds(), "kpi": self.kpi,
-                "after": after.describe() if after is not None else None, "revenue": self.revenue}
+                "after": after.describe() if after is not None else None, "revenue": self.revenue,
+                "own": self.own, "per": self.per, "definition": self.definition()}
+
+
+PER = {"entry": "entries (runs not ended early)",
+       "delivery": "entries it delivered an email, push or webhook to in that window",
+       "impression": "entries shown one of its on-site messages in that window"}
 
 
 @dataclass(frozen=True)

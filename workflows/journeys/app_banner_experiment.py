@@ -35,7 +35,9 @@ BANNER_TAPPED = On("Onsite Message Clicked", where=banner_tap)
     listens_to=BANNER_TAPPED,
     exits_on="Application Installed",
     goal=Goal("Application Installed", within=timedelta(days=7), kpi="click-to-install rate", after=BANNER_TAPPED),
-    also_measures=(Goal("Onsite Message Clicked", within=timedelta(days=3), kpi="banner click-through rate"),),
+    # Its own banner's taps per impression, never another journey's on-site clicks.
+    also_measures=(Goal("Onsite Message Clicked", within=timedelta(days=3), kpi="banner click-through rate",
+                        own=True, per="impression"),),
     reentry=Reentry.after(timedelta(days=30)),
     params={"app_download_url": "https://apps.apple.com/app/beauty-shop/id000000000"},
 )

@@ -24,7 +24,7 @@ WHEEL_SHOWN = timedelta(days=3)  # as long as the popup's TTL
     exits_on="Order Completed",
     goal=Goal("Order Completed", within=timedelta(days=14), kpi="conversion rate", revenue="revenue"),
     also_measures=(
-        Goal("Wheel Spun", within=WHEEL_SHOWN, kpi="spin click-through rate"),
+        Goal("Wheel Spun", within=WHEEL_SHOWN, kpi="spin click-through rate", per="impression"),  # per popup seen
         Goal("Lead Captured", within=WHEEL_SHOWN, kpi="lead rate"),
     ),
     reentry=Reentry.after(timedelta(days=30)),  # a wheel a month at most

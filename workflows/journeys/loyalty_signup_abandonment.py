@@ -15,6 +15,8 @@ from workflows.kit import Goal, Journey, On, Reentry, Setting, journey
     enters_on=On(type="page", props={"path": Setting("loyalty_signup_path")}),
     exits_on="Loyalty Signed Up",
     goal=Goal("Loyalty Signed Up", within=timedelta(days=7), kpi="signup rate"),
+    also_measures=(Goal("Message Clicked", within=timedelta(days=7), kpi="email click-through rate", own=True,
+                        per="delivery"),),
     reentry=Reentry.after(timedelta(days=30)),  # one reminder a month at most
 )
 class LoyaltySignupAbandonment(Journey):

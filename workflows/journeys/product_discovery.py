@@ -18,7 +18,8 @@ from workflows.segments import HAS_PURCHASED
     only_for=HAS_PURCHASED,  # first-time shoppers get the first-purchase incentive instead
     exits_on="Order Completed",
     goal=Goal("Product Added", within=timedelta(days=7), kpi="add-to-cart rate"),
-    also_measures=(Goal("Message Clicked", within=timedelta(days=7), kpi="click-through rate"),
+    also_measures=(Goal("Message Clicked", within=timedelta(days=7), kpi="click-through rate", own=True,
+                        per="delivery"),  # clicks on its own email, per email delivered
                    Goal("Order Completed", within=timedelta(days=14), kpi="average order value", revenue="revenue")),
     reentry=Reentry.after(timedelta(days=14)),
 )
