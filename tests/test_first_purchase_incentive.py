@@ -208,3 +208,16 @@ async def test_only_her_own_redemption_of_her_code_is_hers(env: WorkflowEnvironm
     async with sessions() as session:
         assert await session.scalar(select(func.count()).select_from(Conversion).where(
             Conversion.customer_id == customer_id, Conversion.journey == "first_purchase_incentive")) == 0
+
+
+async def test_a_shopper_who_never_opens_a_product_page_gets_the_bar(api: Api, customer_id: str) -> None:
+    """#27: she enters on any page of the site (the home page, a blog post), as the guide
+    shows the bar to every never-purchased shopper on the site; once, as ever."""
+    await api.page(customer_id, name="Home", properties={"path": "/"})
+    [shown] = await bar(api, customer_id, expect=1)
+    assert shown["content"]["text"] == "Welcome! 15% off your first order — just for you."
+    await api.page(customer_id, name="Blog", properties={"path": "/blog"})
+    runs = [j["journey"] for j in (await api.operator("GET", f"/v1/customers/{customer_id}")).json()["journeys"]]
+    assert runs.count("first_purchase_incentive") == 1
+    handle = api.client.get_workflow_handle(FirstPurchaseIncentive.spec.workflow_id(customer_id))
+    await handle.terminate("test over")

@@ -79,3 +79,27 @@ async def test_a_repeat_buyer_does_not_enter_again(api: Api, customer_id: str) -
         await api.track(customer_id, "Order Completed", {"order_id": f"o{n}-{customer_id}"})
     runs = [j["journey"] for j in (await api.operator("GET", f"/v1/customers/{customer_id}")).json()["journeys"]]
     assert runs.count("post_purchase") == 1
+
+
+async def test_a_second_order_ends_the_offers_it_made_pointless(env: WorkflowEnvironment, api: Api, sessions: Any,
+                                                                inbox: Inbox, customer_id: str) -> None:
+    """She orders again within the day: no next-order offer and no cross-sell (and no
+    code spent on her); the reminder for what she has not reordered still comes."""
+    async with sessions() as session:
+        await pools.generate(session, "second_order", 2, prefix="NEXT-")
+        await session.commit()
+    await api.post("/v1/identify", {"userId": customer_id, "traits": {"email": f"{customer_id}@mail.test"}})
+    await api.track(customer_id, "Order Completed", {"order_id": f"first-{customer_id}", "products": [
+        {"product_id": f"cream-{customer_id}", "name": "Night Cream", "replenish_days": 20}]})
+    handle = api.client.get_workflow_handle(PostPurchase.spec.workflow_id(customer_id))
+    await env.fast_forward(handle, timedelta(hours=5))
+    await api.track(customer_id, "Order Completed", {"order_id": f"second-{customer_id}", "products": [
+        {"product_id": f"brush-{customer_id}", "name": "Brush"}]})
+    await env.fast_forward(handle, timedelta(days=21))
+    assert subjects(inbox, customer_id) == ["Running low on Night Cream?"]
+    state = await handle.query("state")
+    assert state["converted"] is True
+    for line in ("next-order offer: skipped: she ordered again", "cross-sell: skipped: she ordered again"):
+        assert any(line in entry for entry in state["timeline"]), state["timeline"]
+    assert state["sends"] == {f"replenish:cream-{customer_id}": "sent"}, state
+    assert (await handle.result())["outcome"] == "completed", "her last reminder ended it: she had converted"

@@ -1,6 +1,7 @@
 """The first-purchase incentive, as the founding guide tells it.
 
-A shopper who has never bought looks at a product. A sticky greeting bar on the site
+A shopper who has never bought comes to the site (any page she opens, or a product she
+views from an app). A sticky greeting bar on the site
 offers her an exclusive first-order discount. If she still hasn't ordered two days
 later, an email brings her a unique coupon code, valid for two weeks. When she orders,
 the journey ends and the bar comes down; a shopper who has bought before never enters.
@@ -9,13 +10,13 @@ The guide measures it by add-to-cart rate and conversion rate.
 
 from datetime import timedelta
 
-from workflows.kit import Goal, Journey, Leaves, Reentry, journey
+from workflows.kit import Goal, Journey, Leaves, On, Reentry, journey
 from workflows.segments import NEVER_PURCHASED
 
 
 @journey(
     name="first_purchase_incentive",
-    enters_on="Product Viewed",
+    enters_on=(On(type="page"), "Product Viewed"),  # the guide shows the bar on the site, not only on products
     only_for=NEVER_PURCHASED,
     exits_on=Leaves(NEVER_PURCHASED),  # her first order
     goal=Goal("Order Completed", within=timedelta(days=16), kpi="conversion rate", revenue="revenue"),

@@ -4,7 +4,8 @@ Her first order makes her a first-time buyer. A day later she gets a thank-you w
 an offer for her next order. A week in, a cross-sell: what goes with what she bought.
 For each product she bought that runs out (a `replenish_days` property), one reminder
 when it should be running low, unless she has reordered it meanwhile. A second order
-within 60 days is a conversion.
+within 60 days is a conversion, and it makes the next-order offer and the cross-sell
+pointless: once she has ordered again they are skipped (her reminders go on).
 """
 
 from datetime import timedelta
@@ -22,16 +23,20 @@ MAX_REMINDERS = 10
     listens_to="Order Completed",
     goal=Goal("Order Completed", within=timedelta(days=60), kpi="conversion rate", revenue="revenue"),
     params={"second_order_coupon_days": 30},
+    changes=("post-purchase-2026-12-second-order-ends-offers",),
 )
 class PostPurchase(Journey):
     async def story(self) -> None:
         bought = self.products(self.entry)
 
         await self.delay(timedelta(days=1), "a day after her first order")
-        coupon = await self.issue_coupon("second_order",
-                                         expires_in=timedelta(days=self.param("second_order_coupon_days")),
-                                         to_reach="email")
-        await self.send_email("thank_you_offer", template="post_purchase_offer", coupon=coupon)
+        if self.ordered_again():
+            self.branch("next-order offer", "skipped: she ordered again")
+        else:
+            coupon = await self.issue_coupon("second_order",
+                                             expires_in=timedelta(days=self.param("second_order_coupon_days")),
+                                             to_reach="email")
+            await self.send_email("thank_you_offer", template="post_purchase_offer", coupon=coupon)
 
         # What comes next, in the order it falls due: the cross-sell a week in, and a
         # reminder for each product when it should be running low.
@@ -40,6 +45,9 @@ class PostPurchase(Journey):
         for offset, kind, product in sorted(moments, key=lambda m: (m[0], m[1], m[2].get("product_id", ""))):
             if kind == "cross_sell":
                 await self.delay_until(self.after_entry(offset), "a week after her first order")
+                if self.ordered_again():
+                    self.branch("cross-sell", "skipped: she ordered again")
+                    continue
                 picks = await self.recommend("frequently_bought_together",
                                              seeds=[p["product_id"] for p in bought], limit=3)
                 if picks:
@@ -72,6 +80,12 @@ class PostPurchase(Journey):
             if isinstance(days, (int, float)) and not isinstance(days, bool) and 1 <= days <= 365:
                 found.setdefault(product["product_id"], (product, int(days)))
         return list(found.values())[:MAX_REMINDERS]
+
+    def ordered_again(self) -> bool:
+        """A second order (for customers entering from the change on: earlier runs replay
+        as they were recorded)."""
+        return self.changed("post-purchase-2026-12-second-order-ends-offers") and any(
+            event.name == "Order Completed" and event is not self.entry for event in self.events)
 
     def reordered(self, product_id: str) -> bool:
         """Did an order after her first one include this product?"""
