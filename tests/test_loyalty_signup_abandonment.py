@@ -101,3 +101,28 @@ async def test_reentry_waits_for_the_cooldown(env: WorkflowEnvironment, settings
         entries = await session.scalar(select(func.count()).select_from(JourneyEntry).where(
             JourneyEntry.customer_id == customer_id, JourneyEntry.journey == "loyalty_signup_abandonment"))
     assert entries == 2
+
+
+async def test_members_who_revisit_the_page_are_not_asked_to_join(api: Api, sessions: Any, customer_id: str) -> None:
+    """#27: a member (she signed up, or the shop's trait says so) looks at the page again:
+    no run, no email. Leaving the programme (the trait false) makes her welcome again."""
+    signed, flagged = f"{customer_id}-signed", f"{customer_id}-flagged"
+    await known(api, signed)
+    await api.track(signed, "Loyalty Signed Up")
+    await api.post("/v1/identify", {"userId": flagged, "traits": {"email": f"{flagged}@mail.test",
+                                                                  "loyalty_member": True}})
+    for who in (signed, flagged):
+        await api.page(who, name="Loyalty", properties={"path": "/loyalty"})
+
+    async def runs(who: str) -> int:
+        async with sessions() as session:
+            return await session.scalar(select(func.count()).select_from(JourneyRun).where(
+                JourneyRun.customer_id == who, JourneyRun.journey == "loyalty_signup_abandonment")) or 0
+
+    assert (await runs(signed), await runs(flagged)) == (0, 0)
+    facts = (await api.operator("GET", f"/v1/customers/{flagged}")).json()["facts"]
+    assert facts["loyalty_member_at"] is not None
+    await api.post("/v1/identify", {"userId": flagged, "traits": {"loyalty_member": False}})
+    await api.page(flagged, name="Loyalty", properties={"path": "/loyalty"})
+    assert await runs(flagged) == 1
+    await journey(api, flagged).terminate("test over")

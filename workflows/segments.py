@@ -37,6 +37,8 @@ FIRST_TIME_VISITOR = Segment(
     "seen only during her first visit (30 minutes) and never bought",
 )
 
+NOT_LOYALTY_MEMBER = Segment("not_loyalty_member", lambda f: f.loyalty_member_at is None,
+                             "is not a member of the loyalty programme (no Loyalty Signed Up, no loyalty_member trait)")
 HAS_PURCHASED = Segment("has_purchased", lambda f: f.orders_count >= 1, "has completed an order")
 GUEST_BUYER = Segment("guest_buyer", lambda f: f.orders_count >= 1 and f.signed_up_at is None,
                       "has ordered without an account")

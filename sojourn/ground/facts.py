@@ -12,6 +12,8 @@ router never sees an event before the facts that follow from it).
 | track "Newsletter Subscribed" / "Newsletter Unsubscribed" | `newsletter_subscribed` true / false |
 | identify with a boolean `newsletter` or `newsletter_subscribed` trait | `newsletter_subscribed` |
 | track "Application Installed"           | `app_installed_at` (the first time) |
+| track "Loyalty Signed Up"               | `loyalty_member_at` (the first time) |
+| identify with a boolean `loyalty_member` or `loyaltyMember` trait | `loyalty_member_at`: the message's time if not set yet (true), none (false: she left the programme) |
 
 The rules are pure functions of the stored facts and one message, applied in the
 order the messages were received.
@@ -29,6 +31,7 @@ from sojourn.ground.calls import Call
 LAST_ORDER_PRODUCTS = 10
 RECENTLY_VIEWED = 20
 NEWSLETTER_TRAITS = ("newsletter", "newsletter_subscribed")
+LOYALTY_TRAITS = ("loyalty_member", "loyaltyMember")
 
 
 @dataclass
@@ -48,6 +51,7 @@ class Facts:
     signed_up_at: datetime | None = None
     newsletter_subscribed: bool | None = None
     app_installed_at: datetime | None = None
+    loyalty_member_at: datetime | None = None
 
 
 def facts_of(row: Any) -> Facts:
@@ -115,6 +119,9 @@ def apply(facts: Facts, message: Call, at: datetime) -> Facts:
         for trait in NEWSLETTER_TRAITS:
             if isinstance(message.traits.get(trait), bool):
                 facts.newsletter_subscribed = message.traits[trait]
+        for trait in LOYALTY_TRAITS:
+            if isinstance(message.traits.get(trait), bool):
+                facts.loyalty_member_at = (facts.loyalty_member_at or when) if message.traits[trait] else None
         return facts
     if message.type != "track":
         return facts
@@ -139,4 +146,6 @@ def apply(facts: Facts, message: Call, at: datetime) -> Facts:
         facts.newsletter_subscribed = message.name == "Newsletter Subscribed"
     elif message.name == "Application Installed":
         facts.app_installed_at = facts.app_installed_at or when
+    elif message.name == "Loyalty Signed Up":
+        facts.loyalty_member_at = facts.loyalty_member_at or when
     return facts

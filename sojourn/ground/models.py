@@ -60,6 +60,7 @@ class Customer(Base):
     signed_up_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     newsletter_subscribed: Mapped[bool | None] = mapped_column(Boolean)
     app_installed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    loyalty_member_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class AnonymousClaim(Base):

@@ -162,6 +162,7 @@ def merged(anon: dict[str, Any], target: dict[str, Any]) -> dict[str, Any]:
         newsletter_subscribed=t.newsletter_subscribed if t.newsletter_subscribed is not None
         else a.newsletter_subscribed,
         app_installed_at=_first(a.app_installed_at, t.app_installed_at),
+        loyalty_member_at=_first(a.loyalty_member_at, t.loyalty_member_at),
     )
     values: dict[str, Any] = {f.name: getattr(facts, f.name) for f in fields(Facts)}
     values["traits"] = {**(anon["traits"] or {}), **(target["traits"] or {})}
