@@ -65,8 +65,8 @@ def test_the_router_hands_a_new_run_every_change() -> None:
 
     settings = Settings()
     given = start_input(CartAbandonment.spec, "lisa", None, settings)["changes"]
-    assert given == [*KIT_CHANGES, "cart-2026-11-retargeting-ad"]
-    assert CartAbandonment.spec.describe()["changes"] == ["cart-2026-11-retargeting-ad"]
+    assert given == [*KIT_CHANGES, "cart-2026-11-retargeting-ad", "cart-2026-12-the-guides-order"]
+    assert CartAbandonment.spec.describe()["changes"] == ["cart-2026-11-retargeting-ad", "cart-2026-12-the-guides-order"]
 
 
 async def _markers_and_upserts(handle: Any) -> tuple[int, list[str]]:

@@ -30,6 +30,16 @@ DESKTOP = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko
 HALVES = {"a": 0.5, "b": 0.5}
 
 
+ON_TOP = """() => {
+  const banner = document.querySelector('.sojourn-banner').getBoundingClientRect();
+  const others = [...document.body.querySelectorAll('body > *')].filter(
+      e => !e.classList.contains('sojourn-banner') && e.getBoundingClientRect().height > 0);
+  return document.body.firstElementChild.classList.contains('sojourn-banner')
+      && others.every(e => e.getBoundingClientRect().top >= banner.bottom - 1)
+      && banner.width >= document.body.clientWidth - 1;
+}"""
+
+
 @pytest.fixture
 async def api(env: WorkflowEnvironment, settings: Settings, sessions: Any) -> AsyncIterator[Api]:
     async with build_worker(env.client, settings, sessions), open_api(settings, env.client) as opened:
@@ -215,5 +225,8 @@ async def test_the_banner_variant_shows_on_her_phone(env: WorkflowEnvironment, s
             variant = assign(anonymous_id, "app_banner", HALVES)
             assert await banner.text_content() == BANNERS[variant]["title"]
             assert await tab.text_content(".sojourn-banner .sojourn-button") == BANNERS[variant]["button"]
+            # At the top of the mobile page, as the guide puts it: above everything on it
+            # (the greeting bar included), across its width.
+            assert await tab.evaluate(ON_TOP), await tab.content()
         finally:
             await phone.close()

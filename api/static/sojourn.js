@@ -7,7 +7,7 @@
  * without userId/token for a visitor who has not signed in (her anonymous id is
  * analytics.js's when it is on the page, else one of its own, kept in localStorage).
  * It then shows her on-site messages: the greeting bar (top), the smart banner
- * (bottom), the spin-to-win popup (the wheel draws on the server, after she gives
+ * (top, on mobile web), the spin-to-win popup (the wheel draws on the server, after she gives
  * her email and consent) and content slots (any element with data-sojourn-placement="name"),
  * reports each impression, click and dismissal, and `Sojourn.subscribePush()` asks
  * for web push with the shop's service worker (see the README's "sojourn.js").
@@ -111,9 +111,9 @@
 
   var STYLE = ".sojourn-bar{position:sticky;top:0;z-index:2147483000;display:flex;gap:1em;align-items:center;" +
     "justify-content:center;padding:.6em 2.5em;background:#222;color:#fff;font:15px/1.4 sans-serif}" +
-    ".sojourn-bar a{color:#fff;font-weight:bold}.sojourn-banner{position:fixed;left:0;right:0;bottom:0;" +
+    ".sojourn-bar a{color:#fff;font-weight:bold}.sojourn-banner{position:relative;" +
     "z-index:2147483000;display:flex;gap:1em;align-items:center;padding:.8em 2.5em .8em 1em;background:#fff;" +
-    "box-shadow:0 -2px 8px rgba(0,0,0,.2);font:15px/1.4 sans-serif}.sojourn-banner strong{display:block}" +
+    "box-shadow:0 2px 8px rgba(0,0,0,.2);font:15px/1.4 sans-serif}.sojourn-banner strong{display:block}" +
     ".sojourn-button{padding:.4em 1em;border-radius:4px;background:#222;color:#fff;text-decoration:none}" +
     ".sojourn-popup{position:fixed;left:50%;top:50%;transform:translate(-50%,-50%);z-index:2147483001;" +
     "width:min(26em,90vw);box-sizing:border-box;padding:1.5em;background:#fff;border-radius:8px;" +
@@ -137,7 +137,8 @@
       if (!message.content.sticky) bar.style.position = "relative";
       bar.appendChild(link(message, message.content.text || "", "sojourn-text"));
       bar.appendChild(closer(message, bar));
-      document.body.insertBefore(bar, document.body.firstChild);
+      var banner = document.querySelector(".sojourn-banner");  // the app's banner stays above it
+      document.body.insertBefore(bar, banner ? banner.nextSibling : document.body.firstChild);
       return bar;
     },
     smart_banner: function (message) {
@@ -148,7 +149,9 @@
       banner.appendChild(words);
       banner.appendChild(link(message, message.content.button || "Open", "sojourn-button"));
       banner.appendChild(closer(message, banner));
-      document.body.appendChild(banner);
+      // At the top of the page, above everything, scrolling away with it: where the
+      // guide (and Safari's own smart app banner) puts it.
+      document.body.insertBefore(banner, document.body.firstChild);
       return banner;
     },
     spin_to_win: function (message) { return spinToWin(message); }

@@ -22,7 +22,6 @@ LATER_THAT_DAY = timedelta(hours=3)  # the email, three hours after she left
 # Her moves in the shop, as Segment's e-commerce spec names them, and any page.
 SHOPPING = (On(type="page"), "Product Viewed", "Product Added", "Product Removed", "Cart Viewed",
             "Checkout Started")
-GUIDES_ORDER = "cart-2026-12-the-guides-order"
 
 
 @journey(
@@ -31,11 +30,11 @@ GUIDES_ORDER = "cart-2026-12-the-guides-order"
     listens_to=SHOPPING,
     exits_on="Order Completed",  # at any moment, even mid-wait
     goal=Goal("Order Completed", within=timedelta(days=7), revenue="revenue"),
-    changes=("cart-2026-11-retargeting-ad", GUIDES_ORDER),
+    changes=("cart-2026-11-retargeting-ad", "cart-2026-12-the-guides-order"),
 )
 class CartAbandonment(Journey):
     async def story(self) -> None:
-        if self.changed(GUIDES_ORDER):  # customers entering from this change on
+        if self.changed("cart-2026-12-the-guides-order"):  # customers entering from this change on
             await self.the_guides_order()
             return
         await self.delay(timedelta(hours=1), "an hour after she left her cart")
