@@ -33,27 +33,30 @@ def _page(note: str, token: str | None = None, code: int = status.HTTP_200_OK) -
         status_code=code, headers={"Cache-Control": "no-store"})
 
 
-def _refused(confirmation: Confirmation | None) -> HTMLResponse | None:
+def _valid(signer: SignerDep, token: str) -> Confirmation | HTMLResponse:
+    """What the link confirms, or the page that says why it confirms nothing."""
+    confirmation = read_confirmation_token(signer, token)
     if confirmation is None or (confirmation.ref.channel, confirmation.ref.topic) != ("email", "marketing"):
         return _page("This confirmation link is not valid.", code=status.HTTP_400_BAD_REQUEST)
     if confirmation.expires < time.time():
         return _page("This confirmation link has expired. Sign up again to get a new one.",
                      code=status.HTTP_410_GONE)
-    return None
+    return confirmation
 
 
 @router.get("/{token}", response_class=HTMLResponse)
 async def confirmation_page(token: str, signer: SignerDep) -> HTMLResponse:
-    refused = _refused(read_confirmation_token(signer, token))
-    return refused or _page("Please confirm that you want our offers at this email address.", token)
+    confirmation = _valid(signer, token)
+    if isinstance(confirmation, HTMLResponse):
+        return confirmation
+    return _page("Please confirm that you want our offers at this email address.", token)
 
 
 @router.post("/{token}", response_class=HTMLResponse)
 async def confirm(token: str, signer: SignerDep, sessions: SessionsDep, store: StoreDep) -> HTMLResponse:
-    confirmation = read_confirmation_token(signer, token)
-    refused = _refused(confirmation)
-    if refused is not None or confirmation is None:
-        return refused or _page("This confirmation link is not valid.", code=status.HTTP_400_BAD_REQUEST)
+    confirmation = _valid(signer, token)
+    if isinstance(confirmation, HTMLResponse):
+        return confirmation
     async with sessions() as session:
         # The customer her visitor id turned out to be, if it was linked since.
         customer_id = await canonical(session, confirmation.ref.customer_id)

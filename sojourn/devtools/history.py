@@ -55,8 +55,9 @@ async def import_file(path: Path, post: Post, progress: Callable[[str], None] = 
             answer = await post(batch)
         except HistoryError as err:
             raise HistoryError(f"lines {first}-{last}: {err}") from None
-        done.sent, done.stored, done.batches = done.sent + len(batch), done.stored + int(answer.get("stored", 0)), \
-            done.batches + 1
+        done.sent += len(batch)
+        done.stored += int(answer.get("stored", 0))
+        done.batches += 1
         progress(f"{done.sent} sent, {done.stored} new (through line {last})")
         batch, size = [], 0
 
