@@ -119,3 +119,17 @@ def test_docs_say_exactly_what_each_kpi_counts() -> None:
         for goal in kpis.declared(journey.spec):
             row = f"| `{journey.spec.name}` | {goal.kpi} | {goal.definition()} |"
             assert row in docs, f"docs/journeys.md lacks: {row}"
+
+
+async def test_new_mobile_users_are_the_installs_tapped_or_not(api: Api, sessions: Any, customer_id: str) -> None:
+    """The guide's second banner KPI. Five shoppers without the app; one taps and installs,
+    one installs from the store without tapping, one taps and doesn't: 2 new mobile
+    users, 1 click-to-install."""
+    who = [f"{customer_id}-{n}" for n in range(5)]
+    ids = await enter(sessions, "app_banner_test", who)
+    for c in (who[0], who[2]):  # they tap the banner
+        await tell(api, c, "Onsite Message Clicked", journey="app_banner_test")
+    for c in (who[0], who[1]):  # they install the app
+        await tell(api, c, "Application Installed")
+    assert await rate(sessions, "app_banner_test", "new mobile users", ids) == (2, 5)
+    assert await rate(sessions, "app_banner_test", "click-to-install rate", ids) == (1, 5)

@@ -284,3 +284,13 @@ async def test_one_person_one_spin_and_no_oracle(api: Api, sessions: Any, settin
         assert backend.status_code == 200, "the shop's backend is not counted"
         assert int((await strict.http.post("/v1/browser/anonymous-token", json={"anonymousId": "late"},
                                            headers={"Authorization": basic(WRITE_KEY)})).headers["Retry-After"]) >= 1
+
+
+async def test_a_past_buyer_never_gets_the_first_order_wheel(api: Api, customer_id: str) -> None:
+    """#27: the prize says "first order": a customer who has bought, even one not on the
+    newsletter, never enters."""
+    await api.track(customer_id, "Order Completed", {"order_id": f"o-{customer_id}"})
+    await api.page(customer_id, name="Home", properties={"path": "/"})
+    assert await popup(api, customer_id) == []
+    runs = [j["journey"] for j in (await api.operator("GET", f"/v1/customers/{customer_id}")).json()["journeys"]]
+    assert "lead_capture" not in runs

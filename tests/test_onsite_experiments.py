@@ -176,7 +176,7 @@ async def test_the_app_banner_counts_installs_after_a_tap(env: WorkflowEnvironme
     described = AppBannerTest.spec.describe()
     assert described["goal"]["kpi"] == "click-to-install rate"
     assert described["goal"]["after"]["name"] == "Onsite Message Clicked"
-    assert [g["kpi"] for g in described["also_measures"]] == ["banner click-through rate"]
+    assert [g["kpi"] for g in described["also_measures"]] == ["banner click-through rate", "new mobile users"]
 
 
 # The order success page as a shop serves it: Segment's analytics.js tracks the page

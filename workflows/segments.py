@@ -37,6 +37,8 @@ FIRST_TIME_VISITOR = Segment(
     "seen only during her first visit (30 minutes) and never bought",
 )
 
+PROSPECT = Segment("prospect", lambda f: f.newsletter_subscribed is not True and f.orders_count == 0,
+                   "is not subscribed to the newsletter and has never completed an order")
 NOT_LOYALTY_MEMBER = Segment("not_loyalty_member", lambda f: f.loyalty_member_at is None,
                              "is not a member of the loyalty programme (no Loyalty Signed Up, no loyalty_member trait)")
 HAS_PURCHASED = Segment("has_purchased", lambda f: f.orders_count >= 1, "has completed an order")

@@ -37,7 +37,9 @@ BANNER_TAPPED = On("Onsite Message Clicked", where=banner_tap)
     goal=Goal("Application Installed", within=timedelta(days=7), kpi="click-to-install rate", after=BANNER_TAPPED),
     # Its own banner's taps per impression, never another journey's on-site clicks.
     also_measures=(Goal("Onsite Message Clicked", within=timedelta(days=3), kpi="banner click-through rate",
-                        own=True, per="impression"),),
+                        own=True, per="impression"),
+                   # The guide's second KPI: shoppers without the app who installed it (tapped or not).
+                   Goal("Application Installed", within=timedelta(days=7), kpi="new mobile users")),
     reentry=Reentry.after(timedelta(days=30)),
     params={"app_download_url": "https://apps.apple.com/app/beauty-shop/id000000000"},
 )

@@ -1,7 +1,7 @@
 """Lead capture with a spin-to-win wheel, as the founding guide tells it.
 
-A shopper who is not on the newsletter browses the shop. A spin-to-win popup offers
-her a first-purchase reward: she gives her email, and agrees to hear from us, before
+A shopper who is not on the newsletter and has never bought browses the shop. A
+spin-to-win popup offers her a first-purchase reward: she gives her email, and agrees to hear from us, before
 the wheel spins (the wheel draws on the server, once per shopper and per address) and
 shows her prize, a coupon code. If she hasn't ordered two days after winning, an email
 reminds her of the code. Her order ends the journey at any moment.
@@ -11,7 +11,7 @@ The guide measures it by spin click-through rate, lead rate and conversion rate.
 from datetime import timedelta
 
 from workflows.kit import Goal, Journey, On, Reentry, journey
-from workflows.segments import NOT_SUBSCRIBED
+from workflows.segments import PROSPECT
 
 WHEEL_SHOWN = timedelta(days=3)  # as long as the popup's TTL
 
@@ -19,7 +19,7 @@ WHEEL_SHOWN = timedelta(days=3)  # as long as the popup's TTL
 @journey(
     name="lead_capture",
     enters_on=On(type="page"),  # any page she opens
-    only_for=NOT_SUBSCRIBED,
+    only_for=PROSPECT,  # not on the newsletter, and never bought: the prize is for a first order
     listens_to="Wheel Spun",
     exits_on="Order Completed",
     goal=Goal("Order Completed", within=timedelta(days=14), kpi="conversion rate", revenue="revenue"),
