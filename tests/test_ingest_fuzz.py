@@ -220,16 +220,36 @@ path_segments = st.one_of(st.text(st.characters(exclude_categories=("Cs",)), min
 
 @hsettings(max_examples=60, deadline=None, derandomize=True,
            suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
-@given(segment=path_segments, path=st.sampled_from(["/v1/c/{}", "/v1/r/{}", "/v1/unsubscribe/{}",
+@given(segment=path_segments, path=st.sampled_from(["/v1/c/{}", "/v1/r/{}", "/v1/unsubscribe/{}", "/v1/confirm/{}",
                                                      "/v1/customers/{}", "/v1/segments",
                                                      "/v1/projects/{}/settings"]))
 async def test_no_link_token_or_customer_id_gets_a_5xx(quiet_api: Api, segment: str, path: str) -> None:
     """Links carry tokens anyone can type; operators look customers up by any id."""
     url = path.format(quote(segment, safe="") if "%" not in segment else segment)
     headers = {"Authorization": f"Bearer {OPERATOR_KEY}"} if "customers" in path or "segments" in path else {}
-    for method in ("GET", "POST") if "unsubscribe" in path else ("GET",):
+    for method in ("GET", "POST") if "unsubscribe" in path or "confirm" in path else ("GET",):
         response = await quiet_api.http.request(method, url, headers=headers)
         assert response.status_code < 500, (method, url[:120], response.status_code, response.text[:200])
+
+
+@hsettings(max_examples=60, deadline=None, derandomize=True,
+           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
+                                  HealthCheck.function_scoped_fixture])
+@given(call=calls)
+async def test_no_import_gets_a_5xx_and_it_is_history_whole_or_not_at_all(
+    quiet_api: Api, sessions: Any, call: tuple[str, Any]
+) -> None:
+    """#27: POST /v1/import takes the same bodies as a batch; what it stores is whole,
+    and every event of it is history: nothing waits to be routed."""
+    _, body = call
+    ids = fresh_ids(body)
+    response = await quiet_api.http.post("/v1/import", content=encode(body),
+                                         headers={**AUTH, "Content-Type": "application/json"})
+    assert response.status_code in OK, (response.status_code, response.text)
+    async with sessions() as session:
+        stored = (await session.scalars(select(Event).where(Event.message_id.in_(ids)))).all()
+    assert all(row.route_state == "routed" for row in stored), "history starts and wakes nothing"
+    assert len(stored) == (len(set(ids)) if response.status_code == 200 else 0), "whole or not at all"
 
 
 # Coupon pools: what an operator (or a script) may send to fill one.

@@ -103,3 +103,4 @@ async def test_a_second_order_ends_the_offers_it_made_pointless(env: WorkflowEnv
         assert any(line in entry for entry in state["timeline"]), state["timeline"]
     assert state["sends"] == {f"replenish:cream-{customer_id}": "sent"}, state
     assert (await handle.result())["outcome"] == "completed", "her last reminder ended it: she had converted"
+    await keep_history(handle, "post_purchase_second_order_ends_offers")
