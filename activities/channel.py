@@ -131,7 +131,8 @@ class Channel:
         signer = await self.signer()
         context = template_context(self.settings, signer, who.customer, who.send)
         context["unsubscribe_url"] = self.unsubscribe_url(signer, who.send, who.channel)
-        if who.channel == "email" and who.customer is not None and who.customer.email:
+        if (who.channel == "email" and who.customer is not None and who.customer.email
+                and self.templates.email_uses(who.send.template, "confirm_url")):  # signed only where shown
             context["confirm_url"] = self.confirm_url(signer, who.send, who.customer.email)
         return context
 

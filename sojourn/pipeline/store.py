@@ -12,7 +12,7 @@ import functools
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, fields, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import bindparam, cast, func, literal_column, select, update
@@ -24,7 +24,7 @@ from sojourn.ground.calls import Call
 from sojourn.ground.db import dialect, insert_for, write_lock
 from sojourn.ground.facts import Facts, apply, as_columns, facts_of
 from sojourn.ground.metrics import EVENTS_ACCEPTED
-from sojourn.ground.models import Customer, Event, table, utcnow
+from sojourn.ground.models import Customer, Event, aware, table, utcnow
 from sojourn.identity.consent import record_ad_choices
 from sojourn.identity.linking import resolve
 from sojourn.pipeline.membership import Membership, Watch
@@ -62,10 +62,6 @@ def profile_fields(message: Call) -> dict[str, Any]:
     if "timezone" not in fields and isinstance(message.context.get("timezone"), str):
         fields["timezone"] = message.context["timezone"][:64]
     return fields
-
-
-def _aware(when: datetime) -> datetime:
-    return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
 @functools.cache
@@ -107,7 +103,7 @@ class Store:
         now = utcnow()
         if self.entry_window is not None:
             for m in unique:
-                if _aware(m.timestamp) < now - self.entry_window:
+                if aware(m.timestamp) < now - self.entry_window:
                     m.history = True  # a backdated order must not mail a past buyer as if she just bought
         wanted = {m.message_id for m in unique if not m.history and self.routable(m)}
         async with write_lock(self.sessions), self.sessions() as session:
