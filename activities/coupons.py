@@ -44,8 +44,8 @@ class CouponActivities:
     @staticmethod
     async def _unreachable(session: AsyncSession, customer_id: str, channel: str | None) -> str:
         """Why a send on `channel` can't reach her ("" if it can, or no channel is named)."""
-        if channel is None:
-            return ""
+        if channel is None or channel == "onsite":
+            return ""  # the storefront shows it on her next visit
         if channel == "push":
             browsers = await session.scalar(select(func.count()).select_from(PushSubscription).where(
                 PushSubscription.customer_id == customer_id))

@@ -13,6 +13,7 @@ from workflows.journeys.post_purchase import PostPurchase
 from workflows.journeys.product_discovery import ProductDiscovery
 from workflows.journeys.referral_ask import ReferralAsk
 from workflows.journeys.registration_page_experiment import RegistrationPageTest
+from workflows.journeys.win_back import WinBack
 from workflows.kit.journey import Journey
 
 JOURNEYS: tuple[type[Journey], ...] = (
@@ -26,6 +27,7 @@ JOURNEYS: tuple[type[Journey], ...] = (
     AccountRegistration,
     ProductDiscovery,
     PostPurchase,
+    WinBack,
     EmailConfirmation,  # double opt-in: not the guide's, the law's
 )
 

@@ -62,13 +62,22 @@ class Sends(Kit):
 
     async def send_on(
         self, channel: str, step: str, *, template: str, data: dict[str, Any] | None = None,
-        topic: str = "marketing",
+        topic: str = "marketing", coupon: Coupon | None = None, fallback: str | None = None,
     ) -> SendResult:
         """A send on a channel chosen at run time (e.g. by best_channel): "email",
-        "push", "onsite" or "webhook" (then `template` names the hook)."""
+        "push", "onsite" or "webhook" (then `template` names the hook). With
+        `fallback="email"`, a send that did not go out on `channel` (no subscription
+        left, opted out of it, failed) goes on the fallback instead, as step
+        `<step>.<fallback>`; a send of unknown fate is never sent again elsewhere."""
         if channel not in CHANNELS:
-            return self._sent(step, SendResult(status="skipped", detail=f"no channel {channel!r}", channel=channel))
-        return await self._send(channel, step, template, data or {}, topic)
+            result = self._sent(step, SendResult(status="skipped", detail=f"no channel {channel!r}", channel=channel))
+        else:
+            result = await self._send(channel, step, template, data or {}, topic, coupon)
+        if fallback and fallback != channel and fallback in CHANNELS and result.status in ("skipped", "failed"):
+            if coupon is not None and not coupon:
+                return result  # nothing to offer anywhere
+            return await self._send(fallback, f"{step}.{fallback}", template, data or {}, topic, coupon)
+        return result
 
     async def send_preferred(
         self,
