@@ -77,6 +77,7 @@ def activities_for(settings: Settings, sessions: async_sessionmaker[AsyncSession
         intelligence.refresh_recommendations,
         intelligence.best_time,
         intelligence.recommend,
+        intelligence.replenish_days,
         audience.change_audience,
         audience.sync_audiences,
     ]

@@ -14,13 +14,16 @@ from sojourn.ground.contracts import (
     CHOOSE_CHANNEL,
     RECOMMEND,
     REFRESH_RECOMMENDATIONS,
+    REPLENISH_DAYS,
     BestTime,
     BestTimeRequest,
     ChannelChoice,
     ChannelRequest,
+    ProductsRequest,
     Recommended,
     RecommendRequest,
     RefreshResult,
+    ReplenishDays,
 )
 from sojourn.ground.models import Customer, utcnow
 from sojourn.identity.linking import canonical
@@ -76,3 +79,10 @@ class IntelligenceActivities:
             ids = await catalog.for_customer(session, customer_id, request.kind, cart=request.seeds,
                                              exclude=self.exclude, limit=max(1, min(request.limit, 20)))
             return Recommended(await catalog.described(session, ids))
+
+    @activity.defn(name=REPLENISH_DAYS)
+    async def replenish_days(self, request: ProductsRequest) -> ReplenishDays:
+        """How long each product lasts, from the catalog (the product feed, or the
+        backend's events), for post-purchase's reminders."""
+        async with self.sessions() as session:
+            return ReplenishDays(await catalog.lasting(session, request.product_ids[:100]))

@@ -94,6 +94,20 @@ async def sent(sessions: Any, customer_id: str, channel: str, count: int) -> Non
         await session.commit()
 
 
+
+async def taps_pushes(api: Any, sessions: Any, push_service: Any, customer_id: str) -> dict[str, Any]:
+    """A customer with an email address and a browser to push to, who tapped 2 of her 3
+    pushes and none of her 3 emails: her best channel is push. Her browser's subscription."""
+    await api.post("/v1/identify", {"userId": customer_id, "traits": {"email": f"{customer_id}@mail.test",
+                                                                      "firstName": "Mia"}})
+    browser: dict[str, Any] = push_service.browser(customer_id).subscription(push_service.base_url)
+    assert (await api.post(f"/v1/customers/{customer_id}/push-subscriptions", browser)).status_code == 201
+    await sent(sessions, customer_id, "push", 3)
+    await sent(sessions, customer_id, "email", 3)
+    for _ in range(2):
+        await api.track(customer_id, "Message Clicked", {"channel": "push", "url": "https://beauty.test/"})
+    return browser
+
 async def test_her_clicks_choose_the_channel_and_machine_opens_never_count(
         api: Api, sessions: Any, inbox: Inbox, push_service: PushReceiver, customer_id: str) -> None:
     await api.post("/v1/identify", {"userId": customer_id, "traits": {"email": f"{customer_id}@mail.test"}})

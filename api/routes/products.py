@@ -24,6 +24,7 @@ class ProductIn(BaseModel):
     url: HttpUrl | None = None
     image_url: HttpUrl | None = None
     category: str | None = Field(default=None, max_length=255)
+    replenish_days: int | None = Field(default=None, ge=1, le=365)  # how long one lasts: the replenishment reminder
 
 
 @router.put("/{product_id}", status_code=status.HTTP_204_NO_CONTENT)

@@ -29,6 +29,7 @@ REFRESH_RECOMMENDATIONS = "refresh_recommendations"
 BEST_TIME = "best_time"
 CHANGE_AUDIENCE = "change_audience"
 RECOMMEND = "recommend"
+REPLENISH_DAYS = "replenish_days"
 SYNC_AUDIENCES = "sync_audiences"
 
 
@@ -247,3 +248,15 @@ class RecommendRequest:
 @dataclass
 class Recommended:
     products: list[dict[str, Any]] = field(default_factory=list)  # product_id, name, price, url, image_url, category
+
+
+@dataclass
+class ProductsRequest:
+    product_ids: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ReplenishDays:
+    """How many days each product lasts, as the catalog (the product feed) says."""
+
+    days: dict[str, int] = field(default_factory=dict)

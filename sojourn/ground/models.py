@@ -418,6 +418,8 @@ class Product(Base):
     url: Mapped[str | None] = mapped_column(Text)
     image_url: Mapped[str | None] = mapped_column(Text)
     category: Mapped[str | None] = mapped_column(String(255))
+    # How many days one lasts (a cream, a serum): post-purchase's replenishment reminder.
+    replenish_days: Mapped[int | None] = mapped_column(Integer)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     # Set by the product feed (PUT /v1/products/{id}, a server key): its fields then
     # come only from the feed, never from events.

@@ -3,7 +3,8 @@ by a Temporal Schedule (`refresh`), read for a product (the storefront's product
 page) or for a customer (templates, the storefront, the kit) with the filters.
 The scoring itself is pure: sojourn/intelligence/recommendations.py.
 
-The catalog (a product's name, price, link, image, category) comes only from the
+The catalog (a product's name, price, link, image, category, and how many days it
+lasts: `replenish_days`) comes only from the
 shop's backend: its server-key events, or the product feed (`feed`: PUT
 /v1/products/{id}), which then wins over events. Popularity and bought-together rank
 the backend's orders when the shop sends any; only a shop whose orders all come from
@@ -38,6 +39,13 @@ def _text(value: Any, limit: int = 255) -> str | None:
         text = str(value).strip()
         return text[:limit] if text else None
     return None
+
+
+def replenish_days(value: Any) -> int | None:
+    """Days a product lasts, 1 to 365 (whole days), or None for anything else."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
+        return None
+    return int(value) if 1 <= value <= 365 else None
 
 
 def _price(value: Any) -> float | None:
@@ -115,6 +123,8 @@ async def _catalog(session: AsyncSession, now: datetime) -> dict[str, dict[str, 
                 seen[column] = _text(props.get(key))
         if _price(props.get("price")) is not None:
             seen["price"] = _price(props.get("price"))
+        if replenish_days(props.get("replenish_days")) is not None:
+            seen["replenish_days"] = replenish_days(props.get("replenish_days"))
         for column, key in (("url", "url"), ("image_url", "image_url")):
             url = _text(props.get(key), 2048)
             if url and url.startswith(("https://", "http://")):
@@ -214,13 +224,23 @@ async def described(session: AsyncSession, product_ids: Sequence[str]) -> list[d
              "category": known[pid].category if pid in known else None} for pid in product_ids]
 
 
+async def lasting(session: AsyncSession, product_ids: Sequence[str]) -> dict[str, int]:
+    """How many days each of these products lasts, for those the catalog knows."""
+    if not product_ids:
+        return {}
+    rows = await session.execute(select(Product.product_id, Product.replenish_days).where(
+        Product.product_id.in_(list(product_ids)), Product.replenish_days.is_not(None)))
+    return {product_id: int(days) for product_id, days in rows if days is not None}
+
+
 async def feed(session: AsyncSession, product_id: str, fields: dict[str, Any]) -> None:
     """The product feed's record of one product (a server key): from now on its
     catalog fields come from the feed only."""
     now = utcnow()
     values = {"name": _text(fields.get("name")), "category": _text(fields.get("category")),
               "price": _price(fields.get("price")), "url": _text(fields.get("url"), 2048),
-              "image_url": _text(fields.get("image_url"), 2048)}
+              "image_url": _text(fields.get("image_url"), 2048),
+              "replenish_days": replenish_days(fields.get("replenish_days"))}
     stmt = upsert(session, Product).values(product_id=product_id, updated_at=now, fed_at=now, **values)
     await session.execute(stmt.on_conflict_do_update(index_elements=["product_id"],
                                                      set_={**values, "updated_at": now, "fed_at": now}))

@@ -19,10 +19,13 @@ BUDGET = {
     "first_purchase_incentive_whole_story": 13,
     "lead_capture_whole_story": 15,
     "loyalty_signup_abandonment_story": 10,
-    "post_purchase_whole_story": 18,
+    "post_purchase_whole_story": 20,  # her best channel, and how long her products last from the catalog
     "product_discovery_no_add_to_cart": 11,
     "referral_ask_story": 10,
     "registration_page_test_signed_up": 12,
+    "win_back_whole_story": 20,
+    # Recorded before post-purchase used her best channel and the catalog's replenish_days (email only).
+    "post_purchase_whole_story_email_only": 18,
     # Recorded before the cart followed the guide's order (push, email the same day, ad that evening).
     "cart_abandonment_order_before_push_email_at_24h": 7,
     "cart_abandonment_with_retargeting_audience_email_at_24h": 19,

@@ -43,9 +43,6 @@ class WinBack(Journey):
         days = self.param("coupon_after_days")
         await self.delay(timedelta(days=days), f"{days} days for her to come back on her own")
         coupon = await self.issue_coupon("win_back", expires_in=timedelta(days=self.param("coupon_days")),
-                                         to_reach=channel)
-        if not coupon and channel != "email":  # her best channel can't take it: her email may
-            coupon = await self.issue_coupon("win_back", expires_in=timedelta(days=self.param("coupon_days")),
-                                             slot="win_back.email", to_reach="email")
+                                         to_reach=channel, fallback="email")
         await self.send_on(channel, "coupon", template="win_back_coupon", data={"products": picks},
                            coupon=coupon, fallback="email")

@@ -43,11 +43,20 @@ class Coupons(Kit):
     """Mixed into Journey: uses its input (`self.start`), state and journal."""
 
     async def issue_coupon(self, offer: str, *, expires_in: timedelta | None = None,
-                           slot: str | None = None, to_reach: str | None = None) -> Coupon:
+                           slot: str | None = None, to_reach: str | None = None,
+                           fallback: str | None = None) -> Coupon:
         """A code from the offer's pool for this run (one per `slot`, the offer by default),
-        valid for `expires_in` on the journey's clock. With `to_reach` ("email", "push"),
-        only if a send on that channel can reach her: a code for nobody is never taken."""
+        valid for `expires_in` on the journey's clock. With `to_reach` ("email", "push",
+        "onsite"), only if a send on that channel can reach her: a code for nobody is
+        never taken. With `fallback` ("email"), when `to_reach` can't reach her, a code
+        if the fallback can (slot `<slot>.<fallback>`), for a send_on(..., fallback=...)."""
         slot = slot or offer
+        coupon = await self._issue(offer, expires_in, slot, to_reach)
+        if not coupon and fallback and fallback != to_reach:
+            coupon = await self._issue(offer, expires_in, f"{slot}.{fallback}", fallback)
+        return coupon
+
+    async def _issue(self, offer: str, expires_in: timedelta | None, slot: str, to_reach: str | None) -> Coupon:
         key = f"coupon:{slot}"
         journaled = self.s.journal.get(key)
         if journaled is None:

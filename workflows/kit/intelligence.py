@@ -17,12 +17,15 @@ with workflow.unsafe.imports_passed_through():
         BEST_TIME,
         CHOOSE_CHANNEL,
         RECOMMEND,
+        REPLENISH_DAYS,
         BestTime,
         BestTimeRequest,
         ChannelChoice,
         ChannelRequest,
+        ProductsRequest,
         Recommended,
         RecommendRequest,
+        ReplenishDays,
     )
 
 
@@ -94,3 +97,18 @@ class Intelligence(Kit):
             found = self.s.journal[key] = answer.products
             self._note(f"recommended ({kind}): {', '.join(str(p.get('product_id')) for p in found) or 'nothing'}")
         return list(found)
+
+    async def replenish_days(self, product_ids: list[str]) -> dict[str, int]:
+        """How many days each product lasts, as the catalog says (the shop's product
+        feed, `PUT /v1/products/{id}`, or its backend's events): for those it knows.
+        Journaled."""
+        key = self._key("replenish_days")
+        found = self.s.journal.get(key)
+        if found is None:
+            answer = await workflow.execute_activity(
+                REPLENISH_DAYS, ProductsRequest(product_ids=[str(p) for p in product_ids]),
+                result_type=ReplenishDays, start_to_close_timeout=RECORD_TIMEOUT, retry_policy=SEND_RETRY,
+                summary="replenish days",
+            )
+            found = self.s.journal[key] = dict(answer.days)
+        return {str(k): int(v) for k, v in dict(found).items()}
