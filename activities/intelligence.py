@@ -42,9 +42,13 @@ class IntelligenceActivities:
         """Her best channel among the journey's, from six months of her history."""
         async with self.sessions() as session:
             customer = await canonical(session, request.customer_id)
-            stats = await engagement.history(session, customer, utcnow())
             reachable = await engagement.reachable(session, customer)
-        choice = engagement.choose(list(request.channels), stats, reachable)
+            if request.by == "activity":
+                days = await engagement.activity(session, customer, utcnow())
+                choice = engagement.choose_by_activity(list(request.channels), days, reachable)
+            else:
+                stats = await engagement.history(session, customer, utcnow())
+                choice = engagement.choose(list(request.channels), stats, reachable)
         return ChannelChoice(choice.channel, choice.reason, choice.scores)
 
     @activity.defn(name=REFRESH_RECOMMENDATIONS)

@@ -180,6 +180,7 @@ class ChannelRequest:
 
     customer_id: str
     channels: list[str]
+    by: str = "engagement"  # or "activity": where she is most active (sojourn/intelligence/engagement.py)
 
 
 @dataclass

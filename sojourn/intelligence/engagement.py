@@ -12,6 +12,15 @@
 `best_channel` ranks the channels she can be reached on by clicks ÷ deliveries over
 six months, smoothed toward a prior (a channel with one send and no click is not
 "0%"), once there is enough data; ties go to the channel she engaged with last.
+
+`best_channel(by="activity")` ranks them instead by how often she is active on each:
+the days in six months on which she did something there herself. Email: a person's
+open or a click in an email; push: a tap; on-site: a page she opened, a slot she saw or
+tapped. Days, not events, so that a visit of twenty pages counts as much as an email
+read once. Engagement asks "which channel's messages does she answer"; activity asks
+"where does she spend her time", the guide's "the channel where she is most active":
+a shopper who reads every email but rarely visits is reached by email, one who
+browses daily and never opens mail, on the site.
 """
 
 from __future__ import annotations
@@ -145,3 +154,47 @@ def describe(stats: dict[str, ChannelStats]) -> dict[str, Any]:
     return {c: {"deliveries": s.deliveries, "clicks": s.clicks,
                 "last_engaged_at": s.last_engaged_at.isoformat() if s.last_engaged_at else None}
             for c, s in sorted(stats.items())}
+
+
+MIN_ACTIVE_DAYS = 2  # fewer days of activity in all: the journey's order decides
+
+
+async def activity(session: AsyncSession, customer_id: str, now: datetime) -> dict[str, set[str]]:
+    """The days (her own, UTC) on which she was active on each channel over the window."""
+    since = now - WINDOW
+    days: dict[str, set[str]] = {}
+    rows = await session.execute(
+        select(Event.type, Event.name, Event.properties, Event.timestamp).where(
+            Event.customer_id == customer_id, Event.timestamp >= since,
+            (Event.type == "page") | ((Event.type == "track") & Event.name.in_(ENGAGEMENTS))))
+    for kind, name, props, at in rows:
+        props = props if isinstance(props, dict) else {}
+        if kind == "page" or (name or "").startswith("Onsite"):
+            channel = "onsite"
+        elif name == "Email Opened":
+            if props.get("machine") is not False:
+                continue  # a machine's, or not known to be a person's
+            channel = "email"
+        else:
+            channel = str(props.get("channel") or "")
+        if channel:
+            days.setdefault(channel, set()).add(aware(at).date().isoformat())
+    return days
+
+
+def choose_by_activity(channels: list[str], days: dict[str, set[str]], reachable: set[str]) -> Choice:
+    """The reachable channel she was active on on the most days; ties and too little
+    activity go to the journey's order. Pure."""
+    if not channels:
+        raise ValueError("best_channel needs at least one channel")
+    candidates = [c for c in channels if c in reachable]
+    if not candidates:
+        return Choice(channels[0], "not reachable on any; the journey's first choice")
+    if len(candidates) == 1:
+        return Choice(candidates[0], "the only one she can be reached on")
+    counts = {c: len(days.get(c, ())) for c in candidates}
+    if sum(counts.values()) < MIN_ACTIVE_DAYS:
+        return Choice(candidates[0], f"too little activity ({sum(counts.values())} active days); the journey's order")
+    best = max(candidates, key=lambda c: (counts[c], -candidates.index(c)))
+    return Choice(best, f"active on {counts[best]} days, the most of "
+                        + ", ".join(f"{c} {counts[c]}" for c in candidates), {c: float(n) for c, n in counts.items()})

@@ -12,7 +12,7 @@ BUDGET = {
     # Now (the tests record these and hold their runs to them): the router hands a run
     # the changes its code makes, so the run records no patch marker and no upsert of
     # TemporalChangeVersion.
-    "account_registration_signed_up": 16,
+    "account_registration_signed_up": 21,  # three touches: her channel, the site (withdrawn on signup), a reminder
     "app_banner_test_tapped_and_installed": 15,
     "cart_abandonment_order_before_push": 7,
     "cart_abandonment_with_retargeting_audience": 20,  # the guide's order: one more wait while she shops on
@@ -24,6 +24,8 @@ BUDGET = {
     "referral_ask_story": 10,
     "registration_page_test_signed_up": 12,
     "win_back_whole_story": 20,
+    # Recorded before account registration went where she is most active, with a second touch.
+    "account_registration_signed_up_one_touch": 16,
     # Recorded before post-purchase used her best channel and the catalog's replenish_days (email only).
     "post_purchase_whole_story_email_only": 18,
     # Recorded before the cart followed the guide's order (push, email the same day, ad that evening).

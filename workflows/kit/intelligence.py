@@ -32,21 +32,24 @@ with workflow.unsafe.imports_passed_through():
 class Intelligence(Kit):
     """Mixed into Journey: uses its input, journal keys and timeline."""
 
-    async def best_channel(self, channels: tuple[str, ...] = ("push", "email", "onsite")) -> str:
+    async def best_channel(self, channels: tuple[str, ...] = ("push", "email", "onsite"), *,
+                           by: str = "engagement") -> str:
         """The channel she engages with most, among `channels` she can be reached on:
         clicks ÷ deliveries over six months, smoothed; with too little history (fewer
         than 3 messages across 2 channels), the first of `channels` she can be reached
-        on; ties to the one she engaged with last. The choice and why go in the timeline."""
-        key = self._key("best_channel")
+        on; ties to the one she engaged with last. `by="activity"`: the one she is most
+        active on (days with her own opens, taps, visits). The choice and why go in the
+        timeline."""
+        key = self._key("best_channel" if by == "engagement" else f"best_channel:{by}")
         journaled = self.s.journal.get(key)
         if journaled is None:
             choice = await workflow.execute_activity(
-                CHOOSE_CHANNEL, ChannelRequest(customer_id=self.start.customer_id, channels=list(channels)),
+                CHOOSE_CHANNEL, ChannelRequest(customer_id=self.start.customer_id, channels=list(channels), by=by),
                 result_type=ChannelChoice, start_to_close_timeout=RECORD_TIMEOUT, retry_policy=SEND_RETRY,
                 summary="best channel",
             )
             journaled = self.s.journal[key] = {"channel": choice.channel, "reason": choice.reason}
-            self._note(f"best channel: {choice.channel} ({choice.reason})")
+            self._note(f"{'best' if by == 'engagement' else 'most active'} channel: {choice.channel} ({choice.reason})")
         return str(journaled["channel"])
 
     async def wait_for_best_time(self, *, within: timedelta = timedelta(hours=24), holdout: float = 0.1,
