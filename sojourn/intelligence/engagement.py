@@ -84,8 +84,9 @@ class Choice:
     scores: dict[str, float] = field(default_factory=dict)
 
 
-def choose(channels: list[str], stats: dict[str, ChannelStats], reachable: set[str]) -> Choice:
-    """The channel to use, and why. Pure: the activity reads the history, this decides."""
+def _candidates(channels: list[str], reachable: set[str]) -> list[str] | Choice:
+    """The channels she can be reached on, in the journey's order; or the choice
+    already made when there are fewer than two."""
     if not channels:
         raise ValueError("best_channel needs at least one channel")
     candidates = [c for c in channels if c in reachable]
@@ -93,6 +94,14 @@ def choose(channels: list[str], stats: dict[str, ChannelStats], reachable: set[s
         return Choice(channels[0], "not reachable on any; the journey's first choice")
     if len(candidates) == 1:
         return Choice(candidates[0], "the only one she can be reached on")
+    return candidates
+
+
+def choose(channels: list[str], stats: dict[str, ChannelStats], reachable: set[str]) -> Choice:
+    """The channel to use, and why. Pure: the activity reads the history, this decides."""
+    candidates = _candidates(channels, reachable)
+    if isinstance(candidates, Choice):
+        return candidates
     known = [c for c in candidates if stats.get(c, ChannelStats()).deliveries > 0]
     total = sum(stats.get(c, ChannelStats()).deliveries for c in candidates)
     if total < MIN_MESSAGES or len(known) < MIN_CHANNELS:
@@ -185,13 +194,9 @@ async def activity(session: AsyncSession, customer_id: str, now: datetime) -> di
 def choose_by_activity(channels: list[str], days: dict[str, set[str]], reachable: set[str]) -> Choice:
     """The reachable channel she was active on on the most days; ties and too little
     activity go to the journey's order. Pure."""
-    if not channels:
-        raise ValueError("best_channel needs at least one channel")
-    candidates = [c for c in channels if c in reachable]
-    if not candidates:
-        return Choice(channels[0], "not reachable on any; the journey's first choice")
-    if len(candidates) == 1:
-        return Choice(candidates[0], "the only one she can be reached on")
+    candidates = _candidates(channels, reachable)
+    if isinstance(candidates, Choice):
+        return candidates
     counts = {c: len(days.get(c, ())) for c in candidates}
     if sum(counts.values()) < MIN_ACTIVE_DAYS:
         return Choice(candidates[0], f"too little activity ({sum(counts.values())} active days); the journey's order")
