@@ -51,7 +51,7 @@ def activities_for(settings: Settings, sessions: async_sessionmaker[AsyncSession
     push = PushActivities(settings, sessions, templates)
     webhook = WebhookActivities(settings, sessions, templates)
     onsite = OnsiteActivities(settings, sessions, templates)
-    records = RecordActivities(sessions)
+    records = RecordActivities(sessions, watch or watched(JOURNEYS))
     profiles = ProfileActivities(sessions)
     ledger = LedgerActivities(sessions)
     segments = SegmentActivities(sessions, watch or watched(JOURNEYS))
@@ -72,6 +72,7 @@ def activities_for(settings: Settings, sessions: async_sessionmaker[AsyncSession
         records.record_assignment,
         records.record_conversion,
         records.record_end,
+        records.record_event,
         segments.sweep_segments,
         intelligence.choose_channel,
         intelligence.refresh_recommendations,

@@ -9,23 +9,43 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
+from sojourn.ground.calls import Call, anonymous_id_of
 from sojourn.ground.contracts import (
     RECORD_ASSIGNMENT,
     RECORD_CONVERSION,
     RECORD_END,
     RECORD_ENTRY,
+    RECORD_EVENT,
     AssignmentRecord,
     ConversionRecord,
     EndRecord,
     EntryRecord,
+    EventRecord,
 )
 from sojourn.ground.db import upsert
 from sojourn.ground.models import Conversion, ExperimentAssignment, JourneyEntry
+from sojourn.pipeline.membership import Watch
+from sojourn.pipeline.store import Store
 
 
 class RecordActivities:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], watch: Watch | None = None) -> None:
         self.sessions = sessions
+        # Events a journey records are stored as the API stores hers (facts, segments),
+        # and left for the router, which polls for what another process stored.
+        self.store = Store(sessions, routable=lambda _: True, watch=watch)
+
+    @activity.defn(name=RECORD_EVENT)
+    async def record_event(self, record: EventRecord) -> None:
+        """Once per message id: a retry finds it stored and stores nothing."""
+        await self.store.accept([Call(
+            type="track", message_id=record.message_id, customer_id=record.customer_id,
+            # Her kind of id: a visitor's event must not make her profile "known".
+            user_id=None if anonymous_id_of(record.customer_id) else record.customer_id,
+            anonymous_id=anonymous_id_of(record.customer_id), name=record.name, properties=dict(record.properties),
+            timestamp=datetime.fromisoformat(record.timestamp), context={"library": {"name": "sojourn"}},
+            from_server=True,
+        )])
 
     async def _insert_once(self, table: type, unique: list[str], **values: object) -> None:
         async with self.sessions() as session:

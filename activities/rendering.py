@@ -46,11 +46,15 @@ class Templates:
         to fill)? Asked of its source, once per template."""
         key = (name, variable)
         if key not in self._uses:
+            self._uses[key] = False  # an include that includes itself ends here
             try:
                 source = self.env.loader.get_source(self.env, name)[0]  # type: ignore[union-attr]
             except TemplateNotFound:
                 return False
-            self._uses[key] = variable in meta.find_undeclared_variables(self.env.parse(source))
+            parsed = self.env.parse(source)
+            self._uses[key] = variable in meta.find_undeclared_variables(parsed) or any(
+                self.uses(included, variable) for included in meta.find_referenced_templates(parsed)
+                if included is not None)  # the partials it includes (email/_coupon.html) read it too
         return self._uses[key]
 
     def email_uses(self, template: str, variable: str) -> bool:

@@ -39,6 +39,7 @@ from sojourn.ground.signing import Signer, verify_customer_token
 from sojourn.ground.signing import customer_token as customer_token  # what the shop's backend signs
 from sojourn.identity.consent import ad_choices
 from sojourn.identity.linking import canonical
+from sojourn.links.referrals import RECORDED_BY_SOJOURN
 
 TOKEN_HEADER = "X-Sojourn-Token"
 ANONYMOUS_TOKEN_HEADER = "X-Sojourn-Anonymous-Token"
@@ -157,6 +158,9 @@ async def _check_messages(messages: list[Call], caller: Caller, sessions: Sessio
                           signer: Signer) -> None:
     for i, m in enumerate(messages):
         where = f"batch[{i}]" if len(messages) > 1 else "the message"
+        if m.type == "track" and m.name in RECORDED_BY_SOJOURN:
+            raise _forbidden(f"{where}: {m.name!r} is recorded by Sojourn itself (a referral is told with "
+                             "POST /v1/customers/{id}/referral), never sent from a browser")
         links = m.type == "alias" or (m.type == "identify" and m.user_id and m.anonymous_id)
         sets_traits = m.type == "identify" and bool(m.traits)
         if not links and not sets_traits:

@@ -114,8 +114,8 @@ def test_make_dev_runs_the_readme_example_and_stops_cleanly(tmp_path: Path) -> N
         assert httpx.get(f"http://127.0.0.1:{ports['ui']}/", timeout=5).status_code == 200, "the Temporal UI"
         pools = httpx.get(f"{url}/v1/coupons", headers={"Authorization": "Bearer dev-operator-key"}).json()
         assert sorted((p["offer"], p["available"]) for p in pools["pools"]) == [
-            ("first_order", 100), ("second_order", 100), ("wheel_10", 100), ("wheel_15", 100), ("wheel_25", 100),
-            ("wheel_shipping", 100), ("win_back", 100)
+            ("first_order", 100), ("referral_friend", 100), ("referral_reward", 100), ("second_order", 100),
+            ("wheel_10", 100), ("wheel_15", 100), ("wheel_25", 100), ("wheel_shipping", 100), ("win_back", 100)
         ], "the dev pools are stocked"
     finally:
         if proc.poll() is None:

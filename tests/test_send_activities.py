@@ -171,6 +171,22 @@ def test_the_seed_onsite_templates_render(tmp_path: Any) -> None:
     assert prompt["text"] == "Give a friend 10% off and get the same."
 
 
+
+def test_what_a_template_reads_includes_its_partials(tmp_path: Any) -> None:
+    """A template that shows a partial reads what the partial reads (the costly context,
+    `recommendations`, `confirm_url`, is filled only for templates that read it)."""
+    (tmp_path / "email").mkdir()
+    (tmp_path / "email" / "_picks.txt").write_text("{% for p in recommendations.popular %}{{ p.name }}{% endfor %}")
+    (tmp_path / "email" / "_loop.txt").write_text('{% include "email/_loop.txt" %}')
+    (tmp_path / "email" / "news.subject.txt").write_text("News")
+    (tmp_path / "email" / "news.txt").write_text('Hi\n{% include "email/_picks.txt" %}')
+    (tmp_path / "email" / "news.html").write_text("<p>Hi</p>")
+    templates = Templates(tmp_path)
+    assert templates.email_uses("news", "recommendations")
+    assert not templates.email_uses("news", "confirm_url")
+    assert not templates.uses("email/_loop.txt", "confirm_url"), "a partial that includes itself ends"
+    assert Templates(tmp_path).email("news", {"recommendations": {"popular": [{"name": "Serum"}]}}).text == "Hi\nSerum"
+
 @pytest.mark.parametrize("stored", ["a@example.com, other@evil.example", "lisa@mail.test\r\nBcc: x@evil.example",
                                     "Lisa <lisa@mail.test>", "no-at-sign"])
 async def test_a_stored_address_that_is_not_one_valid_mailbox_is_skipped(

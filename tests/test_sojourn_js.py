@@ -237,3 +237,53 @@ async def test_the_wheel_takes_her_email_and_issues_one_coupon(shop: Shop, sessi
     context, page, shown = await open_shop(shop, signed_in)
     await context.close()
     assert shown == [], "she is not asked again"
+
+
+async def test_a_friend_landing_through_a_referral_link_gets_her_welcome(
+        shop: Shop, sessions: Any, settings: Settings, worker: Any, customer_id: str) -> None:
+    """The referral, from the friend's side, in the browser: Lisa's link lands a new
+    visitor on the store with ?ref=; sojourn.js tells Sojourn, and her welcome code
+    shows at once. Lisa opening her own link counts for nothing."""
+    import httpx
+
+    from sojourn.coupons import pools
+    from sojourn.ground.signing import load_signer
+    from sojourn.links.referrals import referral_code
+    async with sessions() as session:
+        await pools.generate(session, "referral_friend", 2, prefix="FRIEND-")
+        await session.commit()
+    signer = await load_signer(sessions, settings)
+    code = referral_code(signer, customer_id)
+    async with httpx.AsyncClient(base_url=shop.api) as http:
+        link = await http.get(f"/v1/r/{code}")
+    assert link.status_code == 302 and link.headers["location"].endswith(f"/?ref={code}")
+
+    async def landings(who: str) -> int:
+        async with sessions() as session:
+            return await session.scalar(select(func.count()).select_from(Event).where(
+                Event.customer_id == who, Event.name == "Referral Link Opened")) or 0
+
+    context = await shop.browser.new_context()
+    try:
+        page = await context.new_page()
+        await page.goto(f"{shop.shop}/?ref={code}")
+        await page.evaluate("options => Sojourn.init(options)", {"host": shop.api, "writeKey": WRITE_KEY})
+        await page.wait_for_selector(".sojourn-bar .sojourn-text", timeout=10_000)
+        text = await page.text_content(".sojourn-bar .sojourn-text")
+        assert text.startswith("A friend sent you a treat: FRIEND-"), text
+        await page.reload()  # she comes back through the same link: one landing
+        await page.evaluate("options => Sojourn.init(options)", {"host": shop.api, "writeKey": WRITE_KEY})
+    finally:
+        await context.close()
+    assert await landings(customer_id) == 1
+
+    own = await shop.browser.new_context()
+    try:
+        page = await own.new_page()
+        await page.goto(f"{shop.shop}/?ref={code}")
+        await page.evaluate("options => Sojourn.init(options)", {
+            "host": shop.api, "writeKey": WRITE_KEY, "userId": customer_id,
+            "token": customer_token(customer_id, IDENTITY_SECRET)})
+    finally:
+        await own.close()
+    assert await landings(customer_id) == 1, "her own link: no referral"

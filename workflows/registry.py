@@ -12,6 +12,8 @@ from workflows.journeys.loyalty_signup_abandonment import LoyaltySignupAbandonme
 from workflows.journeys.post_purchase import PostPurchase
 from workflows.journeys.product_discovery import ProductDiscovery
 from workflows.journeys.referral_ask import ReferralAsk
+from workflows.journeys.referral_reward import ReferralReward
+from workflows.journeys.referral_welcome import ReferralWelcome
 from workflows.journeys.registration_page_experiment import RegistrationPageTest
 from workflows.journeys.win_back import WinBack
 from workflows.kit.journey import Journey
@@ -22,6 +24,8 @@ JOURNEYS: tuple[type[Journey], ...] = (
     LeadCapture,
     LoyaltySignupAbandonment,
     ReferralAsk,
+    ReferralWelcome,
+    ReferralReward,
     RegistrationPageTest,
     AppBannerTest,
     AccountRegistration,

@@ -9,7 +9,8 @@
  * It then shows her on-site messages: the greeting bar (top), the smart banner
  * (top, on mobile web), the spin-to-win popup (the wheel draws on the server, after she gives
  * her email and consent) and content slots (any element with data-sojourn-placement="name"),
- * reports each impression, click and dismissal, and `Sojourn.subscribePush()` asks
+ * reports each impression, click and dismissal, tells Sojourn when she landed through a
+ * friend's referral link (`?ref=<code>`), and `Sojourn.subscribePush()` asks
  * for web push with the shop's service worker (see the README's "sojourn.js").
  *
  * Everything is drawn with textContent and DOM nodes, never innerHTML: a message's
@@ -293,6 +294,13 @@
     again();
   }
 
+  function referralCode() {
+    try {
+      var code = new URL(window.location.href).searchParams.get("ref");
+      return code && code.length <= 512 ? code : null;
+    } catch (e) { return null; }
+  }
+
   function init(options) {
     if (!options || !options.host || !options.writeKey) throw new Error("Sojourn.init needs host and writeKey");
     state = {host: options.host.replace(/\/+$/, ""), writeKey: options.writeKey, token: options.token || null,
@@ -305,6 +313,19 @@
       var anonymousId = options.anonymousId || analyticsAnonymousId() || stored("anonymousId") || stored("anonymousId", newId());
       state.customerId = anonymousId;
       ready = anonymousProof(anonymousId).then(function (token) { state.token = token; });
+    }
+    // Landed through a friend's referral link (?ref=<code>): tell Sojourn who landed,
+    // once per code in this browser. Her own link counts for nothing (the API knows);
+    // a friend's starts her welcome, shown as soon as it is there.
+    var code = referralCode();
+    if (code && !stored("ref." + code)) {
+      ready = ready.then(function () {
+        var path = "/v1/customers/" + encodeURIComponent(state.customerId) + "/referral";
+        return call("POST", path, {code: code}).then(function (answer) {
+          stored("ref." + code, "1");
+          if (answer && answer.referred && state.watch.indexOf("greeting_bar") < 0) state.watch.push("greeting_bar");
+        }, function () { /* a lost landing is a lost count, never a broken page */ });
+      });
     }
     state.ready = ready.then(function () { return options.show === false ? [] : show(); });
     if (options.show !== false) state.ready.then(fillSlotsLate, function () {});

@@ -32,9 +32,9 @@ DEV_FIRST_ORDER_CODES = 100  # per pool
 
 def dev_pools(settings: Settings) -> list[str]:
     """The pools the registered journeys draw from: the first-purchase incentive's
-    `first_order`, post-purchase's `second_order`, win-back's `win_back`, and each prize of the lead-capture wheel."""
+    `first_order`, post-purchase's `second_order`, win-back's `win_back`, the referral's `referral_friend` and `referral_reward`, and each prize of the lead-capture wheel."""
     wheel = wheels.load(settings.templates_dir, settings.lead_wheel)
-    return ["first_order", "second_order", "win_back", *(s.offer for s in (wheel.slices if wheel else ()) if s.offer)]
+    return ["first_order", "second_order", "win_back", "referral_friend", "referral_reward", *(s.offer for s in (wheel.slices if wheel else ()) if s.offer)]
 
 
 async def stock_pools(database_url: str, offers: list[str]) -> None:

@@ -30,6 +30,7 @@ BEST_TIME = "best_time"
 CHANGE_AUDIENCE = "change_audience"
 RECOMMEND = "recommend"
 REPLENISH_DAYS = "replenish_days"
+RECORD_EVENT = "record_event"
 SYNC_AUDIENCES = "sync_audiences"
 
 
@@ -261,3 +262,16 @@ class ReplenishDays:
     """How many days each product lasts, as the catalog (the product feed) says."""
 
     days: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class EventRecord:
+    """An event a journey records for a customer (hers or another's: the friend's order
+    credited to the referrer), stored and routed like any other. `message_id` is the
+    run's and step's, so a retried activity stores it once."""
+
+    message_id: str
+    customer_id: str
+    name: str
+    properties: dict[str, Any] = field(default_factory=dict)
+    timestamp: str = ""  # ISO-8601: the workflow's time

@@ -5,6 +5,9 @@ from __future__ import annotations
 from sojourn.ground.signing import Signer
 
 PREFIX = "ref:"
+# Events only Sojourn records (api/routes/referrals.py, the referral welcome journey):
+# a browser sending one could credit itself a referral and its coupon.
+RECORDED_BY_SOJOURN = frozenset({"Referral Visited", "Referral Link Opened", "Referral Converted"})
 
 
 def referral_code(signer: Signer, customer_id: str) -> str:

@@ -21,9 +21,11 @@ BUDGET = {
     "loyalty_signup_abandonment_story": 10,
     "post_purchase_whole_story": 20,  # her best channel, and how long her products last from the catalog
     "product_discovery_no_add_to_cart": 11,
-    "referral_ask_story": 10,
+    "referral_ask_story": 12,  # and on the site (withdrawn when her link is opened)
     "registration_page_test_signed_up": 12,
     "win_back_whole_story": 20,
+    # Recorded before the referral ask was on the site too.
+    "referral_ask_story_email_only": 10,
     # Recorded before account registration went where she is most active, with a second touch.
     "account_registration_signed_up_one_touch": 16,
     # Recorded before post-purchase used her best channel and the catalog's replenish_days (email only).

@@ -46,6 +46,7 @@ from workflows.kit.coupons import Coupon, Coupons
 from workflows.kit.decisions import Decisions
 from workflows.kit.intelligence import Intelligence
 from workflows.kit.options import RECORD_TIMEOUT, SEND_RETRY
+from workflows.kit.records import Records
 from workflows.kit.sends import Sends
 from workflows.kit.state import JourneyResult, JourneyStart, JourneyState
 from workflows.kit.waits import Waits
@@ -86,7 +87,7 @@ class EndedEarly(Exception):
         self.reason = reason
 
 
-class Journey(Waits, Decisions, Sends, Coupons, Intelligence, Audiences):
+class Journey(Waits, Decisions, Sends, Coupons, Intelligence, Audiences, Records):
     spec: ClassVar[JourneySpec]
 
     @workflow.init
@@ -136,6 +137,18 @@ class Journey(Waits, Decisions, Sends, Coupons, Intelligence, Audiences):
         it (a patch marker, and a search-attribute upsert Temporal bills as an action)."""
         return change in (self.start.changes or ()) or workflow.patched(change)
 
+    def started_with(self, change: str) -> bool:
+        """Did the code that started this run already make `change` (its input names
+        it)? Pure, with no patch marker: for what a signal handler decides, such as
+        `run_goal`."""
+        return change in (self.start.changes or ())
+
+    def run_goal(self) -> Goal | None:
+        """The goal this run converts on: the journey's. A journey whose goal changed
+        overrides this so that runs started before the change keep the goal their
+        history recorded (workflows/journeys/referral_ask.py)."""
+        return self.spec.goal
+
     def param(self, name: str) -> Any:
         """A journey parameter: the value settings gave at start, else the declared default."""
         return self.start.params.get(name, self.spec.params.get(name))
@@ -160,7 +173,7 @@ class Journey(Waits, Decisions, Sends, Coupons, Intelligence, Audiences):
         if len(self.s.events) > KEPT_EVENTS:
             del self.s.events[0]
             self.s.first_seq += 1
-        goal = self.spec.goal
+        goal = self.run_goal()
         entered_at = self.entered_at
         if (
             goal is not None
@@ -247,8 +260,9 @@ class Journey(Waits, Decisions, Sends, Coupons, Intelligence, Audiences):
                                     else "converted" if self.s.conversion else "the journey is over")
 
         # A run that ended early is out of the KPI: its conversion is not recorded.
-        if self.s.conversion is not None and self.spec.goal is not None and self.s.ended_early is None:
-            await self._record_conversion(self.s.conversion, self.spec.goal)
+        goal = self.run_goal()
+        if self.s.conversion is not None and goal is not None and self.s.ended_early is None:
+            await self._record_conversion(self.s.conversion, goal)
         self.step = "exited" if self.s.exit_event else "ended_early" if self.s.ended_early else "completed"
         self.next_wake_up = None
         self._note(self.step)
@@ -264,7 +278,7 @@ class Journey(Waits, Decisions, Sends, Coupons, Intelligence, Audiences):
     async def _story_then_goal(self) -> None:
         self._op = 0
         await self.story()
-        goal = self.spec.goal
+        goal = self.run_goal()
         if goal is not None and self.s.conversion is None:
             # The story is over; keep listening for the goal until its window closes.
             await self._wait(
