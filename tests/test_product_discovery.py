@@ -1,6 +1,7 @@
 """Product discovery over simulated days: a returning customer browses; the site shows
 what she may also like; without an add to cart two days later, an email with "you may
-also like" and "previously viewed". A first-time shopper is not in it."""
+also like" and "previously viewed". A shopper who never bought is in it too, and gets
+one follow-up: the first-purchase incentive's."""
 
 from __future__ import annotations
 
@@ -71,10 +72,21 @@ async def test_an_add_to_cart_is_the_goal_and_spares_her_the_email(env: Workflow
     assert inbox.to(customer_id) == []
     spec = ProductDiscovery.spec.describe()
     assert [g["kpi"] for g in [spec["goal"], *spec["also_measures"]]] == [
-        "add-to-cart rate", "click-through rate", "average order value"]
+        "add-to-cart rate", "click-through rate", "recommendation click-through rate", "average order value"]
 
 
-async def test_a_first_time_shopper_is_not_in_it(api: Api, customer_id: str) -> None:
+async def test_a_shopper_who_never_bought_is_in_it_with_one_follow_up(env: WorkflowEnvironment, api: Api,
+                                                                      inbox: Inbox, customer_id: str) -> None:
+    """The guide addresses all customers: she never bought, and browses. Both journeys
+    take her: discovery's slot, and the first-purchase incentive's bar; two days on,
+    only the incentive writes to her (with her code), never two follow-ups."""
+    await api.post("/v1/identify", {"userId": customer_id, "traits": {"email": f"{customer_id}@mail.test"}})
     await api.track(customer_id, "Product Viewed", {"product_id": "p-1"})
-    listed = (await api.operator("GET", f"/v1/customers/{customer_id}")).json()
-    assert "product_discovery" not in [j["journey"] for j in listed["journeys"]]
+    journeys = [j["journey"] for j in (await api.operator("GET", f"/v1/customers/{customer_id}")).json()["journeys"]]
+    assert "product_discovery" in journeys and "first_purchase_incentive" in journeys, journeys
+    handle = api.client.get_workflow_handle(ProductDiscovery.spec.workflow_id(customer_id))
+    await env.fast_forward(handle, timedelta(days=2, minutes=1))
+    state = await handle.query("state")
+    assert "discovery_email" not in state["sends"], state["sends"]
+    assert any("email: skipped: she never bought" in line for line in state["timeline"]), state["timeline"]
+    assert not any("picked for you" in m["Subject"] for m in inbox.to(customer_id))

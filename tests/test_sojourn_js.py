@@ -20,7 +20,7 @@ from api.proof import customer_token
 from sojourn.ground.models import Customer, Event, OnsiteMessage, utcnow
 from sojourn.ground.settings import Settings
 from tests.conftest import IDENTITY_SECRET, WRITE_KEY
-from tests.support.browser import Shop, shop_and_api
+from tests.support.browser import Shop, shop_and_api, signed_in
 
 PAGE = """<!doctype html>
 <html><head><meta charset="utf-8"><title>Beauty Shop</title><script src="{api}/v1/sojourn.js"></script></head>
@@ -277,13 +277,6 @@ async def test_a_friend_landing_through_a_referral_link_gets_her_welcome(
         await context.close()
     assert await landings(customer_id) == 1
 
-    own = await shop.browser.new_context()
-    try:
-        page = await own.new_page()
-        await page.goto(f"{shop.shop}/?ref={code}")
-        await page.evaluate("options => Sojourn.init(options)", {
-            "host": shop.api, "writeKey": WRITE_KEY, "userId": customer_id,
-            "token": customer_token(customer_id, IDENTITY_SECRET)})
-    finally:
-        await own.close()
+    own, _ = await signed_in(shop, f"/?ref={code}", customer_id)
+    await own.close()
     assert await landings(customer_id) == 1, "her own link: no referral"

@@ -8,7 +8,8 @@
  * analytics.js's when it is on the page, else one of its own, kept in localStorage).
  * It then shows her on-site messages: the greeting bar (top), the smart banner
  * (top, on mobile web), the spin-to-win popup (the wheel draws on the server, after she gives
- * her email and consent) and content slots (any element with data-sojourn-placement="name"),
+ * her email and consent), content slots (any element with data-sojourn-placement="name"),
+ * and a product page's recommendations (data-sojourn-product-page="<product id>"),
  * reports each impression, click and dismissal, tells Sojourn when she landed through a
  * friend's referral link (`?ref=<code>`), and `Sojourn.subscribePush()` asks
  * for web push with the shop's service worker (see the README's "sojourn.js").
@@ -120,7 +121,7 @@
     "width:min(26em,90vw);box-sizing:border-box;padding:1.5em;background:#fff;border-radius:8px;" +
     "box-shadow:0 4px 24px rgba(0,0,0,.3);font:15px/1.4 sans-serif}.sojourn-popup form{display:grid;gap:.6em}" +
     ".sojourn-popup ul{padding-left:1.2em}.sojourn-popup input[type=email]{padding:.4em}" +
-    ".sojourn-slot img{max-width:100%;display:block}.sojourn-won{font-weight:bold}.sojourn-code{font:1.2em monospace}" +
+    ".sojourn-slot img,.sojourn-product-page img{max-width:100%;display:block}.sojourn-won{font-weight:bold}.sojourn-code{font:1.2em monospace}" +
     ".sojourn-close{position:absolute;right:.5em;top:.3em;border:0;background:none;color:inherit;" +
     "font-size:1.3em;cursor:pointer}.sojourn-bar,.sojourn-banner{box-sizing:border-box}";
 
@@ -275,6 +276,75 @@
     });
   }
 
+  // Below a product's information (an element with data-sojourn-product-page="<product
+  // id>"): bought together, you may also like, similar products, similar categories,
+  // previously viewed. Its impression and each click are the product discovery
+  // journey's (the answer names the journey, step and placement), told as events.
+  function tell(event, properties) {
+    var body = {event: event, properties: properties, messageId: newId()};
+    body[state.signedIn ? "userId" : "anonymousId"] = state.customerId;
+    return call("POST", "/v1/track", body).catch(function () { /* a lost count, never a broken page */ });
+  }
+
+  function productPage(slot) {
+    var productId = slot.getAttribute("data-sojourn-product-page");
+    if (!productId || slot.getAttribute("data-sojourn-filled")) return Promise.resolve(null);
+    slot.setAttribute("data-sojourn-filled", "1");
+    var path = "/v1/customers/" + encodeURIComponent(state.customerId) + "/product-page/" + encodeURIComponent(productId);
+    return call("GET", path).then(function (page) {
+      if (!page.sections.length) return null;
+      styleOnce();
+      var run = {journey: page.journey, step: page.step, placement: page.placement, product_id: productId};
+      var box = el("div", "sojourn-product-page");
+      var position = 0;
+      function item(list, section, product) {
+        if (!product || typeof product !== "object") return;
+        var url = safeUrl(product.url || "");
+        var li = el("li", "sojourn-product");
+        var picture = product.image_url && safeUrl(product.image_url);
+        if (picture) { var img = el("img"); img.src = picture; img.alt = ""; li.appendChild(img); }
+        var name = String(product.name || product.product_id || "");
+        var a = url ? el("a", "sojourn-product-name", name) : el("span", "sojourn-product-name", name);
+        var at = ++position;
+        if (url) {
+          a.href = url;
+          a.setAttribute("data-sojourn-product", String(product.product_id));
+          a.addEventListener("click", function (event) {
+            event.preventDefault();
+            var go = function () { window.location.href = url; };
+            var clicked = {section: section, clicked_product_id: String(product.product_id), position: at};
+            for (var k in run) clicked[k] = run[k];
+            Promise.race([tell("Onsite Message Clicked", clicked),
+                          new Promise(function (r) { setTimeout(r, 800); })]).then(go, go);
+          });
+        }
+        li.appendChild(a);
+        list.appendChild(li);
+      }
+      page.sections.forEach(function (section) {
+        var part = el("section", "sojourn-section");
+        part.setAttribute("data-sojourn-section", section.kind);
+        part.appendChild(el("h3", null, section.title));
+        (section.categories || [{products: section.products}]).forEach(function (group) {
+          if (group.category) part.appendChild(el("h4", null, String(group.category)));
+          var list = el("ul", "sojourn-products");
+          (group.products || []).slice(0, 12).forEach(function (product) { item(list, section.kind, product); });
+          part.appendChild(list);
+        });
+        box.appendChild(part);
+      });
+      slot.textContent = "";
+      slot.appendChild(box);
+      var viewed = {sections: page.sections.map(function (s) { return s.kind; })};
+      for (var k in run) viewed[k] = run[k];
+      return tell("Onsite Message Viewed", viewed).then(function () { return page; });
+    }, function () { return null; });
+  }
+
+  function productPages() {
+    return Promise.all(Array.prototype.map.call(document.querySelectorAll("[data-sojourn-product-page]"), productPage));
+  }
+
   // This page view may be what starts the journey that fills a slot (a first visit to
   // the registration page) or shows a banner (the order success page): a slot still
   // empty, or a placement in `watch` not shown yet, is looked for again, a few times.
@@ -308,6 +378,7 @@
     var ready;
     if (options.userId && options.token) {
       state.customerId = options.userId;
+      state.signedIn = true;
       ready = Promise.resolve();
     } else {
       var anonymousId = options.anonymousId || analyticsAnonymousId() || stored("anonymousId") || stored("anonymousId", newId());
@@ -328,6 +399,7 @@
       });
     }
     state.ready = ready.then(function () { return options.show === false ? [] : show(); });
+    state.ready.then(productPages, function () {});
     if (options.show !== false) state.ready.then(fillSlotsLate, function () {});
     return state.ready;
   }
@@ -364,6 +436,7 @@
   }
 
   window.Sojourn = {init: init, show: function () { return state.ready.then(show); }, subscribePush: subscribePush,
+                    productPage: function () { return state.ready.then(productPages); },
                     spin: spin,
                     anonymousToken: anonymousToken, customerId: function () { return state && state.customerId; }};
 })(window, document);

@@ -155,6 +155,68 @@ async def for_product(session: AsyncSession, product_id: str, kind: str = "bough
     return scoring.blend([product_id], table, await popular(session), exclude=exclude, limit=limit)
 
 
+async def _category_of(session: AsyncSession, product_id: str) -> str | None:
+    return await session.scalar(select(Product.category).where(Product.product_id == product_id))
+
+
+async def _affinity(session: AsyncSession, sources: Sequence[str]) -> dict[str, float]:
+    """How strongly each product goes with `sources`: its bought-together and (counting
+    half) also-viewed scores with them, added up."""
+    if not sources:
+        return {}
+    found: dict[str, float] = {}
+    rows = await session.execute(select(ProductRelation.kind, ProductRelation.related_id, ProductRelation.score).where(
+        ProductRelation.product_id.in_(list(sources))))
+    for kind, related, score in rows:
+        found[related] = found.get(related, 0.0) + score * (VIEWED_WEIGHT if kind == "also_viewed" else 1.0)
+    return found
+
+
+async def similar_products(session: AsyncSession, product_id: str, *, exclude: Iterable[str] = (),
+                           limit: int = 5) -> list[str]:
+    """Others of its category: those shoppers view and buy with it first, then the most
+    ordered, then by id. Nothing for a product the catalog gives no category."""
+    category = await _category_of(session, product_id)
+    if category is None:
+        return []
+    out = {product_id, *exclude}
+    same = [p for p in (await session.scalars(select(Product.product_id).where(
+        Product.category == category).order_by(Product.product_id).limit(500))).all() if p not in out]
+    affinity = await _affinity(session, [product_id])
+    rank = {p: r for r, p in enumerate(await popular(session))}
+    return sorted(same, key=lambda p: (-affinity.get(p, 0.0), rank.get(p, len(rank)), p))[:limit]
+
+
+async def similar_categories(session: AsyncSession, product_id: str, *, exclude: Iterable[str] = (),
+                             limit: int = 2, per_category: int = 3) -> list[dict[str, Any]]:
+    """The categories shoppers of its category also buy and view (its products' bought-
+    together and also-viewed companions in other categories, their scores added up),
+    each with its most ordered products."""
+    category = await _category_of(session, product_id)
+    if category is None:
+        return []
+    members = list((await session.scalars(select(Product.product_id).where(
+        Product.category == category).limit(500))).all())
+    affinity = await _affinity(session, members)
+    categories = dict((await session.execute(select(Product.product_id, Product.category).where(
+        Product.product_id.in_(list(affinity)), Product.category.is_not(None)))).all()) if affinity else {}
+    scores: dict[str, float] = {}
+    for related, score in affinity.items():
+        other = categories.get(related)
+        if other and other != category:
+            scores[other] = scores.get(other, 0.0) + score
+    chosen = sorted(scores, key=lambda c: (-scores[c], c))[:limit]
+    rank = {p: r for r, p in enumerate(await popular(session))}
+    out = {product_id, *exclude}
+    found = []
+    for other in chosen:
+        products = [p for p in (await session.scalars(select(Product.product_id).where(
+            Product.category == other).limit(500))).all() if p not in out]
+        found.append({"category": other, "products": sorted(
+            products, key=lambda p: (rank.get(p, len(rank)), -affinity.get(p, 0.0), p))[:per_category]})
+    return found
+
+
 async def bought_by(session: AsyncSession, customer_id: str) -> list[str]:
     """Every product she ever ordered."""
     orders = (await session.scalars(select(Event.properties).where(

@@ -20,10 +20,12 @@ BUDGET = {
     "lead_capture_whole_story": 15,
     "loyalty_signup_abandonment_story": 10,
     "post_purchase_whole_story": 20,  # her best channel, and how long her products last from the catalog
-    "product_discovery_no_add_to_cart": 11,
+    "product_discovery_no_add_to_cart": 12,  # all customers: has she bought, before the email
     "referral_ask_story": 12,  # and on the site (withdrawn when her link is opened)
     "registration_page_test_signed_up": 12,
     "win_back_whole_story": 20,
+    # Recorded while product discovery was for past buyers only.
+    "product_discovery_no_add_to_cart_past_buyers_only": 11,
     # Recorded before the referral ask was on the site too.
     "referral_ask_story_email_only": 10,
     # Recorded before account registration went where she is most active, with a second touch.

@@ -98,3 +98,18 @@ async def chromium() -> AsyncIterator[Any]:
             yield browser
         finally:
             await browser.close()
+
+
+async def signed_in(shop: Shop, path: str, customer_id: str, then: str = "") -> tuple[Any, Any]:
+    """A new browser context on the shop's `path`, with sojourn.js started for her
+    signed in (her customer token), then `then` (".then(() => Sojourn.productPage())")."""
+    from api.proof import customer_token
+    from tests.conftest import IDENTITY_SECRET, WRITE_KEY
+
+    context = await shop.browser.new_context()
+    page = await context.new_page()
+    await page.goto(shop.shop + path)
+    await page.evaluate(f"options => Sojourn.init(options){then}", {
+        "host": shop.api, "writeKey": WRITE_KEY, "userId": customer_id,
+        "token": customer_token(customer_id, IDENTITY_SECRET)})
+    return context, page

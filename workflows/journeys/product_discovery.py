@@ -1,9 +1,14 @@
 """Product discovery, as the founding guide tells it.
 
-A customer who has bought before comes back and browses. On the site a slot shows
-what she may also like; if she hasn't added anything to her cart two days later, an
-email brings her "you may also like" and what she looked at ("previously viewed").
-The guide measures it by click-through rate, add-to-cart rate and average order value.
+Any customer browses the shop. Below each product's information the page shows what
+goes with it: bought together, you may also like, similar products, similar
+categories, previously viewed (served to sojourn.js by the API; its impressions and
+clicks are this journey's). On the site a slot shows what she may also like; if she
+has bought before and hasn't added anything to her cart two days later, an email
+brings her "you may also like" and what she looked at ("previously viewed"). A
+shopper who never bought gets the first-purchase incentive's email instead, with her
+code, never two follow-ups at once. The guide measures it by click-through rate,
+add-to-cart rate and average order value.
 """
 
 from datetime import timedelta
@@ -14,14 +19,17 @@ from workflows.segments import HAS_PURCHASED
 
 @journey(
     name="product_discovery",
-    enters_on="Product Viewed",
-    only_for=HAS_PURCHASED,  # first-time shoppers get the first-purchase incentive instead
+    enters_on="Product Viewed",  # everyone: the guide addresses all customers
     exits_on="Order Completed",
     goal=Goal("Product Added", within=timedelta(days=7), kpi="add-to-cart rate"),
     also_measures=(Goal("Message Clicked", within=timedelta(days=7), kpi="click-through rate", own=True,
                         per="delivery"),  # clicks on its own email, per email delivered
+                   # Taps on its recommendations (the product page's block, the slot), per time shown.
+                   Goal("Onsite Message Clicked", within=timedelta(days=7), kpi="recommendation click-through rate",
+                        own=True, per="impression"),
                    Goal("Order Completed", within=timedelta(days=14), kpi="average order value", revenue="revenue")),
     reentry=Reentry.after(timedelta(days=14)),
+    changes=("product-discovery-2026-12-all-customers",),
 )
 class ProductDiscovery(Journey):
     async def story(self) -> None:
@@ -33,6 +41,9 @@ class ProductDiscovery(Journey):
         if self.added_to_cart():
             return
         if await self.wait_for("Product Added", within=timedelta(days=2), reason="two days to find something") is None:
+            if self.changed("product-discovery-2026-12-all-customers") and not await self.in_segment(HAS_PURCHASED):
+                self.branch("email", "skipped: she never bought (the first-purchase incentive writes to her)")
+                return
             await self.send_email("discovery_email", template="product_discovery")
 
     def added_to_cart(self) -> bool:
