@@ -82,21 +82,27 @@ async def entries(session: AsyncSession, journey: str) -> list[Entry]:
     return [Entry(i, w, c, aware(at), ended is not None, m) for i, w, c, at, ended, m in rows]
 
 
+async def owners_of(session: AsyncSession, entries: list[Entry]) -> dict[str, set[str]]:
+    """An id her events are stored under -> the entry ids (customer ids) it stands for:
+    the one she entered with, and the customer that id was linked to since."""
+    ids = {e.customer_id for e in entries}
+    linked = dict((await session.execute(select(Identity.alias_id, Identity.customer_id)
+                                          .where(Identity.alias_id.in_(ids)))).all()) if ids else {}
+    owners: dict[str, set[str]] = defaultdict(set)
+    for entry in entries:
+        owners[entry.customer_id].add(entry.customer_id)
+        if entry.customer_id in linked:
+            owners[linked[entry.customer_id]].add(entry.customer_id)
+    return owners
+
+
 async def measure(session: AsyncSession, spec: JourneySpec, time_scale: float = 1.0) -> Measured:
     found = Measured(await entries(session, spec.name))
     kpis = declared(spec)
     if not found.entries or not kpis:
         found.outcomes = {g.kpi: {} for g in kpis}
         return found
-    # Her ids: the one she entered with, and the customer that id was linked to since.
-    ids = {e.customer_id for e in found.entries}
-    linked = dict((await session.execute(select(Identity.alias_id, Identity.customer_id)
-                                          .where(Identity.alias_id.in_(ids)))).all()) if ids else {}
-    owners: dict[str, set[str]] = defaultdict(set)  # an id events are stored under -> the entry ids it stands for
-    for entry in found.entries:
-        owners[entry.customer_id].add(entry.customer_id)
-        if entry.customer_id in linked:
-            owners[linked[entry.customer_id]].add(entry.customer_id)
+    owners = await owners_of(session, found.entries)
     names = {g.event for g in kpis} | {name for g in kpis if (t := g.after_trigger()) is not None and (name := getattr(t, "name", None))}
     if any(g.per == "impression" for g in kpis):
         names.add(IMPRESSION)
@@ -122,7 +128,7 @@ async def measure(session: AsyncSession, spec: JourneySpec, time_scale: float = 
                     entry.entered_at <= at <= entry.entered_at + window for at in (
                         delivered.get(entry.customer_id, []) if goal.per == "delivery" else
                         [at for at, e in events_of.get(entry.customer_id, ())
-                         if e.name == IMPRESSION and _ours(e, spec.name)]))}
+                         if e.name == IMPRESSION and ours(e, spec.name)]))}
         for entry in found.entries:
             prerequisite = after is None
             for at, event in events_of.get(entry.customer_id, ()):
@@ -130,7 +136,7 @@ async def measure(session: AsyncSession, spec: JourneySpec, time_scale: float = 
                     continue
                 if event.message_id == entry.entry_message_id:
                     continue  # what entered her is not what she did after
-                if goal.own and event.name == goal.event and not _ours(event, spec.name):
+                if goal.own and event.name == goal.event and not ours(event, spec.name):
                     continue  # another journey's message: never this one's click
                 if not prerequisite and after is not None:
                     prerequisite = holds(lambda: after.matches(event))  # noqa: B023 - used at once
@@ -145,7 +151,8 @@ async def measure(session: AsyncSession, spec: JourneySpec, time_scale: float = 
 IMPRESSION = "Onsite Message Viewed"
 
 
-def _ours(event: JourneyEvent, journey: str) -> bool:
+def ours(event: JourneyEvent, journey: str) -> bool:
+    """Is this click or impression one of the journey's own messages?"""
     return event.properties.get("journey") == journey
 
 

@@ -19,6 +19,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from sojourn.analytics import kpis as kpi
+from sojourn.analytics import sessions
 from sojourn.analytics import statistics as st
 from sojourn.ground.events import JourneyEvent, holds
 from sojourn.ground.models import Event, ExperimentAssignment, Message, aware
@@ -36,6 +37,8 @@ async def build(session: AsyncSession, spec: JourneySpec, time_scale: float = 1.
         "funnel": await funnel(session, spec, measured),
         "experiments": await experiments(session, spec, measured),
         "over_time": kpi.by_day(measured, goals[0]) if goals else [],
+        "sessions": await sessions.report(session, spec, measured, spec.sessions_within)
+        if spec.sessions_within else None,
     }
 
 

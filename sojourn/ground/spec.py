@@ -123,6 +123,9 @@ class JourneySpec:
     only_for: Segment | None = None  # admits an entry only if she is in it as of the event
     # The journey's own changes behind `self.changed(...)`: runs started from now on take them.
     changes: tuple[str, ...] = ()
+    # Report her average session duration after entry, over this window (lead capture's
+    # third measure: sojourn/analytics/sessions.py); None: not reported.
+    sessions_within: timedelta | None = None
 
     def triggered_by(self, event: JourneyEvent, settings: Any = None) -> bool:
         """Is this an entry event, whoever sent it?"""

@@ -5,7 +5,9 @@ spin-to-win popup offers her a first-purchase reward: she gives her email, and a
 the wheel spins (the wheel draws on the server, once per shopper and per address) and
 shows her prize, a coupon code. If she hasn't ordered two days after winning, an email
 reminds her of the code. Her order ends the journey at any moment.
-The guide measures it by spin click-through rate, lead rate and conversion rate.
+The guide measures it by spin click-through rate, lead rate and conversion rate, and
+by average session duration: for those who saw the wheel against those who didn't,
+and per variant (sojourn/analytics/sessions.py).
 """
 
 from datetime import timedelta
@@ -29,6 +31,7 @@ WHEEL_SHOWN = timedelta(days=3)  # as long as the popup's TTL
     ),
     reentry=Reentry.after(timedelta(days=30)),  # a wheel a month at most
     params={"lead_wheel": "first_order"},
+    sessions_within=timedelta(days=14),  # the guide's third measure: average session duration
 )
 class LeadCapture(Journey):
     async def story(self) -> None:

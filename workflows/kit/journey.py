@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, ClassVar, TypeVar
 
 from temporalio import workflow
@@ -434,6 +434,7 @@ def journey(
     params: dict[str, Any] | None = None,
     only_for: Segment | None = None,
     changes: tuple[str, ...] = (),
+    sessions_within: timedelta | None = None,
 ) -> Callable[[J], J]:
     """Declare a journey: its metadata, from which the API routes, and its workflow.
     The class gets the workflow's run method from the kit; it writes only `story()`."""
@@ -451,6 +452,7 @@ def journey(
             params=dict(params or {}),
             workflow_type=cls.__name__,
             only_for=only_for,
+            sessions_within=sessions_within,
             changes=tuple(changes),
         )
 
