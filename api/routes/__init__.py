@@ -18,6 +18,7 @@ from api.routes import (
     coupons,
     customers,
     dashboard,
+    funnel,
     journeys,
     metrics,
     onsite,
@@ -54,6 +55,7 @@ capped.include_router(onsite.router)
 capped.include_router(suppressions.router)
 capped.include_router(pipeline.router)
 capped.include_router(segments.router)
+capped.include_router(funnel.router)
 capped.include_router(coupons.router)
 capped.include_router(recommendations.router)
 capped.include_router(products.router)

@@ -15,6 +15,7 @@ from fastapi.responses import FileResponse, HTMLResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from api.deps import JourneysDep, OperatorSignIn, SessionsDep, SettingsDep, TemporalDep
+from api.routes.funnel import funnel_of
 from api.routes.journeys import stats_of
 
 router = APIRouter(prefix="/dashboard", include_in_schema=False)
@@ -48,7 +49,7 @@ def page(name: str, **context: Any) -> HTMLResponse:
 async def overview(_: OperatorSignIn, journeys: JourneysDep, sessions: SessionsDep, temporal: TemporalDep,
                    settings: SettingsDep) -> HTMLResponse:
     found = [await stats_of(j, sessions, temporal, settings) for j in journeys]
-    return page("overview.html", journeys=found)
+    return page("overview.html", journeys=found, shop=await funnel_of(sessions))
 
 
 @router.get("/journeys/{name}")
