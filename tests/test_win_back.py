@@ -59,10 +59,11 @@ async def lapse(env: WorkflowEnvironment, api: Api, settings: Settings) -> Async
     await ensure_schedules(env.client, settings, watched(JOURNEYS), schedule_id=schedule_id,
                            recommendations_id=None, audiences_id=None)
 
-    async def lapsing(*customers: str, recent: tuple[str, ...] = ()) -> None:
+    async def lapsing(*customers: str, recent: tuple[str, ...] = (), products: list[dict] | None = None) -> None:
         ordered = datetime.now(UTC) - LAPSE + timedelta(seconds=2)
         for n, customer in enumerate(customers):
-            await api.track(customer, "Order Completed", {"order_id": f"old-{customer}-{n}", "revenue": 40},
+            await api.track(customer, "Order Completed", {"order_id": f"old-{customer}-{n}", "revenue": 40,
+                                                          "products": products or []},
                             timestamp=ordered.isoformat())
         for customer in recent:  # ordered ten days later: not lapsed yet
             await api.track(customer, "Order Completed", {"order_id": f"recent-{customer}", "revenue": 40},
@@ -87,20 +88,22 @@ async def stock(sessions: Any, count: int = 10) -> None:
 
 async def test_the_whole_story(env: WorkflowEnvironment, api: Api, settings: Settings, sessions: Any,
                                inbox: Inbox, lapse: Lapse, customer_id: str) -> None:
-    await shop(api, customer_id)
+    ids = await shop(api, customer_id)
     await refresh(api, settings)
     await stock(sessions)
     ada = treated(customer_id)
     await api.post("/v1/identify", {"userId": ada, "traits": {"email": f"{ada}@mail.test", "firstName": "Ada"}})
-    await lapse(ada)
+    await lapse(ada, products=[{"product_id": ids["serum"], "name": "Glow Serum"}])
     handle = api.client.get_workflow_handle(WinBack.spec.workflow_id(ada))
 
     await env.fast_forward(handle, timedelta(minutes=1))
     [miss] = inbox.to(ada)
     assert miss["Subject"] == "We miss you, Ada"
     body = miss.get_body(("plain",)).get_content()
-    assert "You may like:\r\n- Volume Mascara: https://beauty.test/p/mascara-" in body, body  # the most ordered
     timeline = " ".join((await handle.query("state"))["timeline"])
+    # What goes with her last order (the serum): the toner first, never the serum itself.
+    assert f"You may like:\r\n- Rose Toner: https://beauty.test/p/{ids['toner']}" in body, body
+    assert f"/p/{ids['serum']}" not in body
     assert "experiment win_back: win_back" in timeline and "best channel: email (" in timeline, timeline
 
     await env.fast_forward(handle, timedelta(days=6, hours=23))

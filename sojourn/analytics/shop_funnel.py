@@ -66,9 +66,9 @@ async def report(session: AsyncSession, since: datetime, until: datetime,
         now = utcnow()  # who is in each segment now
         ids = list(visits)
         facts: dict[str, Facts] = {}
-        for start in range(0, len(ids), CHUNK):
+        for offset in range(0, len(ids), CHUNK):
             facts.update((row.id, facts_of(row)) for row in (await session.execute(
-                select(*FACTS).where(Customer.id.in_(ids[start:start + CHUNK])))).all())
+                select(*FACTS).where(Customer.id.in_(ids[offset:offset + CHUNK])))).all())
         for segment in segments:
             counts: dict[str, int] = defaultdict(int)
             for customer_id, sessions in visits.items():
