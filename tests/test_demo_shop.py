@@ -41,12 +41,13 @@ async def inbox(tmp_path: Path) -> AsyncIterator[PushReceiver]:
 async def demo(env: WorkflowEnvironment, settings: Settings, inbox: PushReceiver, sessions: Any) -> AsyncIterator[Shop]:
     shop_app = demoshop.make_app(api_url="", write_key=WRITE_KEY, identity_secret=IDENTITY_SECRET,
                                  inbox_url=inbox.base_url, sdk_dir=sdk_dir())
-    async with sessions() as session:  # make dev stocks its pools too
-        for offer in ("wheel_10", "wheel_15", "wheel_shipping", "wheel_25"):
-            await pools.generate(session, offer, 3, prefix="DEMO-")
-        await session.commit()
     async with shop_and_api(shop_app, settings, env.client) as opened:
         shop_app.state.api_url = inbox.sojourn_url = opened.api
+        async with sessions() as session:  # make dev stocks its pools, catalog and stories too
+            for offer in ("wheel_10", "wheel_15", "wheel_shipping", "wheel_25"):
+                await pools.generate(session, offer, 3, prefix="DEMO-")
+            await demoshop.stock(session, opened.shop)
+            await session.commit()
         yield opened
 
 
@@ -58,6 +59,12 @@ async def test_a_newcomer_sees_lisas_greeting_bar_and_push_in_the_demo_shop(
         await page.goto(f"{demo.shop}/?as={customer_id}")
         await page.wait_for_function("document.getElementById('log').textContent.includes('identify')")
         assert "tracking with analytics.js" in await page.text_content("#log")
+        # The marketer's stories, at the top of the home page (make dev stores the demo's).
+        await page.wait_for_selector(".sojourn-story", timeout=30_000)
+        titles = await page.eval_on_selector_all(".sojourn-story span", "s => s.map(e => e.textContent)")
+        assert titles[:4] == ["Winter sale", "Lips", "Skincare", "Eyes"], titles
+        assert await page.evaluate("document.querySelector('[data-sojourn-stories]').getBoundingClientRect().top"
+                                   " < document.querySelector('main').getBoundingClientRect().top")
 
         # She is not on the newsletter: the lead-capture wheel pops up. Her email, her consent, a spin.
         await page.wait_for_selector(".sojourn-popup input[type=email]", timeout=30_000)

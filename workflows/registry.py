@@ -7,6 +7,7 @@ from workflows.journeys.app_banner_experiment import AppBannerTest
 from workflows.journeys.cart_abandonment import CartAbandonment
 from workflows.journeys.email_confirmation import EmailConfirmation
 from workflows.journeys.first_purchase_incentive import FirstPurchaseIncentive
+from workflows.journeys.home_stories import HomeStories
 from workflows.journeys.lead_capture import LeadCapture
 from workflows.journeys.loyalty_signup_abandonment import LoyaltySignupAbandonment
 from workflows.journeys.post_purchase import PostPurchase
@@ -30,6 +31,7 @@ JOURNEYS: tuple[type[Journey], ...] = (
     AppBannerTest,
     AccountRegistration,
     ProductDiscovery,
+    HomeStories,
     PostPurchase,
     WinBack,
     EmailConfirmation,  # double opt-in: not the guide's, the law's

@@ -30,6 +30,7 @@ from api.routes import (
     referrals,
     sdk,
     segments,
+    stories,
     suppressions,
     tracking,
     wheels,
@@ -56,6 +57,7 @@ capped.include_router(suppressions.router)
 capped.include_router(pipeline.router)
 capped.include_router(segments.router)
 capped.include_router(funnel.router)
+capped.include_router(stories.router)
 capped.include_router(coupons.router)
 capped.include_router(recommendations.router)
 capped.include_router(products.router)

@@ -9,7 +9,8 @@
  * It then shows her on-site messages: the greeting bar (top), the smart banner
  * (top, on mobile web), the spin-to-win popup (the wheel draws on the server, after she gives
  * her email and consent), content slots (any element with data-sojourn-placement="name"),
- * and a product page's recommendations (data-sojourn-product-page="<product id>"),
+ * a product page's recommendations (data-sojourn-product-page="<product id>"), the
+ * home page's stories (data-sojourn-stories),
  * reports each impression, click and dismissal, tells Sojourn when she landed through a
  * friend's referral link (`?ref=<code>`), and `Sojourn.subscribePush()` asks
  * for web push with the shop's service worker (see the README's "sojourn.js").
@@ -121,6 +122,10 @@
     "width:min(26em,90vw);box-sizing:border-box;padding:1.5em;background:#fff;border-radius:8px;" +
     "box-shadow:0 4px 24px rgba(0,0,0,.3);font:15px/1.4 sans-serif}.sojourn-popup form{display:grid;gap:.6em}" +
     ".sojourn-popup ul{padding-left:1.2em}.sojourn-popup input[type=email]{padding:.4em}" +
+    ".sojourn-stories{display:flex;gap:1em;overflow-x:auto;list-style:none;margin:0;padding:.5em}" +
+    ".sojourn-story a{display:flex;flex-direction:column;align-items:center;width:5.5em;text-align:center;" +
+    "font:13px/1.3 sans-serif;color:inherit;text-decoration:none}.sojourn-story img{width:4.5em;height:4.5em;" +
+    "border-radius:50%;object-fit:cover;border:2px solid #c2185b}" +
     ".sojourn-slot img,.sojourn-product-page img{max-width:100%;display:block}.sojourn-won{font-weight:bold}.sojourn-code{font:1.2em monospace}" +
     ".sojourn-close{position:absolute;right:.5em;top:.3em;border:0;background:none;color:inherit;" +
     "font-size:1.3em;cursor:pointer}.sojourn-bar,.sojourn-banner{box-sizing:border-box}";
@@ -341,9 +346,51 @@
     }, function () { return null; });
   }
 
-  function productPages() {
-    return Promise.all(Array.prototype.map.call(document.querySelectorAll("[data-sojourn-product-page]"), productPage));
+  // The home page's stories (an element with data-sojourn-stories): the marketer's,
+  // those about what she views most first. Impression and taps are the home_stories
+  // journey's.
+  function stories(slot) {
+    if (slot.getAttribute("data-sojourn-filled")) return Promise.resolve(null);
+    slot.setAttribute("data-sojourn-filled", "1");
+    return call("GET", "/v1/customers/" + encodeURIComponent(state.customerId) + "/stories").then(function (found) {
+      if (!found.stories.length) return null;
+      styleOnce();
+      var run = {journey: found.journey, step: found.step, placement: found.placement};
+      var list = el("ul", "sojourn-stories");
+      found.stories.forEach(function (story, index) {
+        var url = safeUrl(story.url || "");
+        if (!url) return;
+        var li = el("li", "sojourn-story");
+        var a = el("a", null);
+        a.href = url;
+        a.setAttribute("data-sojourn-story", String(story.story_id));
+        var picture = story.image_url && safeUrl(story.image_url);
+        if (picture) { var img = el("img"); img.src = picture; img.alt = ""; a.appendChild(img); }
+        a.appendChild(el("span", null, String(story.title || "")));
+        a.addEventListener("click", function (event) {
+          event.preventDefault();
+          var go = function () { window.location.href = url; };
+          var tapped = {story_id: String(story.story_id), position: index + 1};
+          for (var k in run) tapped[k] = run[k];
+          Promise.race([tell("Onsite Message Clicked", tapped),
+                        new Promise(function (r) { setTimeout(r, 800); })]).then(go, go);
+        });
+        li.appendChild(a);
+        list.appendChild(li);
+      });
+      slot.textContent = "";
+      slot.appendChild(list);
+      var viewed = {stories: found.stories.map(function (s) { return String(s.story_id); })};
+      for (var k in run) viewed[k] = run[k];
+      return tell("Onsite Message Viewed", viewed).then(function () { return found; });
+    }, function () { return null; });
   }
+
+  function productPages() {
+    return Promise.all(Array.prototype.map.call(document.querySelectorAll("[data-sojourn-stories]"), stories)
+      .concat(Array.prototype.map.call(document.querySelectorAll("[data-sojourn-product-page]"), productPage)));
+  }
+
 
   // This page view may be what starts the journey that fills a slot (a first visit to
   // the registration page) or shows a banner (the order success page): a slot still
@@ -437,6 +484,7 @@
 
   window.Sojourn = {init: init, show: function () { return state.ready.then(show); }, subscribePush: subscribePush,
                     productPage: function () { return state.ready.then(productPages); },
+                    stories: function () { return state.ready.then(productPages); },
                     spin: spin,
                     anonymousToken: anonymousToken, customerId: function () { return state && state.customerId; }};
 })(window, document);

@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 from sojourn.coupons import pools, wheels
+from sojourn.devtools import demoshop
 from sojourn.ground import migrate
 from sojourn.ground.db import make_engine, make_sessionmaker
 from sojourn.ground.settings import Settings, get_settings
@@ -45,6 +46,17 @@ async def stock_pools(database_url: str, offers: list[str]) -> None:
             for offer in offers:
                 if not await pools.available(session, offer):
                     await pools.generate(session, offer, DEV_FIRST_ORDER_CODES, prefix="DEV-")
+            await session.commit()
+    finally:
+        await engine.dispose()
+
+
+async def stock_demo(database_url: str, shop_url: str) -> None:
+    """The demo shop's catalog and the marketer's stories on its home page."""
+    engine = make_engine(database_url)
+    try:
+        async with make_sessionmaker(engine)() as session:
+            await demoshop.stock(session, shop_url)
             await session.commit()
     finally:
         await engine.dispose()
@@ -102,6 +114,7 @@ def run() -> int:
     var.mkdir(parents=True, exist_ok=True)
     migrate.upgrade()
     asyncio.run(stock_pools(settings.database_url, dev_pools(settings)))
+    asyncio.run(stock_demo(settings.database_url, f"http://localhost:{settings.demo_shop_port}"))
 
     host, port = settings.temporal_address.rsplit(":", 1)
     procs: list[subprocess.Popen[bytes]] = []

@@ -489,3 +489,21 @@ class AudienceSync(Base):
 def table(model: type[Base]) -> Table:
     """A model's table, typed as one (SQLAlchemy types `__table__` as any FromClause)."""
     return cast(Table, model.__table__)
+
+
+class Story(Base):
+    """One of the marketer's home-page stories (the guide's InStory): a campaign, a
+    product or a collection, shown at the top of the home page, ordered for each
+    shopper by the categories she views (sojourn/intelligence/stories.py)."""
+
+    __tablename__ = "stories"
+
+    story_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    title: Mapped[str] = mapped_column(String(255))
+    kind: Mapped[str] = mapped_column(String(32))  # campaign | product | collection
+    url: Mapped[str] = mapped_column(Text)
+    image_url: Mapped[str | None] = mapped_column(Text)
+    category: Mapped[str | None] = mapped_column(String(255))  # what it is about, to order it by her interests
+    position: Mapped[int] = mapped_column(Integer, default=0)  # the marketer's order, among equals
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -243,6 +243,7 @@ class Settings(BaseSettings):
     recommend_exclude: Annotated[list[str], NoDecode] = Field(default_factory=list)
     lead_wheel: str = "first_order"  # the lead-capture journey's wheel (templates/wheels/)
     registration_path: str = "/register"  # the registration page's A/B test enters there
+    home_path: str = "/"  # the home page, where the stories are (home_stories enters there)
     order_success_path: str = "/checkout/success"  # the app banner's A/B test enters there
     app_download_url: str = "https://apps.apple.com/app/beauty-shop/id000000000"  # or a smart link
 

@@ -37,6 +37,32 @@ PRODUCTS = [
     {"product_id": "mascara-3", "name": "Volume Mascara", "price": 19, "category": "Eyes"},
 ]
 
+# The marketer's stories at the top of the demo's home page (make dev stores them).
+STORIES: list[dict[str, Any]] = [
+    {"story_id": "demo-sale", "title": "Winter sale", "kind": "campaign", "path": "/?story=sale", "category": None},
+    {"story_id": "demo-lips", "title": "Lips", "kind": "collection", "path": "/?story=lips", "category": "Lips"},
+    {"story_id": "demo-skincare", "title": "Skincare", "kind": "collection", "path": "/?story=skincare",
+     "category": "Skincare"},
+    {"story_id": "demo-eyes", "title": "Eyes", "kind": "collection", "path": "/?story=eyes", "category": "Eyes"},
+]
+
+
+async def stock(session: Any, shop_url: str) -> None:
+    """The demo's catalog (names and categories, as a shop's product feed gives them) and
+    its stories, unless a marketer has changed them already."""
+    from sojourn.ground.models import Story
+    from sojourn.intelligence import catalog, stories
+
+    for product in PRODUCTS:
+        await catalog.feed(session, str(product["product_id"]), {
+            "name": product["name"], "price": product["price"], "category": product["category"],
+            "url": f"{shop_url.rstrip('/')}/?product={product['product_id']}"})
+    for position, story in enumerate(STORIES):
+        if await session.get(Story, story["story_id"]) is None:
+            await stories.put(session, str(story["story_id"]), {
+                "title": story["title"], "kind": story["kind"], "url": f"{shop_url.rstrip('/')}{story['path']}",
+                "image_url": None, "category": story["category"], "position": position, "active": True})
+
 
 def shopper(request: Request) -> str:
     """Who the page signs in: ?as=NAME (letters, digits, - and _), else lisa."""
