@@ -21,13 +21,17 @@ from sojourn.pipeline.router import device_of
 from tests.conftest import Api, browser_of, keep_history, open_api, reader_of
 from worker import build_worker
 from workflows.journeys.app_banner_experiment import BANNERS, AppBannerTest
-from workflows.journeys.registration_page_experiment import VARIANTS, RegistrationPageTest
+from workflows.journeys.registration_page_experiment import RegistrationPageTest
 from workflows.kit.experiments import assign
 
 IPHONE = ("Mozilla/5.0 (iPhone; CPU iPhone OS 18_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
           "Version/18.0 Mobile/15E148 Safari/604.1")
 DESKTOP = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36"
 HALVES = {"a": 0.5, "b": 0.5}
+# What the registration page's variants show: content (templates/onsite/registration_hero.json).
+VARIANTS = {"a": {"title": "Create your account", "button": "Sign up", "image": "/img/register-a.jpg"},
+            "b": {"title": "Join and get 10% off your first order", "button": "Join now",
+                  "image": "/img/register-b.jpg"}}
 
 
 ON_TOP = """() => {
@@ -88,6 +92,7 @@ async def test_first_time_visitors_split_on_the_registration_page(env: WorkflowE
         assert hero["content"]["title"] == VARIANTS[variant]["title"]
         assert hero["content"]["button"] == VARIANTS[variant]["button"]
         assert hero["content"]["image"] == f"https://beauty.test{VARIANTS[variant]['image']}"
+        assert hero["content"]["variant"] == variant
         got[anon] = variant
     assert set(got.values()) == {"a", "b"}, "both variants run"
 
@@ -113,6 +118,18 @@ async def test_first_time_visitors_split_on_the_registration_page(env: WorkflowE
         signup = per_variant[v]["signup rate"]
         assert per_variant[v]["entries"] >= mine[v] and signup["conversions"] >= won[v]
         assert signup["interval"][0] <= signup["rate"] <= signup["interval"][1]
+
+
+async def test_the_app_reads_the_same_slot_from_its_register_screen(api: Api, customer_id: str) -> None:
+    """The app (Segment's mobile SDK) sends a screen; the same test, the same content,
+    read from the same API."""
+    anon = f"app-{customer_id}"
+    body = {"anonymousId": anon, "name": "Register", "messageId": str(uuid.uuid4()),
+            "context": {"app": {"name": "Beauty Shop"}, "device": {"type": "ios"}}}
+    assert (await api.post("/v1/screen", body)).status_code == 200
+    [hero] = await shown(api, f"anonymous:{anon}", "registration_hero")
+    variant = assign(anon, "registration_page", HALVES)
+    assert (hero["content"]["variant"], hero["content"]["title"]) == (variant, VARIANTS[variant]["title"])
 
 
 async def test_a_returning_visitor_is_not_in_the_test(api: Api, sessions: Any, customer_id: str) -> None:
