@@ -12,10 +12,10 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import select, update
 from temporalio.testing import WorkflowEnvironment
 
-from sojourn.ground.models import Customer, utcnow
+from sojourn.ground.models import Customer, Event, utcnow
 from sojourn.ground.settings import Settings
 from sojourn.pipeline.router import device_of
 from tests.conftest import Api, browser_of, keep_history, open_api, reader_of
@@ -176,6 +176,14 @@ async def test_the_app_banner_counts_installs_after_a_tap(env: WorkflowEnvironme
                                  headers=browser_of(customer_id))
     assert tapped.status_code == 204
     await api.settled()
+    # The tap carries the run it came from: journey, step, and the run's variant.
+    async with api.sessions() as session:
+        [tap] = (await session.scalars(select(Event.properties).where(
+            Event.customer_id == customer_id, Event.name == "Onsite Message Clicked"))).all()
+    assert {k: tap[k] for k in ("journey", "step", "workflow_id", "variants")} == {
+        "journey": "app_banner_test", "step": "app_banner",
+        "workflow_id": AppBannerTest.spec.workflow_id(customer_id),
+        "variants": {"app_banner": assign(customer_id, "app_banner", HALVES)}}, tap
     await api.track(customer_id, "Application Installed", {"version": "3.2"})
     handle = api.client.get_workflow_handle(AppBannerTest.spec.workflow_id(customer_id))
     result = await handle.result()

@@ -18,7 +18,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from sojourn.analytics import kpis
 from sojourn.coupons import pools
-from sojourn.ground.models import ExperimentAssignment, JourneyRun
+from sojourn.ground.models import Event, ExperimentAssignment, JourneyRun
 from sojourn.ground.schedules import ensure_schedules
 from sojourn.ground.settings import Settings
 from tests.conftest import SERVER_KEY, Api, keep_history, open_api
@@ -105,6 +105,16 @@ async def test_the_whole_story(env: WorkflowEnvironment, api: Api, settings: Set
     assert f"You may like:\r\n- Rose Toner: https://beauty.test/p/{ids['toner']}" in body, body
     assert f"/p/{ids['serum']}" not in body
     assert "experiment win_back: win_back" in timeline and "best channel: email (" in timeline, timeline
+
+    # Her click on it carries the run: journey, step, and the run's variant.
+    link = body.split("See what's new: ")[1].split()[0]
+    assert (await api.follow(link)).status_code == 302
+    async with sessions() as session:
+        [click] = (await session.scalars(select(Event.properties).where(
+            Event.customer_id == ada, Event.name == "Message Clicked"))).all()
+    assert {k: click[k] for k in ("journey", "step", "workflow_id", "variants")} == {
+        "journey": "win_back", "step": "we_miss_you", "workflow_id": WinBack.spec.workflow_id(ada),
+        "variants": {"win_back": "win_back"}}, click
 
     await env.fast_forward(handle, timedelta(days=6, hours=23))
     assert len(inbox.to(ada)) == 1, "a week for her to come back on her own"

@@ -25,6 +25,7 @@ from sojourn.ground.calls import Call, anonymous_id_of
 from sojourn.ground.db import rowcount
 from sojourn.ground.models import OnsiteMessage, OnsiteView, utcnow
 from sojourn.ground.settings import Settings, parse_caps
+from sojourn.links.tracking import run_of
 from sojourn.pipeline.store import Store
 
 router = APIRouter(prefix="/v1/customers", tags=["on-site"])
@@ -82,6 +83,7 @@ async def _report(customer_id: str, message_id: int, kind: str, sessions: async_
     async with sessions() as session:
         message = await session.scalar(select(OnsiteMessage).where(
             OnsiteMessage.id == message_id, OnsiteMessage.customer_id == customer_id))
+        run = await run_of(session, message.idempotency_key) if message is not None else {}
     if message is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no on-site message {message_id} for {customer_id!r}")
     visitor = anonymous_id_of(customer_id)
@@ -89,7 +91,7 @@ async def _report(customer_id: str, message_id: int, kind: str, sessions: async_
                     # Her kind of id: a visitor's event must not make her profile "known".
                     user_id=None if visitor else customer_id, anonymous_id=visitor,
                     name=EVENTS[kind], properties={"message_id": message.id, "placement": message.placement,
-                                                   "journey": message.journey, "step": message.step})
+                                                   "journey": message.journey, "step": message.step, **run})
 
     async def count(session: AsyncSession) -> None:  # in the event's transaction: both or neither
         now = utcnow()

@@ -24,7 +24,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from markupsafe import Markup
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from sojourn.ground.models import ExperimentAssignment
 from sojourn.ground.signing import Signer
 
 HREF = re.compile(r'href="(https?://[^"]+)"', re.IGNORECASE)
@@ -150,3 +153,20 @@ def read_open(signer: Signer, token: str) -> Open | None:
             isinstance(v, str) for v in (customer_id, journey, step, key)):
         return None
     return Open(customer_id, journey, step, key, float(sent_at))
+
+
+# A send's key is "<workflow id>/<first run id>/<step>" (workflows/kit/sends.py); the
+# run id is a UUID, so the workflow id is what comes before it, whatever "/" the step holds.
+_SEND_KEY = re.compile(r"^(?P<workflow>.+?)/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/")
+
+
+async def run_of(session: AsyncSession, send_key: str) -> dict[str, Any]:
+    """The run a click or an impression came from, for its event: the workflow id and
+    the variants that run was assigned (`{"registration_page": "b"}`), if any."""
+    found = _SEND_KEY.match(send_key or "")
+    if found is None:
+        return {}
+    workflow_id = found.group("workflow")
+    variants = dict((await session.execute(select(ExperimentAssignment.experiment, ExperimentAssignment.variant)
+                                            .where(ExperimentAssignment.workflow_id == workflow_id))).all())
+    return {"workflow_id": workflow_id, **({"variants": variants} if variants else {})}
