@@ -96,6 +96,9 @@ def run() -> int:
         env["SOJOURN_IDENTITY_SECRET"] = DEV_IDENTITY_SECRET
     if not env.get("SOJOURN_OPERATOR_KEYS"):
         env["SOJOURN_OPERATOR_KEYS"] = DEV_OPERATOR_KEY
+    # The demo's win-back: she lapses seconds after "her last order was 60 days ago";
+    # the sweep that finds her runs every 10 s rather than hourly.
+    env.setdefault("SOJOURN_SEGMENT_SWEEP_SECONDS", "10")
     shop_port = int(env.get("SOJOURN_DEMO_SHOP_PORT") or 3000)
     if not env.get("SOJOURN_CORS_ORIGINS"):  # the demo shop, by either name
         env["SOJOURN_CORS_ORIGINS"] = f"http://localhost:{shop_port},http://127.0.0.1:{shop_port}"
@@ -169,7 +172,8 @@ def run() -> int:
         shop = start(sys.executable, "-m", "sojourn.devtools.demoshop", "--port", str(settings.demo_shop_port),
                      "--api-url", settings.public_url, "--write-key", settings.write_keys[0],
                      "--identity-secret", settings.identity_secret or "",
-                     "--inbox-url", f"http://127.0.0.1:{settings.push_inbox_port}")
+                     "--inbox-url", f"http://127.0.0.1:{settings.push_inbox_port}",
+                     "--server-key", settings.server_keys[0] if settings.server_keys else "")
         _wait_for_port("127.0.0.1", settings.demo_shop_port, shop)
         print(
             f"\nSojourn is up.\n"

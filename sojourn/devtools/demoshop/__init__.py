@@ -14,7 +14,9 @@ shop's backend would. Development only: it signs in whoever asks.
 from __future__ import annotations
 
 import argparse
+import base64
 import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +38,8 @@ PRODUCTS = [
     {"product_id": "serum-9", "name": "Glow Serum", "price": 32, "category": "Skincare"},
     {"product_id": "mascara-3", "name": "Volume Mascara", "price": 19, "category": "Eyes"},
 ]
+
+LAPSED_AFTER = timedelta(days=60)  # workflows/segments.py's LAPSE (the demo may not import workflows)
 
 # The marketer's stories at the top of the demo's home page (make dev stores them).
 STORIES: list[dict[str, Any]] = [
@@ -71,7 +75,7 @@ def shopper(request: Request) -> str:
 
 
 def make_app(*, api_url: str, write_key: str, identity_secret: str, inbox_url: str,
-             sdk_dir: Path | None = SDK_DIR) -> Starlette:
+             sdk_dir: Path | None = SDK_DIR, server_key: str = "") -> Starlette:
     """`api_url`: Sojourn as the browser reaches it (app.state.api_url, which a test may
     set once the API has its port); `inbox_url`: the push inbox, which this server talks
     to for the page (it stands in for the browser's push service)."""
@@ -105,6 +109,25 @@ def make_app(*, api_url: str, write_key: str, identity_secret: str, inbox_url: s
             return JSONResponse({"error": f"the push inbox at {inbox_url} is not answering: {err}"}, status_code=502)
         return JSONResponse([p["payload"] for p in reversed(received) if p["browser"].startswith(mine)])
 
+    async def lapse(request: Request) -> Response:
+        """"Her last order was two months ago": the shop's backend tells Sojourn of an order
+        that turns 60 days old in a few seconds (a backdated event: history, it starts
+        nothing); the segment sweep then finds she has lapsed, and the win-back begins."""
+        if not server_key:
+            return JSONResponse({"error": "the demo shop was started without --server-key"}, status_code=503)
+        user_id = shopper(request)
+        ordered = datetime.now(UTC) - LAPSED_AFTER + timedelta(seconds=3)
+        order = {"userId": user_id, "event": "Order Completed", "messageId": f"past-{user_id}-{ordered.timestamp()}",
+                 "timestamp": ordered.isoformat(), "properties": {
+                     "order_id": f"past-{user_id}-{int(ordered.timestamp())}", "revenue": 32,
+                     "products": [{"product_id": "serum-9", "name": "Glow Serum", "price": 32, "quantity": 1}]}}
+        async with aiohttp.ClientSession() as http, http.post(
+                f"{request.app.state.api_url.rstrip('/')}/v1/track", json=order,
+                headers={"Authorization": "Basic " + base64.b64encode(f"{server_key}:".encode()).decode()}) as answer:
+            if answer.status != 200:
+                return JSONResponse({"error": await answer.text()}, status_code=502)
+        return JSONResponse({"lapses_at": (ordered + LAPSED_AFTER).isoformat()})
+
     async def service_worker(request: Request) -> Response:
         # A real shop's one-line worker (docs/storefront.md); the demo's pushes go to the inbox.
         return PlainTextResponse(f'importScripts({json.dumps(request.app.state.api_url.rstrip("/") + "/v1/sojourn-sw.js")});\n',
@@ -113,6 +136,7 @@ def make_app(*, api_url: str, write_key: str, identity_secret: str, inbox_url: s
     routes: list[Any] = [
         Route("/", page), Route("/cart", page), Route("/new", page),
         Route("/allow-push", allow_push, methods=["POST"]), Route("/pushes", pushes),
+        Route("/lapse", lapse, methods=["POST"]),
         Route("/sojourn-sw.js", service_worker),
     ]
     if has_sdk:
@@ -131,7 +155,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--write-key", required=True)
     parser.add_argument("--identity-secret", required=True)
     parser.add_argument("--inbox-url", required=True)
+    parser.add_argument("--server-key", default="", help="the shop's backend's key, for 'her last order'")
     args = parser.parse_args(argv)
     app = make_app(api_url=args.api_url, write_key=args.write_key, identity_secret=args.identity_secret,
-                   inbox_url=args.inbox_url)
+                   inbox_url=args.inbox_url, server_key=args.server_key)
     uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning")
