@@ -162,3 +162,19 @@ async def test_a_past_customer_is_won_back_in_the_demo_shop(demo: Shop, worker: 
     finally:
         await context.close()
         await env.client.get_schedule_handle(schedule_id).delete()
+
+
+
+async def test_the_apps_banner_is_at_the_top_of_the_demo_shop_on_a_phone(demo: Shop, worker: Any,
+                                                                         customer_id: str) -> None:
+    from tests.test_onsite_experiments import IPHONE, ON_TOP
+
+    context = await demo.browser.new_context(user_agent=IPHONE, viewport={"width": 390, "height": 844})
+    try:
+        page = await context.new_page()
+        await page.goto(f"{demo.shop}/checkout/success?as={customer_id}")
+        await page.wait_for_selector(".sojourn-banner", timeout=30_000)
+        assert await page.evaluate(ON_TOP), "above everything, the stories and the header included"
+        assert await page.text_content(".sojourn-banner .sojourn-button") in {"Get the app", "Install"}
+    finally:
+        await context.close()

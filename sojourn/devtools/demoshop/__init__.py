@@ -134,7 +134,7 @@ def make_app(*, api_url: str, write_key: str, identity_secret: str, inbox_url: s
                                  media_type="text/javascript")
 
     routes: list[Any] = [
-        Route("/", page), Route("/cart", page), Route("/new", page),
+        Route("/", page), Route("/cart", page), Route("/new", page), Route("/checkout/success", page),
         Route("/allow-push", allow_push, methods=["POST"]), Route("/pushes", pushes),
         Route("/lapse", lapse, methods=["POST"]),
         Route("/sojourn-sw.js", service_worker),
