@@ -117,6 +117,9 @@ def test_make_dev_runs_the_readme_example_and_stops_cleanly(tmp_path: Path) -> N
             ("first_order", 100), ("referral_friend", 100), ("referral_reward", 100), ("second_order", 100),
             ("wheel_10", 100), ("wheel_15", 100), ("wheel_25", 100), ("wheel_shipping", 100), ("win_back", 100)
         ], "the dev pools are stocked"
+        stories = httpx.get(f"{url}/v1/stories", headers={"Authorization": "Bearer dev-operator-key"}).json()
+        assert [s["story_id"] for s in stories["stories"]][:4] == [
+            "demo-sale", "demo-lips", "demo-skincare", "demo-eyes"], "the demo shop's stories are stored"
     finally:
         if proc.poll() is None:
             stop(proc)
