@@ -92,7 +92,7 @@ async def test_an_operator_reads_a_customer_s_facts_in_one_answer(api: Api, cust
     # Her view, sent now, entered the first-purchase incentive (she had never bought then).
     # Her order is dated two weeks back: the shop's past (#27), which updates her facts
     # above and starts no account registration or post-purchase.
-    assert sorted(j["journey"] for j in answer["journeys"]) == ["first_purchase_incentive"]
+    assert sorted(j["journey"] for j in answer["journeys"]) == ["first_purchase_incentive", "product_discovery"]
     assert (await api.operator("GET", "/v1/customers/nobody-at-all")).status_code == 404
     assert (await api.operator("GET", f"/v1/customers/{customer_id}", key=None)).status_code == 401
     write_key = await api.http.get(f"/v1/customers/{customer_id}", headers={"Authorization": "Basic dGVzdC13cml0ZS1rZXk6"})

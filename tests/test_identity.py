@@ -16,6 +16,7 @@ from tests.support.push_receiver import PushReceiver
 from tests.support.smtp import Inbox
 from workflows.journeys.cart_abandonment import CartAbandonment
 from workflows.journeys.first_purchase_incentive import FirstPurchaseIncentive
+from workflows.journeys.product_discovery import ProductDiscovery
 
 LIPSTICK = {"product_id": "lip-42", "name": "Velvet Lipstick", "price": 24.0, "quantity": 1, "cart_id": "c-1"}
 
@@ -58,7 +59,8 @@ async def test_she_browses_anonymously_then_identifies_and_the_journey_email_arr
     assert lisa["facts"]["recently_viewed"] == ["lip-42"]
     assert [b["endpoint"] for b in lisa["push_subscriptions"]] == [f"{push_service.base_url}/push/{anon}"]
     assert {j["workflow_id"] for j in lisa["journeys"]} == {CartAbandonment.spec.workflow_id(visitor),
-                                                             FirstPurchaseIncentive.spec.workflow_id(visitor)}
+                                                             FirstPurchaseIncentive.spec.workflow_id(visitor),
+                                                             ProductDiscovery.spec.workflow_id(visitor)}
     assert "never_purchased" in lisa["segments"]
     assert (await profile(api, anon))["id"] == customer_id, "her anonymous id answers with her"
 

@@ -35,9 +35,9 @@ async def stock(http: Any, post: Any, tag: str) -> dict[str, str]:
     liner 3, lipstick 2, mask 2, shadow none."""
     ids = {name: f"{name}-{tag}" for name in CATEGORIES}
     for name, category in CATEGORIES.items():
-        fed = await http.put(f"/v1/products/{ids[name]}", json={
-            "name": name.title(), "price": 10, "url": f"https://beauty.test/p/{ids[name]}", "category": category},
-            auth=(SERVER_KEY, ""))
+        fed = await http.put(f"/v1/products/{ids[name]}", json={  # categories of its own: the database is shared
+            "name": name.title(), "price": 10, "url": f"https://beauty.test/p/{ids[name]}",
+            "category": f"{category}-{tag}"}, auth=(SERVER_KEY, ""))
         assert fed.status_code == 204, fed.text
     for n, basket in enumerate(BASKETS):
         await post(f"buyer-{tag}-{n}", "Order Completed", {"order_id": f"o-{tag}-{n}",
@@ -77,7 +77,7 @@ async def test_similar_products_and_categories(api: Api, settings: Settings, cus
     # (mask-mascara 0.4); liner is ordered more than lipstick; the mascara is hers already.
     assert [(c["category"], [p["product_id"] for p in c["products"]])
             for c in sections["similar_categories"]["categories"]] == [
-        ("lips", [ids["liner"], ids["lipstick"]]), ("eyes", [ids["shadow"]])]
+        (f"lips-{customer_id}", [ids["liner"], ids["lipstick"]]), (f"eyes-{customer_id}", [ids["shadow"]])]
     assert [p["product_id"] for p in sections["previously_viewed"]["products"]] == [ids["toner"]]
     assert sections["similar_products"]["products"][0]["name"] == "Toner"
     everything = [p["product_id"] for s in page["sections"]
