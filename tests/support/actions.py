@@ -23,7 +23,7 @@ BUDGET = {
     "product_discovery_no_add_to_cart": 12,  # all customers: has she bought, before the email
     "referral_ask_story": 12,  # and on the site (withdrawn when her link is opened)
     "registration_page_test_signed_up": 12,
-    "win_back_whole_story": 20,
+    "win_back_whole_story": 17,
     # Recorded while product discovery was for past buyers only.
     "product_discovery_no_add_to_cart_past_buyers_only": 11,
     # Recorded before the referral ask was on the site too.
