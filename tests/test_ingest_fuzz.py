@@ -281,3 +281,49 @@ async def test_no_coupon_pool_request_gets_a_5xx(quiet_api: Api, offer: str, bod
     assert brought.status_code in (201, 400, 404, 405, 422), (brought.status_code, brought.text[:200])
     listed = await quiet_api.http.get("/v1/coupons", headers=auth)
     assert listed.status_code == 200
+
+
+# #27's inputs: a friend landing through a referral link, the marketer's stories, the
+# product feed's replenish_days, a product page, the shop's funnel window.
+story_bodies = st.one_of(
+    st.fixed_dictionaries({}, optional={
+        "title": texts, "kind": st.one_of(st.sampled_from(["campaign", "product", "collection"]), texts),
+        "url": st.one_of(st.sampled_from(["https://beauty.test/c/x", "javascript:alert(1)"]), texts),
+        "image_url": st.one_of(st.none(), texts), "category": st.one_of(st.none(), texts),
+        "position": st.one_of(st.integers(-5, 20_000), leaves), "active": leaves}),
+    json_values)
+dates = st.one_of(st.none(), st.sampled_from(["2025-01-10", "2025-13-40", "1900-01-01", "9999-12-31"]), plain_text)
+
+
+@hsettings(max_examples=60, deadline=None, derandomize=True,
+           suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(who=path_segments, code=st.one_of(texts, json_values), story=path_segments, body=story_bodies,
+       days=st.one_of(st.integers(-5, 400), leaves), since=dates, until=dates)
+async def test_no_27_input_gets_a_5xx_nor_is_half_written(
+        quiet_api: Api, sessions: Any, who: str, code: Any, story: str, body: Any, days: Any,
+        since: str | None, until: str | None) -> None:
+    api, json_type = quiet_api.http, {"Content-Type": "application/json"}
+    backend, operator = {"Authorization": basic(SERVER_KEY)}, {"Authorization": f"Bearer {OPERATOR_KEY}"}
+    path = quote(who, safe="") if "%" not in who else who
+    landed = await api.post(f"/v1/customers/{path}/referral", content=encode({"code": code}),
+                            headers={**backend, **json_type})
+    assert landed.status_code in (200, 400, 403, 404, 405), (landed.status_code, landed.text[:200])
+
+    story_path = quote(story, safe="") if "%" not in story else story
+    put = await api.put(f"/v1/stories/{story_path}", content=encode(body), headers={**operator, **json_type})
+    assert put.status_code in (204, 400, 404, 405), (put.status_code, put.text[:200])
+    listed = await api.get("/v1/stories", headers=operator)
+    assert listed.status_code == 200
+    if put.status_code == 204:  # whole: every field as sent
+        [kept] = [s for s in listed.json()["stories"] if s["story_id"] == story]
+        assert kept["title"] == body["title"] and kept["kind"] == body["kind"]
+    for read in (f"/v1/customers/{path}/stories", f"/v1/customers/{path}/product-page/{story_path}"):
+        got = await api.get(read, headers=backend)
+        assert got.status_code in (200, 400, 403, 404, 405), (read, got.status_code, got.text[:200])
+
+    fed = await api.put(f"/v1/products/{story_path}", content=encode({"name": "x", "replenish_days": days}),
+                    headers={**backend, **json_type})
+    assert fed.status_code in (204, 400, 404, 405), (fed.status_code, fed.text[:200])
+    query = {k: v for k, v in (("since", since), ("until", until)) if v is not None}
+    funnel = await api.get("/v1/funnel", params=query, headers=operator)
+    assert funnel.status_code in (200, 400), (funnel.status_code, funnel.text[:200])

@@ -21,6 +21,8 @@ MAX_DAYS = 366
 def window(since: date | None, until: date | None) -> tuple[datetime, datetime]:
     """[since, until], whole UTC days; by default the last 30 days, today included."""
     end = until or utcnow().date()
+    if end >= date.max:
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, "until: before 9999-12-31")
     start = since or end - timedelta(days=DEFAULT_DAYS - 1)
     if start > end:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, "since: after until")
