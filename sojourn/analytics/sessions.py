@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -26,17 +26,24 @@ from sojourn.ground.models import Event, ExperimentAssignment, aware
 from sojourn.ground.spec import JourneySpec
 
 GAP = timedelta(minutes=30)
+T = TypeVar("T")
+
+
+def cut(moments: Iterable[tuple[datetime, T]], gap: timedelta = GAP) -> list[list[tuple[datetime, T]]]:
+    """Her moments (a time and what happened) cut into sessions, each in time order:
+    a new one begins after a gap of `gap` or more. Pure."""
+    found: list[list[tuple[datetime, T]]] = []
+    for moment in sorted(moments, key=lambda m: m[0]):
+        if found and moment[0] - found[-1][-1][0] < gap:
+            found[-1].append(moment)
+        else:
+            found.append([moment])
+    return found
 
 
 def sessions(views: Iterable[datetime], gap: timedelta = GAP) -> list[tuple[datetime, datetime]]:
     """Her page views cut into sessions: (first, last) of each. Pure."""
-    found: list[tuple[datetime, datetime]] = []
-    for at in sorted(views):
-        if found and at - found[-1][1] < gap:
-            found[-1] = (found[-1][0], at)
-        else:
-            found.append((at, at))
-    return found
+    return [(visit[0][0], visit[-1][0]) for visit in cut(((at, None) for at in views), gap)]
 
 
 def _average(durations: list[float]) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from sojourn.analytics.sessions import GAP
+from sojourn.analytics.sessions import cut
 from sojourn.ground.facts import Facts, facts_of
 from sojourn.ground.models import Customer, Event, aware, utcnow
 from sojourn.ground.segments import Segment
@@ -46,16 +46,14 @@ async def report(session: AsyncSession, since: datetime, until: datetime,
             Event.timestamp >= since, Event.timestamp < until,
             or_(Event.type.in_(("page", "screen")), (Event.type == "track") & Event.name.in_(EVENTS)))
         .order_by(Event.customer_id, Event.timestamp, Event.id))
-    # Each customer's sessions, as (start, the stages reached).
-    visits: dict[str, list[tuple[datetime, set[str]]]] = defaultdict(list)
-    last: dict[str, datetime] = {}
+    moments: dict[str, list[tuple[datetime, str | None]]] = defaultdict(list)
     for customer_id, type_, name, at in rows:
-        at = aware(at)
-        if customer_id not in last or at - last[customer_id] >= GAP:
-            visits[customer_id].append((at, {"visits"}))
-        last[customer_id] = at
-        if type_ == "track":
-            visits[customer_id][-1][1].update(stage for stage, event in STAGES if event == name)
+        moments[customer_id].append((aware(at), name if type_ == "track" else None))
+    # Each customer's sessions, as (start, the stages reached).
+    visits = {customer_id: [(visit[0][0], {"visits", *(stage for _, name in visit for stage, event in STAGES
+                                                       if event is not None and event == name)})
+                            for visit in cut(mine)]
+              for customer_id, mine in moments.items()}
     per_day: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     for sessions in visits.values():
         for start, reached in sessions:

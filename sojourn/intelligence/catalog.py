@@ -123,8 +123,8 @@ async def _catalog(session: AsyncSession, now: datetime) -> dict[str, dict[str, 
                 seen[column] = _text(props.get(key))
         if _price(props.get("price")) is not None:
             seen["price"] = _price(props.get("price"))
-        if replenish_days(props.get("replenish_days")) is not None:
-            seen["replenish_days"] = replenish_days(props.get("replenish_days"))
+        if (days := replenish_days(props.get("replenish_days"))) is not None:
+            seen["replenish_days"] = days
         for column, key in (("url", "url"), ("image_url", "image_url")):
             url = _text(props.get(key), 2048)
             if url and url.startswith(("https://", "http://")):

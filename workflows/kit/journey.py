@@ -135,7 +135,7 @@ class Journey(Waits, Decisions, Sends, Coupons, Intelligence, Audiences, Records
         `workflow.patched` decides: a run that entered before the change replays its
         history as recorded, and one that reaches the new path for the first time takes
         it (a patch marker, and a search-attribute upsert Temporal bills as an action)."""
-        return change in (self.start.changes or ()) or workflow.patched(change)
+        return self.started_with(change) or workflow.patched(change)
 
     def started_with(self, change: str) -> bool:
         """Did the code that started this run already make `change` (its input names
