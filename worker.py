@@ -25,9 +25,10 @@ from activities.onsite import OnsiteActivities
 from activities.profiles import ProfileActivities
 from activities.push import PushActivities
 from activities.records import RecordActivities
-from activities.rendering import Templates
+from activities.rendering import ContentTemplates
 from activities.segment_sweep import SegmentActivities
 from activities.webhook import WebhookActivities
+from sojourn.content.store import ContentStore
 from sojourn.ground.db import make_engine, make_sessionmaker
 from sojourn.ground.schedules import ensure_schedules
 from sojourn.ground.settings import Settings, get_settings
@@ -46,7 +47,8 @@ def watched(journeys: Sequence[type]) -> Watch:
 
 
 def activities_for(settings: Settings, sessions: async_sessionmaker[AsyncSession], watch: Watch | None = None) -> Sequence[Any]:
-    templates = Templates(settings.templates_dir)
+    # What the marketer published (sojourn/content/store.py), at each send's revision.
+    templates = ContentTemplates(ContentStore(sessions, settings.templates_dir))
     email = EmailActivities(settings, sessions, templates)
     push = PushActivities(settings, sessions, templates)
     webhook = WebhookActivities(settings, sessions, templates)

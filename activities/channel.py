@@ -18,7 +18,7 @@ from temporalio.exceptions import ApplicationError
 from activities.batching import Coalesced
 from activities.ledger import Claim, Ledger
 from activities.profiles import template_context
-from activities.rendering import Templates
+from activities.rendering import ContentTemplates, Templates
 from sojourn.ground.contracts import Send, SendResult
 from sojourn.ground.db import dialect, write_lock
 from sojourn.ground.models import Consent, Customer, Identity, PushSubscription, Suppression, table
@@ -47,6 +47,13 @@ class Recipient:
     subscribed: bool  # her consent to the send's topic on this channel
     suppressed: str | None  # why her email address is suppressed, if it is
     subscriptions: list[PushSubscription]  # her browsers (push)
+    templates: Templates | None = None  # the content at the revision the send claimed
+    content_version: int | None = None  # its template's version there
+
+    @property
+    def content(self) -> Templates:
+        assert self.templates is not None, "prepare() sets the templates"
+        return self.templates
 
     @property
     def blocked(self) -> str | None:
@@ -58,8 +65,12 @@ class Recipient:
         return None
 
 
+TEMPLATED = ("email", "push", "onsite")  # the channels whose sends render content
+
+
 class Channel:
-    def __init__(self, settings: Settings, sessions: async_sessionmaker[AsyncSession], templates: Templates) -> None:
+    def __init__(self, settings: Settings, sessions: async_sessionmaker[AsyncSession],
+                 templates: Templates | ContentTemplates) -> None:
         self.settings = settings
         self.sessions = sessions
         self.ledger = Ledger(sessions)
@@ -79,7 +90,9 @@ class Channel:
         (activities/batching.py). Who: the customer her run's visitor turned out to be
         (an anonymous id linked since: sojourn/identity/linking.py), her profile, her consent to
         the send's topic on the channel, whether her email address is suppressed, and,
-        for push, her browsers."""
+        for push, her browsers. And what it says: the content live at its first claim
+        (`Recipient.templates`), the same on every retry."""
+        await self.templates.ready()  # the files stored as the first version, once per process
         return await self._prepared(_Ask(send, channel, cap, guarantee))
 
     async def _prepare_many(self, asks: list[_Ask]) -> list[tuple[Recipient, SendResult | None]]:
@@ -89,10 +102,17 @@ class Channel:
                 # writer once another process has committed (Ledger._lock_customers).
                 await session.execute(update(table(Customer)).where(table(Customer).c.id == "").values(id=""))
             found = await self._recipients_in(session, asks)
-            claims = await self.ledger.claim_in(session, [
-                Claim(who.send, ask.channel, who.send.key, ask.cap, ask.guarantee) for who, ask in zip(found, asks)])
+            revision = await self.templates.live_revision(session)
+            live = await self.templates.at(revision, session)
+            claims = [Claim(who.send, ask.channel, who.send.key, ask.cap, ask.guarantee, revision,
+                            live.version(f"{ask.channel}/{who.send.template}") if ask.channel in TEMPLATED else None)
+                      for who, ask in zip(found, asks)]
+            results = await self.ledger.claim_in(session, claims)
+            for who, claim in zip(found, claims):
+                who.templates = live if claim.revision == revision else await self.templates.at(claim.revision, session)
+                who.content_version = claim.version
             await session.commit()
-        return list(zip(found, claims))
+        return list(zip(found, results))
 
     async def _recipients_in(self, session: AsyncSession, asks: list[_Ask]) -> list[Recipient]:
         links = dict((await session.execute(select(Identity.alias_id, Identity.customer_id).where(
@@ -132,7 +152,7 @@ class Channel:
         context = template_context(self.settings, signer, who.customer, who.send)
         context["unsubscribe_url"] = self.unsubscribe_url(signer, who.send, who.channel)
         if (who.channel == "email" and who.customer is not None and who.customer.email
-                and self.templates.email_uses(who.send.template, "confirm_url")):  # signed only where shown
+                and who.content.email_uses(who.send.template, "confirm_url")):  # signed only where shown
             context["confirm_url"] = self.confirm_url(signer, who.send, who.customer.email)
         return context
 

@@ -16,7 +16,7 @@ from temporalio import activity
 
 from activities.channel import Channel
 from activities.heartbeat import keep_alive
-from activities.rendering import Templates
+from activities.rendering import ContentTemplates, Templates
 from activities.smtp_pool import SmtpPool
 from sojourn.ground.addresses import EmailNotValidError, one_mailbox, without_addresses
 from sojourn.ground.contracts import SEND_EMAIL, Send, SendResult
@@ -45,7 +45,7 @@ def smtp_reply_code(exc: aiosmtplib.SMTPException) -> int | None:
 
 
 class EmailActivities(Channel):
-    def __init__(self, settings: Settings, sessions: async_sessionmaker[AsyncSession], templates: Templates) -> None:
+    def __init__(self, settings: Settings, sessions: async_sessionmaker[AsyncSession], templates: Templates | ContentTemplates) -> None:
         super().__init__(settings, sessions, templates)
         self.smtp = SmtpPool(settings)
 
@@ -61,7 +61,7 @@ class EmailActivities(Channel):
             activity.logger.info("%s: %s (%s); not sending", send.key, done.status, done.detail)
             return done
         context = await self.context(who)
-        if customer is not None and self.templates.email_uses(send.template, "recommendations"):
+        if customer is not None and who.content.email_uses(send.template, "recommendations"):
             context["recommendations"] = await self.recommendations(send, customer.id)
         if customer is None or not customer.email:
             return await self.finish(send, "skipped", "no email address")
@@ -75,7 +75,7 @@ class EmailActivities(Channel):
         if reason:
             return await self.finish(send, "skipped", reason)
 
-        rendered = await self.render(send, "email", lambda: self.templates.email(send.template, context, marked=True))
+        rendered = await self.render(send, "email", lambda: who.content.email(send.template, context, marked=True))
         # The brand's links become signed, tracked redirects ("Message Clicked"); URLs
         # from data stay as they are (sojourn/links/tracking.py).
         links, click = await self.tracker(context), self.click(send, "email")

@@ -49,6 +49,11 @@ class Claim:
     key: str
     cap: tuple[int, timedelta] | None
     guarantee: str
+    # The content live now (sojourn/content/store.py) and the send's template's version
+    # in it. A first claim records them; a retry's claim is given back the ones its
+    # first claim recorded, so it renders the words it started with.
+    revision: int | None = None
+    version: int | None = None
 
 
 @dataclass
@@ -82,6 +87,8 @@ class ClaimBatch:
             return None
         row = self.rows.get(c.key)
         if row is not None:
+            if row["revision"] is not None:
+                c.revision, c.version = row["revision"], row["version"]
             if row["status"] in FINAL:
                 return SendResult(status=row["status"] if row["status"] != "bounced" else "failed",
                                   detail=without_addresses(row["detail"] or ""), already_done=True)
@@ -105,7 +112,7 @@ class ClaimBatch:
         self.fresh[c.key] = dict(
             idempotency_key=c.key, customer_id=send.customer_id, journey=send.journey, workflow_id=send.workflow_id,
             step=send.step, channel=c.channel, topic=send.topic, status=status, detail=detail, attempts=1,
-            created_at=utcnow(), recipient=None, sent_at=None,
+            created_at=utcnow(), recipient=None, sent_at=None, content_revision=c.revision, content_version=c.version,
         )
         if detail:
             self.attempts.append({"idempotency_key": c.key, "attempt": 1, "status": status, "response": detail,
@@ -157,9 +164,10 @@ class Ledger:
         capped = [c for c in claims if c.cap is not None and c.send.topic != "transactional"]
         if capped:
             await self._lock_customers(session, {(c.send.customer_id, c.channel) for c in capped})
-        rows = {key: {"status": status, "detail": detail, "attempts": attempts}
-                for key, status, detail, attempts in await session.execute(
-                    select(MESSAGES.c.idempotency_key, MESSAGES.c.status, MESSAGES.c.detail, MESSAGES.c.attempts)
+        rows = {key: {"status": status, "detail": detail, "attempts": attempts, "revision": revision, "version": version}
+                for key, status, detail, attempts, revision, version in await session.execute(
+                    select(MESSAGES.c.idempotency_key, MESSAGES.c.status, MESSAGES.c.detail, MESSAGES.c.attempts,
+                           MESSAGES.c.content_revision, MESSAGES.c.content_version)
                     .where(MESSAGES.c.idempotency_key.in_({c.key for c in claims})))}
         recent: dict[tuple[str, str], int] = {}
         for channel, window in {(c.channel, c.cap[1]) for c in capped if c.cap is not None}:

@@ -42,7 +42,7 @@ class OnsiteActivities(Channel):
         if reason:
             return await self.finish(send, "skipped", reason)
         context = await self.context(who)
-        content = await self.render(send, "onsite", lambda: self.templates.onsite(send.template, context))
+        content = await self.render(send, "onsite", lambda: who.content.onsite(send.template, context))
         placement = str(content.pop("placement"))
         ttl_hours = float(content.pop("ttl_hours", 24 * 7))
         if isinstance(content.get("url"), str):

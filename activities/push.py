@@ -30,7 +30,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities.channel import Channel, Recipient
 from activities.heartbeat import keep_alive
-from activities.rendering import Templates
+from activities.rendering import ContentTemplates, Templates
 from sojourn.ground.allowlist import checked_session, no_redirects, refuse_reason, refused
 from sojourn.ground.contracts import SEND_PUSH, Send, SendResult
 from sojourn.ground.models import PushSubscription
@@ -51,7 +51,7 @@ class Delivery:
 
 
 class PushActivities(Channel):
-    def __init__(self, settings: Settings, sessions: async_sessionmaker[AsyncSession], templates: Templates) -> None:
+    def __init__(self, settings: Settings, sessions: async_sessionmaker[AsyncSession], templates: Templates | ContentTemplates) -> None:
         super().__init__(settings, sessions, templates)
         self._keys: VapidKeys | None = None
         self._tokens: dict[str, tuple[float, dict[str, str]]] = {}  # push-service origin -> (exp, headers)
@@ -120,7 +120,7 @@ class PushActivities(Channel):
     async def _delivery(self, who: Recipient) -> Delivery:
         send, context = who.send, await self.context(who)
         notification: dict[str, Any] = await self.render(
-            send, "push", lambda: self.templates.push(send.template, context)
+            send, "push", lambda: who.content.push(send.template, context)
         )
         # Delivery options live in the template beside the content; the browser gets
         # only the content.

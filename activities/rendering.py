@@ -8,6 +8,11 @@ What each `{{ expression }}` prints is marked as data while rendering
 (sojourn/links/tracking.py: mark_data), so that only the links the brand wrote are tracked.
 The marks are gone from everything these methods return, except an email rendered
 with `marked=True` for the link tracker (which removes them).
+
+The worker renders the marketer's published content (sojourn/content/store.py):
+`ContentTemplates` hands out a `Templates` per content revision, and each send renders
+at the revision it claimed. `Templates(root)` renders a directory's files as they are
+(tests, and the first version of every piece of content).
 """
 
 from __future__ import annotations
@@ -17,9 +22,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from jinja2 import FileSystemLoader, TemplateNotFound, meta, select_autoescape
+from jinja2 import BaseLoader, DictLoader, FileSystemLoader, TemplateNotFound, meta, select_autoescape
 from jinja2.sandbox import SandboxedEnvironment
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from sojourn.content.store import ContentStore, Snapshot, revision_in
 from sojourn.links.tracking import mark_data, unmark
 
 
@@ -30,16 +37,40 @@ class RenderedEmail:
     text: str
 
 
+def sandbox(loader: BaseLoader) -> SandboxedEnvironment:
+    return SandboxedEnvironment(
+        loader=loader,
+        autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False),
+        trim_blocks=True,
+        lstrip_blocks=True,
+        finalize=mark_data,
+    )
+
+
 class Templates:
-    def __init__(self, root: Path) -> None:
-        self.env = SandboxedEnvironment(
-            loader=FileSystemLoader(str(root)),
-            autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False),
-            trim_blocks=True,
-            lstrip_blocks=True,
-            finalize=mark_data,
-        )
+    """Renders one set of sources: a directory's files, or the content at one revision."""
+
+    def __init__(self, root: Path | None = None, *, snapshot: Snapshot | None = None) -> None:
+        self.snapshot = snapshot
+        self.env = sandbox(DictLoader(snapshot.sources()) if snapshot is not None else FileSystemLoader(str(root)))
         self._uses: dict[tuple[str, str], bool] = {}
+
+    @property
+    def revision(self) -> int | None:
+        return self.snapshot.revision if self.snapshot is not None else None
+
+    def version(self, name: str) -> int | None:
+        """The version of `name` (`email/cart_abandonment`) these sources hold."""
+        return self.snapshot.versions.get(name) if self.snapshot is not None else None
+
+    async def ready(self) -> None:
+        """(Files are always ready; see ContentTemplates.)"""
+
+    async def live_revision(self, session: AsyncSession) -> int | None:
+        return None
+
+    async def at(self, revision: int | None, session: AsyncSession | None = None) -> Templates:
+        return self
 
     def uses(self, name: str, variable: str) -> bool:
         """Does the template read `variable` (e.g. `recommendations`, which costs queries
@@ -84,3 +115,29 @@ class Templates:
         if not isinstance(content, dict) or not content.get("placement"):
             raise ValueError(f"on-site template {template!r} must render a JSON object with a placement")
         return content
+
+
+class ContentTemplates:
+    """The worker's templates: the content store's, one `Templates` per revision."""
+
+    KEEP = 16
+
+    def __init__(self, store: ContentStore) -> None:
+        self.store = store
+        self._at: dict[int, Templates] = {}
+
+    async def ready(self) -> None:
+        await self.store.ready()
+
+    async def live_revision(self, session: AsyncSession) -> int | None:
+        return await revision_in(session)
+
+    async def at(self, revision: int | None, session: AsyncSession | None = None) -> Templates:
+        """The content at `revision` (the live one if None), compiled once per revision."""
+        snapshot = await self.store.snapshot(revision, session)
+        found = self._at.get(snapshot.revision)
+        if found is None or found.snapshot is not snapshot:
+            found = self._at[snapshot.revision] = Templates(snapshot=snapshot)
+            while len(self._at) > self.KEEP:
+                self._at.pop(next(iter(self._at)))
+        return found

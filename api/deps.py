@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
 
 from api.calls import BadRequest, parse_json, unstorable
+from sojourn.content.store import ContentStore
 from sojourn.ground.settings import Settings
 from sojourn.ground.signing import Signer, load_signer
 from sojourn.ground.vapid import VapidKeys, load_vapid_keys
@@ -40,7 +41,12 @@ async def get_router(request: Request) -> Router:
     return request.app.state.router
 
 
+async def get_content(request: Request) -> ContentStore:
+    return request.app.state.content
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
+ContentDep = Annotated[ContentStore, Depends(get_content)]
 SessionsDep = Annotated[async_sessionmaker[AsyncSession], Depends(get_sessions)]
 StoreDep = Annotated[Store, Depends(get_store)]
 RouterDep = Annotated[Router, Depends(get_router)]

@@ -27,6 +27,7 @@ from api.calls import BadRequest
 from api.cors import ShopCors
 from api.metrics import RequestMetrics
 from api.routes import api_router
+from sojourn.content.store import ContentStore
 from sojourn.ground.db import make_engine, make_sessionmaker
 from sojourn.ground.settings import Settings, get_settings
 from sojourn.ground.spec import check_journey_settings
@@ -61,6 +62,8 @@ def create_app(
         app.state.store = Store(app.state.sessions, router.wants, router.notify if conf.router else lambda: None,
                                 Watch.of(router.specs), entry_window=timedelta(seconds=conf.entry_window_seconds))
         app.state.vapid_keys = None
+        # The marketer's content (sojourn/content/store.py): wheels, previews, publishing.
+        app.state.content = ContentStore(app.state.sessions, conf.templates_dir)
         app.state.temporal = client
         if not conf.write_keys:
             log.warning("SOJOURN_WRITE_KEYS is empty: every ingestion call will get 401")

@@ -20,7 +20,7 @@ from sojourn.ground.settings import Settings
 from sojourn.pipeline.router import device_of
 from tests.conftest import Api, browser_of, keep_history, open_api, reader_of
 from worker import build_worker
-from workflows.journeys.app_banner_experiment import BANNERS, AppBannerTest
+from workflows.journeys.app_banner_experiment import AppBannerTest
 from workflows.journeys.registration_page_experiment import RegistrationPageTest
 from workflows.kit.experiments import assign
 
@@ -32,6 +32,12 @@ HALVES = {"a": 0.5, "b": 0.5}
 VARIANTS = {"a": {"title": "Create your account", "button": "Sign up", "image": "/img/register-a.jpg"},
             "b": {"title": "Join and get 10% off your first order", "button": "Join now",
                   "image": "/img/register-b.jpg"}}
+
+# What each banner says: content (templates/onsite/app_banner.json, the first version).
+BANNERS = {
+    "a": {"title": "Beauty Shop app", "text": "Track this order in the app.", "button": "Get the app"},
+    "b": {"title": "10% off your next order", "text": "In the app, on your next order.", "button": "Install"},
+}
 
 
 ON_TOP = """() => {

@@ -23,14 +23,14 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.deps import SessionsDep, SettingsDep, SignerDep, StoreDep
+from api.deps import ContentDep, SessionsDep, SettingsDep, SignerDep, StoreDep
 from api.limits import BrowserLimit
 from api.proof import CallerDep, act_for
+from sojourn.content.store import ContentStore
 from sojourn.coupons import wheels
 from sojourn.ground.addresses import EmailNotValidError, one_mailbox, person_key
 from sojourn.ground.calls import Call, anonymous_id_of
 from sojourn.ground.models import Customer
-from sojourn.ground.settings import Settings
 from sojourn.identity.consent import ConsentRef, ask_to_confirm, set_consent, subscribed_already
 
 router = APIRouter(prefix="/v1", tags=["on-site"])
@@ -44,27 +44,29 @@ class SpinRequest(BaseModel):
     consent: bool = Field(description="she agreed to marketing email; a wheel never spins without it")
 
 
-def _wheel(settings: Settings, name: str) -> wheels.Wheel:
+async def _wheel(content: ContentStore, name: str) -> wheels.Wheel:
+    """The wheel as the marketer last published it (content `wheels/<name>`)."""
+    source = (await content.snapshot()).items.get(f"wheels/{name}") if wheels.valid_name(name) else None
+    if source is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no wheel {name!r}")
     try:
-        wheel = wheels.load(settings.templates_dir, name)
-    except wheels.WheelError as err:  # the shop's file, not the caller's input
+        return wheels.parse(name, source["json"])
+    except wheels.WheelError as err:  # the shop's content, not the caller's input (publishing checks it)
         log.error("%s", err)
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, f"wheel {name!r} is misconfigured") from None
-    if wheel is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no wheel {name!r}")
-    return wheel
 
 
 @router.get("/wheels/{wheel}")
-async def describe(wheel: str, caller: CallerDep, settings: SettingsDep) -> dict[str, Any]:
+async def describe(wheel: str, caller: CallerDep, content: ContentDep) -> dict[str, Any]:
     """The slices' labels, for drawing the wheel (never its weights or caps)."""
-    return _wheel(settings, wheel).describe()
+    return (await _wheel(content, wheel)).describe()
 
 
 @router.post("/customers/{customer_id}/wheels/{wheel}/spin")
 async def spin(customer_id: str, wheel: str, body: SpinRequest, caller: CallerDep, _limit: BrowserLimit,
-               sessions: SessionsDep, settings: SettingsDep, signer: SignerDep, store: StoreDep) -> dict[str, Any]:
-    found = _wheel(settings, wheel)
+               sessions: SessionsDep, settings: SettingsDep, signer: SignerDep, store: StoreDep,
+               content: ContentDep) -> dict[str, Any]:
+    found = await _wheel(content, wheel)
     if not body.consent:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
                             "consent: she must agree to marketing email before the wheel spins")

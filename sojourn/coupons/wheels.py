@@ -1,6 +1,7 @@
 """Spin-to-win wheels: the draw happens here, on the server, never in the browser.
 
-A wheel is a JSON file, `templates/wheels/<name>.json`, that a marketer edits:
+A wheel is JSON that a marketer edits, content like a template (`wheels/<name>`:
+sojourn/content/store.py; its first version is `templates/wheels/<name>.json`):
 
     {"coupon_days": 14,
      "slices": [{"id": "ten", "label": "10% off", "weight": 60, "offer": "wheel_10"},
@@ -93,18 +94,24 @@ def valid_name(name: str) -> bool:
 
 
 def load(templates_dir: Path, name: str) -> Wheel | None:
-    """The wheel `name`, or None if there is no such file. WheelError if it is malformed."""
+    """The wheel `name` from its file, or None if there is no such file. WheelError if
+    it is malformed. (The API reads the marketer's published wheel: `parse`.)"""
     if not valid_name(name):
         return None
     path = templates_dir / "wheels" / f"{name}.json"
     if not path.is_file():
         return None
+    return parse(name, path.read_text())
+
+
+def parse(name: str, source: str) -> Wheel:
+    """A wheel from its JSON; WheelError naming what is wrong in it."""
     try:
-        raw = json.loads(path.read_text())
+        raw = json.loads(source)
         slices = tuple(_slice(item) for item in raw["slices"])
         days = raw.get("coupon_days", 14)
-    except (ValueError, KeyError, TypeError) as err:
-        raise WheelError(f"wheel {name!r} ({path}): {err}") from err
+    except (ValueError, KeyError, TypeError, AttributeError) as err:
+        raise WheelError(f"wheel {name!r}: {type(err).__name__}: {err}") from err
     if not slices or len({s.id for s in slices}) != len(slices) or sum(s.weight for s in slices) <= 0:
         raise WheelError(f"wheel {name!r}: slices need distinct ids and some weight")
     if not isinstance(days, int) or isinstance(days, bool) or days < 1:

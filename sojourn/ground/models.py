@@ -191,6 +191,10 @@ class Message(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The content it claimed (sojourn/content/store.py): the publication it renders at,
+    # on every retry, and its template's version then, for the stats per version.
+    content_revision: Mapped[int | None] = mapped_column(Integer)
+    content_version: Mapped[int | None] = mapped_column(Integer)
 
 
 class MessageAttempt(Base):
@@ -507,3 +511,46 @@ class Story(Base):
     position: Mapped[int] = mapped_column(Integer, default=0)  # the marketer's order, among equals
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ContentVersion(Base):
+    """One version of one piece of content (`email/cart_abandonment`: its subject, HTML
+    and text; `onsite/registration_hero`, `wheels/first_order`: JSON), never changed
+    once written. Version 1 is the file in templates/ (sojourn/content/store.py)."""
+
+    __tablename__ = "content_versions"
+
+    name: Mapped[str] = mapped_column(String(128), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    parts: Mapped[dict[str, Any]] = mapped_column()  # part -> source
+    note: Mapped[str | None] = mapped_column(Text)
+    created_by: Mapped[str] = mapped_column(String(64))  # files | marketer | operator
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ContentDraft(Base):
+    """The marketer's draft of a piece of content: one per name, edited in place,
+    previewed and tested; publishing turns it into the next version."""
+
+    __tablename__ = "content_drafts"
+
+    name: Mapped[str] = mapped_column(String(128), primary_key=True)
+    parts: Mapped[dict[str, Any]] = mapped_column()
+    based_on: Mapped[int | None] = mapped_column(Integer)  # the version it was started from
+    updated_by: Mapped[str] = mapped_column(String(64))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ContentPublication(Base):
+    """Which version of a piece of content is live from when: a publish or a rollback.
+    Its id is the content revision: what was live at revision R is, per name, the last
+    publication with an id no greater than R. A send claims a revision and keeps it."""
+
+    __tablename__ = "content_publications"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(128), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    action: Mapped[str] = mapped_column(String(16))  # publish | rollback
+    by: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -4,18 +4,13 @@ A shopper on her phone's browser has just ordered; she has not installed the app
 the order success page a smart banner invites her to get it, in one of two versions.
 If she taps it, and installs the app within a week, that counts toward
 click-to-install. The guide measures banner click-through and click-to-install.
+What each version says is content (`onsite/app_banner`), which the marketer edits.
 """
 
 from datetime import timedelta
 
 from workflows.kit import Goal, Journey, JourneyEvent, On, Reentry, Setting, journey
 from workflows.segments import NO_APP
-
-BANNERS = {
-    "a": {"title": "Beauty Shop app", "text": "Track this order in the app.", "button": "Get the app"},
-    "b": {"title": "10% off your next order", "text": "In the app, on your next order.", "button": "Install"},
-}
-
 
 def on_mobile_web(event: JourneyEvent) -> bool:
     return event.device == "mobile"
@@ -47,7 +42,7 @@ class AppBannerTest(Journey):
     async def story(self) -> None:
         variant = await self.experiment("app_banner", {"a": 0.5, "b": 0.5})
         await self.send_onsite("app_banner", template="app_banner",
-                               data={**BANNERS[variant], "url": self.param("app_download_url")})
+                               data={"variant": variant, "url": self.param("app_download_url")})
 
         tapped = await self.wait_for(BANNER_TAPPED, within=timedelta(days=3), reason="the banner waits for a tap")
         self.branch("banner", "tapped" if tapped else "not tapped")
