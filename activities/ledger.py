@@ -113,6 +113,7 @@ class ClaimBatch:
             idempotency_key=c.key, customer_id=send.customer_id, journey=send.journey, workflow_id=send.workflow_id,
             step=send.step, channel=c.channel, topic=send.topic, status=status, detail=detail, attempts=1,
             created_at=utcnow(), recipient=None, sent_at=None, content_revision=c.revision, content_version=c.version,
+            content_name=f"{c.channel}/{send.template}" if c.version is not None else None,
         )
         if detail:
             self.attempts.append({"idempotency_key": c.key, "attempt": 1, "status": status, "response": detail,

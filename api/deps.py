@@ -123,10 +123,31 @@ async def require_operator_key(request: Request, settings: SettingsDep) -> str:
 OperatorKey = Annotated[str, Depends(require_operator_key)]
 
 
-async def require_operator_sign_in(request: Request, settings: SettingsDep) -> str:
-    """The dashboard, in a browser: HTTP Basic with the operator key as the password
-    (any user name), so the browser asks for it and keeps it for the session; a Bearer
-    operator key works too. Never a write key."""
+async def require_marketer_key(request: Request, settings: SettingsDep) -> str:
+    """Content and stats: `Authorization: Bearer <marketer key>` (or an operator's, who
+    may do what a marketer does). Returns the role, recorded as who changed content."""
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "missing marketer key: use Authorization: Bearer <key>",
+                            headers={"WWW-Authenticate": "Bearer"})
+    return _role_of(token, settings, "invalid marketer key", {"WWW-Authenticate": "Bearer"})
+
+
+def _role_of(key: str, settings: Settings, refusal: str, headers: dict[str, str]) -> str:
+    if key and one_of(key, settings.marketer_keys):
+        return "marketer"
+    if key and one_of(key, settings.operator_keys):
+        return "operator"
+    raise HTTPException(status.HTTP_401_UNAUTHORIZED, refusal, headers=headers)
+
+
+MarketerKey = Annotated[str, Depends(require_marketer_key)]
+
+
+SIGN_IN = {"WWW-Authenticate": 'Basic realm="Sojourn dashboard", charset="UTF-8"'}
+
+
+def _signed_in_key(request: Request) -> str:
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     key = ""
     if scheme.lower() == "basic":
@@ -137,12 +158,26 @@ async def require_operator_sign_in(request: Request, settings: SettingsDep) -> s
         key = password or user
     elif scheme.lower() == "bearer":
         key = token
-    if not key or not one_of(key, settings.operator_keys):
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "sign in with an operator key (as the password)",
-                            headers={"WWW-Authenticate": 'Basic realm="Sojourn dashboard", charset="UTF-8"'})
     return key
 
 
+async def require_sign_in(request: Request, settings: SettingsDep) -> str:
+    """The dashboard, in a browser: HTTP Basic with a marketer's or an operator's key
+    as the password (any user name), so the browser asks for it and keeps it for the
+    session; a Bearer key works too. Never a write key. Returns the role."""
+    return _role_of(_signed_in_key(request), settings, "sign in with a marketer or operator key (as the password)",
+                    SIGN_IN)
+
+
+async def require_operator_sign_in(request: Request, settings: SettingsDep) -> str:
+    """The same sign-in, for operators only (the codec endpoint: it decodes what
+    customers' journeys carry). A marketer's key is refused (403)."""
+    if await require_sign_in(request, settings) != "operator":
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "operators only: a marketer key can't decode journeys' payloads")
+    return "operator"
+
+
+SignIn = Annotated[str, Depends(require_sign_in)]
 OperatorSignIn = Annotated[str, Depends(require_operator_sign_in)]
 
 

@@ -44,6 +44,7 @@ PG_ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/test"
 WRITE_KEY = "test-write-key"  # public: a storefront's
 SERVER_KEY = "test-server-key"  # the shop's backend: every right
 OPERATOR_KEY = "test-operator-key"
+MARKETER_KEY = "test-marketer-key"
 IDENTITY_SECRET = "test-identity-secret"  # signs customer tokens (api/proof.py)
 
 
@@ -172,6 +173,7 @@ def settings(database_url: str, smtp: tuple[Inbox, int]) -> Settings:
         public_url="https://sojourn.test",
         frequency_caps="email=3/24h,push=3/24h",
         operator_keys=[OPERATOR_KEY],
+        marketer_keys=[MARKETER_KEY],
         task_queue=f"sojourn-test-{uuid.uuid4()}",  # a fresh task queue per test
         time_scale=1.0,
         browser_rate_limit="1000/minute",  # the stories claim and spin often; tests/test_lead_capture.py, 5/minute

@@ -15,6 +15,7 @@ from api.routes import (
     codec,
     confirm,
     consent,
+    content,
     coupons,
     customers,
     dashboard,
@@ -58,6 +59,7 @@ capped.include_router(pipeline.router)
 capped.include_router(segments.router)
 capped.include_router(funnel.router)
 capped.include_router(stories.router)
+capped.include_router(content.router)
 capped.include_router(coupons.router)
 capped.include_router(recommendations.router)
 capped.include_router(products.router)

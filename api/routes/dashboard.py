@@ -14,7 +14,7 @@ from fastapi import APIRouter, HTTPException, status
 from fastapi.responses import FileResponse, HTMLResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from api.deps import JourneysDep, OperatorSignIn, SessionsDep, SettingsDep, TemporalDep
+from api.deps import JourneysDep, SessionsDep, SettingsDep, SignIn, TemporalDep
 from api.routes.funnel import funnel_of
 from api.routes.journeys import stats_of
 
@@ -46,14 +46,14 @@ def page(name: str, **context: Any) -> HTMLResponse:
 
 
 @router.get("")
-async def overview(_: OperatorSignIn, journeys: JourneysDep, sessions: SessionsDep, temporal: TemporalDep,
+async def overview(_: SignIn, journeys: JourneysDep, sessions: SessionsDep, temporal: TemporalDep,
                    settings: SettingsDep) -> HTMLResponse:
     found = [await stats_of(j, sessions, temporal, settings) for j in journeys]
     return page("overview.html", journeys=found, shop=await funnel_of(sessions))
 
 
 @router.get("/journeys/{name}")
-async def journey(name: str, _: OperatorSignIn, journeys: JourneysDep, sessions: SessionsDep,
+async def journey(name: str, _: SignIn, journeys: JourneysDep, sessions: SessionsDep,
                   temporal: TemporalDep, settings: SettingsDep) -> HTMLResponse:
     chosen = next((j for j in journeys if j.spec.name == name), None)
     if chosen is None:
@@ -73,10 +73,10 @@ async def journey(name: str, _: OperatorSignIn, journeys: JourneysDep, sessions:
 
 
 @router.get("/static/chart.js")
-async def chart_js(_: OperatorSignIn) -> FileResponse:
+async def chart_js(_: SignIn) -> FileResponse:
     return FileResponse(CHART_JS, media_type="text/javascript", headers={"Cache-Control": "max-age=86400"})
 
 
 @router.get("/static/dashboard.js")
-async def dashboard_js(_: OperatorSignIn) -> FileResponse:
+async def dashboard_js(_: SignIn) -> FileResponse:
     return FileResponse(STATIC / "dashboard.js", media_type="text/javascript", headers={"Cache-Control": "no-cache"})

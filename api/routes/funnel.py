@@ -8,7 +8,7 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException, status
 
-from api.deps import OperatorKey, SessionsDep
+from api.deps import MarketerKey, SessionsDep
 from sojourn.analytics import shop_funnel
 from sojourn.ground.models import utcnow
 from workflows.segments import SEGMENTS
@@ -38,7 +38,7 @@ async def funnel_of(sessions: Any, since: date | None = None, until: date | None
 
 
 @router.get("/v1/funnel")
-async def shop_funnel_report(_key: OperatorKey, sessions: SessionsDep, since: date | None = None,
+async def shop_funnel_report(_key: MarketerKey, sessions: SessionsDep, since: date | None = None,
                              until: date | None = None) -> dict[str, Any]:
     """Per day (the day a visit began) and per segment (who is in it now), with the
     guide's 3.08% benchmark."""

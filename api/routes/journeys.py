@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
-from api.deps import JourneysDep, OperatorKey, SessionsDep, SettingsDep, TemporalDep
+from api.deps import JourneysDep, MarketerKey, OperatorKey, SessionsDep, SettingsDep, TemporalDep
 from sojourn.analytics import report
 from sojourn.ground.models import Conversion
 from sojourn.ground.settings import Settings
@@ -29,13 +29,13 @@ def _quoted(customer_id: str) -> str:
 
 
 @router.get("/v1/journeys")
-async def list_journeys(_key: OperatorKey, journeys: JourneysDep) -> list[dict[str, Any]]:
+async def list_journeys(_key: MarketerKey, journeys: JourneysDep) -> list[dict[str, Any]]:
     return [journey.spec.describe() for journey in journeys]
 
 
 @router.get("/v1/journeys/{name}/stats")
 async def journey_stats(
-    name: str, _key: OperatorKey, sessions: SessionsDep, temporal: TemporalDep, journeys: JourneysDep,
+    name: str, _key: MarketerKey, sessions: SessionsDep, temporal: TemporalDep, journeys: JourneysDep,
     settings: SettingsDep,
 ) -> dict[str, Any]:
     """Its entries and goal, sends by step, every declared KPI with its interval (and
@@ -46,7 +46,7 @@ async def journey_stats(
 
 @router.get("/v1/journeys/{name}/stats.csv")
 async def journey_stats_csv(
-    name: str, _key: OperatorKey, sessions: SessionsDep, temporal: TemporalDep, journeys: JourneysDep,
+    name: str, _key: MarketerKey, sessions: SessionsDep, temporal: TemporalDep, journeys: JourneysDep,
     settings: SettingsDep,
 ) -> Response:
     """The same, one row per KPI, per funnel stage and step, and per variant and KPI."""

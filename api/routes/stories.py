@@ -1,6 +1,5 @@
 """Home-page stories (sojourn/intelligence/stories.py). The marketer's stories are
-kept with the operator key (`PUT /v1/stories/{id}`; content editing on the dashboard
-comes with the content issue); the storefront reads hers, in her order, with her
+kept with the marketer key (or an operator's: `PUT /v1/stories/{id}`); the storefront reads hers, in her order, with her
 proof, and sojourn.js reports their impressions and taps as the home_stories
 journey's."""
 
@@ -12,7 +11,7 @@ from fastapi import APIRouter, HTTPException, Path, status
 from pydantic import BaseModel, Field, HttpUrl
 from sqlalchemy import delete
 
-from api.deps import OperatorKey, SessionsDep, SettingsDep, SignerDep
+from api.deps import MarketerKey, SessionsDep, SettingsDep, SignerDep
 from api.proof import CallerDep, act_for
 from sojourn.ground.db import rowcount
 from sojourn.ground.models import Story
@@ -35,14 +34,14 @@ class StoryIn(BaseModel):
 
 
 @router.put("/stories/{story_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def put_story(story_id: StoryId, body: StoryIn, _key: OperatorKey, sessions: SessionsDep) -> None:
+async def put_story(story_id: StoryId, body: StoryIn, _key: MarketerKey, sessions: SessionsDep) -> None:
     async with sessions() as session:
         await stories.put(session, story_id, body.model_dump(mode="json"))
         await session.commit()
 
 
 @router.delete("/stories/{story_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_story(story_id: StoryId, _key: OperatorKey, sessions: SessionsDep) -> None:
+async def delete_story(story_id: StoryId, _key: MarketerKey, sessions: SessionsDep) -> None:
     async with sessions() as session:
         gone = await session.execute(delete(Story).where(Story.story_id == story_id))
         await session.commit()
@@ -51,7 +50,7 @@ async def delete_story(story_id: StoryId, _key: OperatorKey, sessions: SessionsD
 
 
 @router.get("/stories")
-async def list_stories(_key: OperatorKey, sessions: SessionsDep) -> dict[str, Any]:
+async def list_stories(_key: MarketerKey, sessions: SessionsDep) -> dict[str, Any]:
     async with sessions() as session:
         return {"stories": await stories.listed(session)}
 

@@ -50,6 +50,7 @@ def upgrade() -> None:
     )
     op.create_index('ix_content_publications_name', 'content_publications', ['name'])
     with op.batch_alter_table('messages') as batch:
+        batch.add_column(sa.Column('content_name', sa.String(length=128), nullable=True))
         batch.add_column(sa.Column('content_revision', sa.Integer(), nullable=True))
         batch.add_column(sa.Column('content_version', sa.Integer(), nullable=True))
 
@@ -58,6 +59,7 @@ def downgrade() -> None:
     with op.batch_alter_table('messages') as batch:
         batch.drop_column('content_version')
         batch.drop_column('content_revision')
+        batch.drop_column('content_name')
     op.drop_index('ix_content_publications_name', 'content_publications')
     op.drop_table('content_publications')
     op.drop_table('content_drafts')

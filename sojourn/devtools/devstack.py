@@ -28,6 +28,7 @@ DEV_WRITE_KEY = "dev-write-key"
 DEV_SERVER_KEY = "dev-server-key"
 DEV_IDENTITY_SECRET = "dev-identity-secret"
 DEV_OPERATOR_KEY = "dev-operator-key"
+DEV_MARKETER_KEY = "dev-marketer-key"
 DEV_FIRST_ORDER_CODES = 100  # per pool
 
 
@@ -96,6 +97,8 @@ def run() -> int:
         env["SOJOURN_IDENTITY_SECRET"] = DEV_IDENTITY_SECRET
     if not env.get("SOJOURN_OPERATOR_KEYS"):
         env["SOJOURN_OPERATOR_KEYS"] = DEV_OPERATOR_KEY
+    if not env.get("SOJOURN_MARKETER_KEYS"):
+        env["SOJOURN_MARKETER_KEYS"] = DEV_MARKETER_KEY
     # The demo's win-back: she lapses seconds after "her last order was 60 days ago";
     # the sweep that finds her runs every 10 s rather than hourly.
     env.setdefault("SOJOURN_SEGMENT_SWEEP_SECONDS", "10")
@@ -178,6 +181,7 @@ def run() -> int:
         print(
             f"\nSojourn is up.\n"
             f"  API          http://{settings.api_host}:{settings.api_port}  (write key: {settings.write_keys[0]}, server key: {settings.server_keys[0]}, operator key: {settings.operator_keys[0]})\n"
+            f"  Dashboard    http://{settings.api_host}:{settings.api_port}/dashboard  (any user name; password: the marketer key {settings.marketer_keys[0] if settings.marketer_keys else ''})\n"
             f"  Demo shop    http://localhost:{settings.demo_shop_port}  (Lisa's story in a browser: see the README)\n"
             f"  Temporal UI  http://localhost:{settings.temporal_ui_port}\n"
             f"  Mail         {'saved under ' + str(var / 'mail') if not settings.smtp_host else settings.smtp_host}\n"

@@ -191,8 +191,9 @@ class Message(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    # The content it claimed (sojourn/content/store.py): the publication it renders at,
-    # on every retry, and its template's version then, for the stats per version.
+    # The content it claimed (sojourn/content/store.py): its template (`email/cart_abandonment`),
+    # the revision it renders at on every retry, and the template's version there.
+    content_name: Mapped[str | None] = mapped_column(String(128))
     content_revision: Mapped[int | None] = mapped_column(Integer)
     content_version: Mapped[int | None] = mapped_column(Integer)
 

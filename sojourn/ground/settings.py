@@ -150,6 +150,9 @@ class Settings(BaseSettings):
     route_retry_seconds: float = Field(default=2.0, ge=0)
     # Operators (journey listing, cancel, stats): Bearer tokens, separate from write keys.
     operator_keys: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Marketers (content, stats and the dashboard; never the pipeline nor a profile): Bearer
+    # tokens, or the dashboard's password. An operator key may do what a marketer does.
+    marketer_keys: Annotated[list[str], NoDecode] = Field(default_factory=list)
     # Signs tokens in links. Empty: generated once and kept in the database.
     secret_key: str | None = None
 
@@ -303,7 +306,7 @@ class Settings(BaseSettings):
     def guarantee(self, topic: str) -> str:
         return self.delivery_guarantees.get(topic, "at-most-once")
 
-    @field_validator("write_keys", "server_keys", "operator_keys", "push_allowed_hosts", "webhook_allowed_hosts",
+    @field_validator("write_keys", "server_keys", "operator_keys", "marketer_keys", "push_allowed_hosts", "webhook_allowed_hosts",
                      "tracked_link_hosts", "cors_origins", "recommend_exclude", "audience_allowed_hosts", "trusted_proxies",
                      "temporal_ui_origins",
                      mode="before")

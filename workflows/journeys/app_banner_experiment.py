@@ -12,6 +12,7 @@ from datetime import timedelta
 from workflows.kit import Goal, Journey, JourneyEvent, On, Reentry, Setting, journey
 from workflows.segments import NO_APP
 
+
 def on_mobile_web(event: JourneyEvent) -> bool:
     return event.device == "mobile"
 
