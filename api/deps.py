@@ -123,10 +123,26 @@ async def require_operator_key(request: Request, settings: SettingsDep) -> str:
 OperatorKey = Annotated[str, Depends(require_operator_key)]
 
 
+DASHBOARD_HEADER = "X-Sojourn-Dashboard"
+
+
 async def require_marketer_key(request: Request, settings: SettingsDep) -> str:
     """Content and stats: `Authorization: Bearer <marketer key>` (or an operator's, who
-    may do what a marketer does). Returns the role, recorded as who changed content."""
+    may do what a marketer does). Returns the role, recorded as who changed content.
+
+    The dashboard's editor calls the same routes under /dashboard/content with the
+    browser's sign-in (Basic), which a browser also attaches to a request another site makes:
+    so a Basic call must carry `X-Sojourn-Dashboard`, a header no other site's page can
+    set without a CORS preflight, which these routes never grant."""
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if not scheme and request.url.path.startswith("/dashboard/"):
+        # The browser answers this challenge with the dashboard's sign-in.
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "sign in with a marketer or operator key (as the password)",
+                            headers=SIGN_IN)
+    if scheme.lower() == "basic" and request.url.path.startswith("/dashboard/"):
+        if not request.headers.get(DASHBOARD_HEADER):
+            raise HTTPException(status.HTTP_403_FORBIDDEN, f"the dashboard's calls carry {DASHBOARD_HEADER}")
+        return await require_sign_in(request, settings)
     if scheme.lower() != "bearer" or not token:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "missing marketer key: use Authorization: Bearer <key>",
                             headers={"WWW-Authenticate": "Bearer"})

@@ -60,6 +60,8 @@ capped.include_router(segments.router)
 capped.include_router(funnel.router)
 capped.include_router(stories.router)
 capped.include_router(content.router)
+capped.include_router(content.changes, prefix="/v1/content")
+capped.include_router(content.changes, prefix="/dashboard/content")  # the editor's calls, signed in
 capped.include_router(coupons.router)
 capped.include_router(recommendations.router)
 capped.include_router(products.router)

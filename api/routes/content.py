@@ -22,6 +22,9 @@ from sojourn.ground.addresses import EmailNotValidError, one_mailbox
 from sojourn.ground.models import ContentVersion, Customer, aware
 
 router = APIRouter(prefix="/v1/content", tags=["content"])
+# The changes, also under the dashboard's editor pages (/dashboard/content/{kind}/{name}/...),
+# where the browser sends its sign-in without asking again (api/routes/__init__.py).
+changes = APIRouter(tags=["content"])
 Kind = Literal["email", "push", "onsite", "wheels"]
 Name = Annotated[str, Path(pattern=r"^[a-z0-9_]{1,100}$", description="as in templates/: `cart_abandonment`")]
 
@@ -121,7 +124,7 @@ async def one_version(kind: Kind, name: Name, version: Annotated[int, Path(ge=1,
             "created_by": found.created_by, "created_at": aware(found.created_at).isoformat()}
 
 
-@router.put("/{kind}/{name}/draft")
+@changes.put("/{kind}/{name}/draft")
 async def put_draft(kind: Kind, name: Name, body: DraftIn, role: MarketerKey, content: ContentDep,
                     sessions: SessionsDep, settings: SettingsDep) -> dict[str, Any]:
     """Keep the draft (it need not pass the checks yet; they are answered as `problems`)."""
@@ -138,7 +141,7 @@ async def put_draft(kind: Kind, name: Name, body: DraftIn, role: MarketerKey, co
     return {"name": full, "based_on": draft.based_on, "parts": parts, "problems": [p.describe() for p in problems]}
 
 
-@router.delete("/{kind}/{name}/draft", status_code=status.HTTP_204_NO_CONTENT)
+@changes.delete("/{kind}/{name}/draft", status_code=status.HTTP_204_NO_CONTENT)
 async def delete_draft(kind: Kind, name: Name, _role: MarketerKey, sessions: SessionsDep) -> None:
     async with sessions() as session:
         gone = await store.discard_draft(session, f"{kind}/{name}")
@@ -179,14 +182,14 @@ async def _sample(full: str, body: SampleIn, content: Any, sessions: Any, settin
         raise _refused("it does not render", [previews.problem_of(exc, full)]) from None
 
 
-@router.post("/{kind}/{name}/preview")
+@changes.post("/{kind}/{name}/preview")
 async def preview(kind: Kind, name: Name, body: SampleIn, _role: MarketerKey, content: ContentDep,
                   sessions: SessionsDep, settings: SettingsDep) -> dict[str, Any]:
     """What it shows, rendered as a send would (links not yet tracked)."""
     return {"name": f"{kind}/{name}", "rendered": await _sample(f"{kind}/{name}", body, content, sessions, settings)}
 
 
-@router.post("/{kind}/{name}/test", status_code=status.HTTP_202_ACCEPTED)
+@changes.post("/{kind}/{name}/test", status_code=status.HTTP_202_ACCEPTED)
 async def send_test(kind: Kind, name: Name, body: TestIn, _role: MarketerKey, content: ContentDep,
                     sessions: SessionsDep, settings: SettingsDep) -> dict[str, Any]:
     """An email's test, to one address, its subject marked "[Test]"."""
@@ -204,7 +207,7 @@ async def send_test(kind: Kind, name: Name, body: TestIn, _role: MarketerKey, co
     return {"sent_to": to, "reply": reply}
 
 
-@router.post("/{kind}/{name}/publish", status_code=status.HTTP_201_CREATED)
+@changes.post("/{kind}/{name}/publish", status_code=status.HTTP_201_CREATED)
 async def publish(kind: Kind, name: Name, body: PublishIn, role: MarketerKey, content: ContentDep,
                   sessions: SessionsDep, settings: SettingsDep) -> dict[str, Any]:
     """The draft (or `parts`) as the next version, live from the next send; refused
@@ -235,7 +238,7 @@ async def publish(kind: Kind, name: Name, body: PublishIn, role: MarketerKey, co
     return {"name": full, "version": version, "revision": revision}
 
 
-@router.post("/{kind}/{name}/rollback")
+@changes.post("/{kind}/{name}/rollback")
 async def rollback(kind: Kind, name: Name, body: RollbackIn, role: MarketerKey, content: ContentDep,
                    sessions: SessionsDep) -> dict[str, Any]:
     """An earlier version live again, from the next send on."""

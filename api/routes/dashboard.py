@@ -13,10 +13,16 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, status
 from fastapi.responses import FileResponse, HTMLResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from markupsafe import Markup
 
-from api.deps import JourneysDep, SessionsDep, SettingsDep, SignIn, TemporalDep
+from activities import previews
+from api.deps import ContentDep, JourneysDep, SessionsDep, SettingsDep, SignIn, TemporalDep
 from api.routes.funnel import funnel_of
-from api.routes.journeys import stats_of
+from api.routes.journeys import map_of, stats_of
+from sojourn.analytics import journey_map
+from sojourn.analytics.content import by_version
+from sojourn.content import store
+from sojourn.ground.models import aware
 
 router = APIRouter(prefix="/dashboard", include_in_schema=False)
 
@@ -41,8 +47,15 @@ PAGES.filters["percent"] = percent
 PAGES.filters["interval"] = interval
 
 
-def page(name: str, **context: Any) -> HTMLResponse:
-    return HTMLResponse(PAGES.get_template(name).render(**context), headers=HEADERS)
+# The editor's preview shows an email as it arrives: its images come from the shop's
+# hosts (https). Nothing else is loosened: no script, style or frame from elsewhere, and
+# the preview's frame is sandboxed (no script runs in it).
+PREVIEW_HEADERS = {**HEADERS, "Content-Security-Policy": HEADERS["Content-Security-Policy"].replace(
+    "img-src 'self' data:", "img-src 'self' data: https:")}
+
+
+def page(template: str, headers: dict[str, str] = HEADERS, **context: Any) -> HTMLResponse:
+    return HTMLResponse(PAGES.get_template(template).render(**context), headers=headers)
 
 
 @router.get("")
@@ -59,6 +72,7 @@ async def journey(name: str, _: SignIn, journeys: JourneysDep, sessions: Session
     if chosen is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no journey named {name!r}")
     found = await stats_of(chosen, sessions, temporal, settings)
+    drawn = journey_map.svg(name, await map_of(chosen, sessions, temporal, settings, stats=found))
     charts = {
         "funnel": [{"stage": s["stage"], "count": s["count"]} for s in found["funnel"]],
         "over_time": found["over_time"],
@@ -68,8 +82,50 @@ async def journey(name: str, _: SignIn, journeys: JourneysDep, sessions: Session
             for e in found["experiments"]],
     }
     # JSON for the charts, in an inert element the page's script reads ("</" can't end it).
-    return page("journey.html", stats=found, spec=chosen.spec.describe(),
+    return page("journey.html", stats=found, spec=chosen.spec.describe(), journey_map=Markup(drawn),
                 charts=json.dumps(charts).replace("</", "<\\/"))
+
+
+@router.get("/content")
+async def content_list(_: SignIn, content: ContentDep, sessions: SessionsDep) -> HTMLResponse:
+    await content.ready()
+    async with sessions() as session:
+        return page("content.html", content=await store.catalogue(session))
+
+
+@router.get("/content/{kind}/{name}")
+async def content_editor(kind: str, name: str, _: SignIn, content: ContentDep, sessions: SessionsDep,
+                         settings: SettingsDep) -> HTMLResponse:
+    """The editor: the draft (else the live version) beside its preview for the sample
+    customer; its versions with their numbers, and a rollback a click away. Its buttons
+    call the content API under this page's path (static/content.js)."""
+    await content.ready()
+    full = f"{kind}/{name}"
+    live = await content.snapshot()
+    if full not in live.items:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no content {full!r}")
+    async with sessions() as session:
+        draft = await store.draft_of(session, full)
+        found = await store.history(session, full)
+        stats = {row["version"]: row for row in await by_version(session, full)}
+    parts = dict(draft.parts) if draft is not None else live.items[full]
+    shown, problems = None, []
+    try:
+        shown = previews.render(previews.with_candidate(live, full, parts), full,
+                                previews.context_for(settings, None, None))
+    except Exception as exc:  # a draft that doesn't render yet: say where, show the rest
+        problems = [previews.problem_of(exc, full)]
+    return page("content_editor.html", PREVIEW_HEADERS, name=full, kind=kind, short=name, partial=store.is_partial(full),
+                parts=parts, live_version=live.versions[full], shown=shown, problems=problems,
+                draft=None if draft is None else {"updated_by": draft.updated_by,
+                                                  "updated_at": aware(draft.updated_at).isoformat()},
+                versions=found["versions"], publications=found["publications"], stats=stats,
+                sample_name=previews.SAMPLE_CUSTOMER["first_name"])
+
+
+@router.get("/static/content.js")
+async def content_js(_: SignIn) -> FileResponse:
+    return FileResponse(STATIC / "content.js", media_type="text/javascript", headers={"Cache-Control": "no-cache"})
 
 
 @router.get("/static/chart.js")

@@ -1,5 +1,5 @@
-"""Operator endpoints: the registered journeys, their KPIs, and a customer's journeys
-(through Temporal visibility), with cancel. Authenticated with an operator key."""
+"""The registered journeys, their KPIs and maps (marketers and operators), and a
+customer's journeys (through Temporal visibility), with cancel (operators)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.deps import JourneysDep, MarketerKey, OperatorKey, SessionsDep, SettingsDep, TemporalDep
-from sojourn.analytics import report
+from sojourn.analytics import journey_map, report
 from sojourn.ground.models import Conversion
 from sojourn.ground.settings import Settings
 from sojourn.ground.spec import CUSTOMER_ID, JOURNEY_NAME, JOURNEY_STEP, JOURNEY_VARIANT
@@ -88,6 +88,45 @@ async def stats_of(journey: type[Journey], sessions: async_sessionmaker[AsyncSes
         "sends": by_step,
         **analysed,
     }
+
+
+@router.get("/v1/journeys/{name}/map")
+async def journey_map_of(
+    name: str, _key: MarketerKey, sessions: SessionsDep, temporal: TemporalDep, journeys: JourneysDep,
+    settings: SettingsDep,
+) -> dict[str, Any]:
+    """Its map, read from its code (sojourn/analytics/journey_map.py), each step with its
+    numbers: the stats' (reached, sent, clicked, entered, converted) and the runs
+    waiting at each wait now; and the map drawn as SVG."""
+    nodes = await map_of(_journey(journeys, name), sessions, temporal, settings)
+    return {"journey": name, "nodes": journey_map.describe(nodes), "svg": journey_map.svg(name, nodes)}
+
+
+async def map_of(journey: type[Journey], sessions: async_sessionmaker[AsyncSession], temporal: Client,
+                 settings: Settings, stats: dict[str, Any] | None = None) -> list[journey_map.Node]:
+    spec = journey.spec.describe()
+    nodes = journey_map.read(journey, spec)
+    stats = stats if stats is not None else await stats_of(journey, sessions, temporal, settings)
+    return journey_map.with_numbers(nodes, stats, await _waiting(temporal, journey.spec.name, nodes))
+
+
+async def _waiting(temporal: Client, name: str, nodes: list[journey_map.Node]) -> dict[str, int]:
+    """Runs waiting now at each wait: one count per wait from Temporal's visibility (the
+    JourneyStep each run shows), never a list of runs. Temporal down: none counted."""
+    found: dict[str, int] = {}
+    for step in journey_map.waits(nodes):
+        literal = step.replace("\\", "\\\\").replace('"', '\\"')
+        if "{...}" in step:  # built at run time: by its first words
+            where = f'{JOURNEY_STEP.name} STARTS_WITH "{literal.split("{...}")[0]}"'
+        else:
+            where = f'{JOURNEY_STEP.name} = "{literal}"'
+        try:
+            counted = await temporal.count_workflows(
+                f'{JOURNEY_NAME.name} = "{name}" AND ExecutionStatus = "Running" AND {where}')
+        except Exception:  # noqa: BLE001 - the map still draws, with no one counted waiting
+            return {}
+        found[step] = counted.count
+    return found
 
 
 async def _failed_runs(temporal: Client, name: str) -> int | None:
