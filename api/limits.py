@@ -25,8 +25,8 @@ from sojourn.ground.settings import Settings
 
 
 class Limiter:
-    def __init__(self, settings: Settings) -> None:
-        self.items: list[RateLimitItem] = parse_many(settings.browser_rate_limit)
+    def __init__(self, settings: Settings, limit: str | None = None) -> None:
+        self.items: list[RateLimitItem] = parse_many(limit or settings.browser_rate_limit)
         # The async flavour of the same storage: "memory://" is "async+memory://".
         storage = storage_from_string(f"async+{settings.rate_limit_storage}")
         assert isinstance(storage, Storage)
@@ -65,3 +65,15 @@ async def browser_limit(request: Request, settings: SettingsDep) -> None:
 
 
 BrowserLimit = Annotated[None, Depends(browser_limit)]
+
+
+async def test_send_limit(request: Request, settings: SettingsDep) -> None:
+    """A marketer's test sends, per client address (`SOJOURN_CONTENT_TEST_RATE_LIMIT`):
+    a test goes to any address she types, so a leaked marketer key must not become a
+    way to mail the world."""
+    if getattr(request.app.state, "test_limiter", None) is None:
+        request.app.state.test_limiter = Limiter(settings, settings.content_test_rate_limit)
+    await request.app.state.test_limiter.check(request, "content-test")
+
+
+TestSendLimit = Annotated[None, Depends(test_send_limit)]

@@ -46,9 +46,10 @@ from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 from activities.email import EmailActivities, message_id
 from activities.profiles import template_context
 from activities.push import PushActivities
-from activities.rendering import Templates
+from activities.rendering import ContentTemplates, Templates
 from bench.pipeline import AUTH, KEY, bounded, free_port, percentile, postgres
 from bench.welcome import BenchWelcome
+from sojourn.content.store import ContentStore
 from sojourn.devtools.devstack import temporal_cli
 from sojourn.ground.contracts import Send
 from sojourn.ground.db import make_engine, make_sessionmaker
@@ -114,7 +115,8 @@ async def customers(sessions: Any, tag: str, subscriptions: list[dict[str, Any]]
 
 
 async def emails_through_activity(settings: Settings, sessions: Any, ids: list[str]) -> float:
-    email = EmailActivities(settings, sessions, Templates(settings.templates_dir))
+    # The worker's templates: the published content, at the revision each send claims.
+    email = EmailActivities(settings, sessions, ContentTemplates(ContentStore(sessions, settings.templates_dir)))
     statuses: list[str] = []
 
     async def one(i: int) -> None:
@@ -167,7 +169,7 @@ async def emails_raw(settings: Settings, bodies: tuple[str, str, str], tag: str)
 
 
 async def pushes_through_activity(settings: Settings, sessions: Any, ids: list[str]) -> float:
-    push = PushActivities(settings, sessions, Templates(settings.templates_dir))
+    push = PushActivities(settings, sessions, ContentTemplates(ContentStore(sessions, settings.templates_dir)))
     statuses: list[str] = []
 
     async def one(i: int) -> None:

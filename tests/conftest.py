@@ -176,7 +176,8 @@ def settings(database_url: str, smtp: tuple[Inbox, int]) -> Settings:
         marketer_keys=[MARKETER_KEY],
         task_queue=f"sojourn-test-{uuid.uuid4()}",  # a fresh task queue per test
         time_scale=1.0,
-        browser_rate_limit="1000/minute",  # the stories claim and spin often; tests/test_lead_capture.py, 5/minute
+        browser_rate_limit="1000/minute",
+        content_test_rate_limit="1000/minute",  # tests/test_content_api.py tries the real one  # the stories claim and spin often; tests/test_lead_capture.py, 5/minute
     )
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from temporalio.testing import ActivityEnvironment
+from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 
 from activities.email import EmailActivities
 from activities.rendering import ContentTemplates
@@ -18,7 +18,7 @@ from sojourn.content import store
 from sojourn.content.store import ContentStore
 from sojourn.ground.contracts import Send
 from sojourn.ground.settings import Settings
-from tests.conftest import MARKETER_KEY, OPERATOR_KEY, WRITE_KEY, Api, basic
+from tests.conftest import MARKETER_KEY, OPERATOR_KEY, WRITE_KEY, Api, basic, open_api
 from tests.support.smtp import Inbox
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
@@ -187,3 +187,14 @@ async def test_the_marketer_key_edits_content_and_reads_stats_only(api: Api, cus
     assert (await call(api, "GET", "/v1/content", key=WRITE_KEY)).status_code == 401
     assert (await api.http.get("/v1/content")).status_code == 401
     assert (await call(api, "GET", "/v1/content", key=OPERATOR_KEY)).status_code == 200
+
+
+async def test_test_sends_are_rate_limited(env: WorkflowEnvironment, settings: Settings, inbox: Inbox,
+                                           customer_id: str) -> None:
+    """A test goes to any address typed in: a leaked marketer key can't mail the world."""
+    async with open_api(settings.model_copy(update={"content_test_rate_limit": "2/minute"}), env.client) as api:
+        answers = [(await call(api, "POST", "/v1/content/email/cart_abandonment/test",
+                               {"to": f"{customer_id}-{n}@beauty.test"})) for n in range(3)]
+    assert [a.status_code for a in answers] == [202, 202, 429]
+    assert answers[2].headers["Retry-After"]
+    assert len(inbox.to(f"{customer_id}-2@beauty.test")) == 0

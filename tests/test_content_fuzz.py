@@ -5,6 +5,7 @@ version live exactly as sent, or refused and the live one unchanged."""
 
 from __future__ import annotations
 
+import base64
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -85,6 +86,14 @@ async def test_no_content_input_gets_a_5xx_and_a_publish_is_whole(
     if name == f"email/{own}" or not (isinstance(version, int) and 1 <= version < 1000):  # no one else's
         rolled = await api.post(f"{path}/rollback", content=encode({"version": version}), headers=marketer)
         assert rolled.status_code in (200, 400, 404, 405, 422), (rolled.status_code, rolled.text[:300])
+
+    # Reading: the editor's page and a journey's map, by any name.
+    signed_in = {"Authorization": "Basic " + base64.b64encode(f"m:{MARKETER_KEY}".encode()).decode()}
+    editor = await api.get(f"/dashboard{path[3:]}", headers=signed_in)
+    assert editor.status_code in (200, 400, 404, 405), (editor.status_code, editor.text[:300])
+    drawn = await api.get(f"/v1/journeys/{quote(short, safe='', errors='surrogatepass') or '%20'}/map",
+                          headers=marketer)
+    assert drawn.status_code in (200, 400, 404, 405), (drawn.status_code, drawn.text[:300])
 
     if name != f"email/{own}":
         return  # nobody else's content is published here

@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 
 from activities import previews
 from api.deps import ContentDep, MarketerKey, SessionsDep, SettingsDep
+from api.limits import TestSendLimit
 from sojourn.analytics.content import by_version
 from sojourn.content import store
 from sojourn.content.store import ContentError, checked_parts
@@ -190,7 +191,7 @@ async def preview(kind: Kind, name: Name, body: SampleIn, _role: MarketerKey, co
 
 
 @changes.post("/{kind}/{name}/test", status_code=status.HTTP_202_ACCEPTED)
-async def send_test(kind: Kind, name: Name, body: TestIn, _role: MarketerKey, content: ContentDep,
+async def send_test(kind: Kind, name: Name, body: TestIn, _role: MarketerKey, _limit: TestSendLimit, content: ContentDep,
                     sessions: SessionsDep, settings: SettingsDep) -> dict[str, Any]:
     """An email's test, to one address, its subject marked "[Test]"."""
     if kind != "email" or name.startswith("_"):
