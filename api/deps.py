@@ -160,6 +160,20 @@ def _role_of(key: str, settings: Settings, refusal: str, headers: dict[str, str]
 MarketerKey = Annotated[str, Depends(require_marketer_key)]
 
 
+async def require_customer_reader(request: Request, settings: SettingsDep) -> str:
+    """A customer's page: an operator, or a marketer where the shop allows it
+    (`SOJOURN_MARKETER_SEES_CUSTOMERS`); the dashboard's sign-in works too."""
+    role = await require_marketer_key(request, settings) if request.headers.get("authorization", "").lower() \
+        .startswith("bearer") else await require_sign_in(request, settings)
+    if role == "marketer" and not settings.marketer_sees_customers:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "a marketer sees a customer's page only where the shop "
+                                                       "allows it (SOJOURN_MARKETER_SEES_CUSTOMERS)")
+    return role
+
+
+CustomerReader = Annotated[str, Depends(require_customer_reader)]
+
+
 SIGN_IN = {"WWW-Authenticate": 'Basic realm="Sojourn dashboard", charset="UTF-8"'}
 
 

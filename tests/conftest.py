@@ -366,3 +366,10 @@ async def no_router_outlives_its_test(request: pytest.FixtureRequest) -> AsyncIt
     for task in left:
         task.cancel()
     pytest.fail(f"{request.node.nodeid} left {len(left)} router(s) running", pytrace=False)
+
+
+@pytest.fixture
+async def routerless_api(env: WorkflowEnvironment, settings: Settings) -> AsyncIterator[Api]:
+    """The API without its router, for what doesn't route events (content, lookups)."""
+    async with open_api(settings.model_copy(update={"router": False}), env.client) as api:
+        yield api

@@ -7,19 +7,15 @@ from __future__ import annotations
 
 import base64
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import quote
 
-import pytest
 from hypothesis import HealthCheck, event, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
-from temporalio.testing import WorkflowEnvironment
 
 from sojourn.content import store
-from sojourn.ground.settings import Settings
-from tests.conftest import MARKETER_KEY, Api, open_api
+from tests.conftest import MARKETER_KEY, Api
 from tests.test_ingest_fuzz import encode, json_values, leaves, texts
 
 FRAGMENTS = st.sampled_from([
@@ -51,22 +47,15 @@ samples = st.fixed_dictionaries({}, optional={
     "customer_id": texts, "version": st.one_of(st.integers(-3, 2**40), leaves), "to": texts})
 
 
-@pytest.fixture
-async def quiet_api(env: WorkflowEnvironment, settings: Settings) -> AsyncIterator[Api]:
-    """The API without its router: this is about content, not events."""
-    async with open_api(settings.model_copy(update={"router": False}), env.client) as api:
-        yield api
-
-
 @hsettings(max_examples=100, deadline=None, derandomize=True,
            suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(name=names, draft=parts, sample=samples, publish=parts, version=st.one_of(st.integers(-2, 2**40), leaves))
 async def test_no_content_input_gets_a_5xx_and_a_publish_is_whole(
-        quiet_api: Api, name: str, draft: Any, sample: Any, publish: Any, version: Any) -> None:
-    api, marketer = quiet_api.http, {"Authorization": f"Bearer {MARKETER_KEY}", "Content-Type": "application/json"}
+        routerless_api: Api, name: str, draft: Any, sample: Any, publish: Any, version: Any) -> None:
+    api, marketer = routerless_api.http, {"Authorization": f"Bearer {MARKETER_KEY}", "Content-Type": "application/json"}
     own = f"t{uuid.uuid4().hex[:12]}"
     if name == "email/OWN":  # the test's own email, so that publishing changes nobody else's
-        async with quiet_api.sessions() as session:
+        async with routerless_api.sessions() as session:
             await store.publish(session, f"email/{own}", {"subject": "s", "html": "{{ unsubscribe_url }}",
                                                           "text": "{{ unsubscribe_url }}"}, "files")
             await session.commit()

@@ -19,7 +19,7 @@ from sojourn.content.store import ContentStore
 from sojourn.ground.contracts import Send
 from sojourn.ground.settings import Settings
 from tests.conftest import MARKETER_KEY, SERVER_KEY, basic
-from tests.support.browser import chromium, served
+from tests.support.browser import chromium, served_api
 from tests.support.smtp import Inbox
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
@@ -27,10 +27,7 @@ TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 
 @pytest.fixture
 async def dashboard(env: WorkflowEnvironment, settings: Settings) -> AsyncIterator[str]:
-    from api.main import create_app
-
-    async with served(lambda origin: create_app(settings.model_copy(update={"public_url": origin}),
-                                                temporal=env.client)) as origin:
+    async with served_api(env.client, settings) as origin:
         yield origin
 
 

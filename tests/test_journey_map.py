@@ -20,7 +20,7 @@ from temporalio.testing import WorkflowEnvironment
 from sojourn.analytics import journey_map
 from sojourn.ground.settings import Settings
 from tests.conftest import MARKETER_KEY, SERVER_KEY, basic
-from tests.support.browser import chromium, served
+from tests.support.browser import chromium, served_api
 from worker import build_worker
 from workflows.registry import JOURNEYS
 
@@ -90,11 +90,7 @@ def test_a_branch_no_one_took_is_drawn_dashed() -> None:
 
 @pytest.fixture
 async def dashboard(env: WorkflowEnvironment, settings: Settings, sessions: Any) -> AsyncIterator[str]:
-    from api.main import create_app
-
-    async with build_worker(env.client, settings, sessions), \
-            served(lambda origin: create_app(settings.model_copy(update={"public_url": origin}),
-                                             temporal=env.client)) as origin:
+    async with build_worker(env.client, settings, sessions), served_api(env.client, settings) as origin:
         yield origin
 
 

@@ -1,24 +1,30 @@
 """A customer: her browsers' web push subscriptions (PushSubscription.toJSON(), write
-key), and everything known about her in one answer (operator key)."""
+key), and everything known about her in one answer, her page (operator key; a
+marketer's where SOJOURN_MARKETER_SEES_CUSTOMERS allows)."""
 
 from __future__ import annotations
 
 import base64
 import binascii
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Request, status
+from fastapi import APIRouter, HTTPException, Query, Request, status
 from pydantic import BaseModel, Field
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio.client import Client, WorkflowExecutionStatus
 
 from api.calls import BadRequest
-from api.deps import OperatorKey, SessionsDep, SettingsDep, SignerDep
+from api.deps import CustomerReader, SessionsDep, SettingsDep, SignerDep, TemporalDep
 from api.proof import CallerDep, act_for
+from sojourn.analytics import her_page as her_page_data
 from sojourn.ground.allowlist import refuse_reason
 from sojourn.ground.calls import anonymous_customer, anonymous_id_of
 from sojourn.ground.db import upsert
 from sojourn.ground.facts import as_columns, facts_of
 from sojourn.ground.models import Consent, Customer, Identity, JourneyRun, PushSubscription, utcnow
+from sojourn.ground.settings import Settings
+from sojourn.ground.spec import CUSTOMER_ID, JOURNEY_STEP, JOURNEY_WAKE_UP
 from sojourn.identity.linking import canonical
 from workflows.segments import SEGMENTS
 
@@ -106,12 +112,32 @@ async def remove_push_subscription(customer_id: str, endpoint: str, caller: Call
         await session.commit()
 
 
+@router.get("")
+async def find(email: Annotated[str, Query(min_length=3, max_length=320)], _role: CustomerReader,
+               sessions: SessionsDep) -> dict[str, Any]:
+    """Customers by email address (as typed, any case): their ids, for her page."""
+    async with sessions() as session:
+        ids = (await session.scalars(select(Customer.id).where(func.lower(Customer.email) == email.strip().lower())
+                                     .order_by(Customer.id).limit(20))).all()
+    return {"customers": list(ids)}
+
+
 @router.get("/{customer_id}")
-async def customer(customer_id: str, _key: OperatorKey, sessions: SessionsDep) -> dict[str, Any]:
-    """One customer in one answer, for operators: profile, facts, the segments she is in,
-    consents, browsers and the journeys the router started for her (from the database,
-    not Temporal). An anonymous id ("anonymous:<id>", or the bare id when no customer
+async def customer(customer_id: str, _role: CustomerReader, sessions: SessionsDep, temporal: TemporalDep,
+                   settings: SettingsDep) -> dict[str, Any]:
+    """One customer in one answer: her page (the dashboard draws exactly this)."""
+    return await her_page(customer_id, sessions, temporal, settings)
+
+
+async def her_page(customer_id: str, sessions: async_sessionmaker[AsyncSession], temporal: Client,
+                   settings: Settings) -> dict[str, Any]:
+    """Profile, facts, the segments she is in, consents, browsers, her interests, best
+    channel and hour, coupons, and every journey she is or was in: its step, why it
+    waits, when it wakes next, and what she was sent and did with it. From the database
+    (sojourn/analytics/her_page.py), plus one visibility call to Temporal for all her
+    runs' steps. An anonymous id ("anonymous:<id>", or the bare id when no customer
     has it as her user id) answers with the visitor, or with the customer it was linked to."""
+    now = utcnow()
     async with sessions() as session:
         found = await session.get(Customer, await canonical(session, customer_id))
         if found is None and anonymous_id_of(customer_id) is None:
@@ -124,10 +150,14 @@ async def customer(customer_id: str, _key: OperatorKey, sessions: SessionsDep) -
         consents = (await session.scalars(select(Consent).where(Consent.customer_id == customer_id))).all()
         browsers = (await session.scalars(select(PushSubscription).where(PushSubscription.customer_id == customer_id)
                                           .order_by(PushSubscription.id))).all()
-        runs = (await session.scalars(select(JourneyRun).where(JourneyRun.customer_id == customer_id)
+        runs = (await session.scalars(select(JourneyRun).where(JourneyRun.customer_id.in_([customer_id, *linked]))
                                       .order_by(JourneyRun.id))).all()
+        sent = await her_page_data.sends(session, customer_id)
+        interests = await her_page_data.interests(session, customer_id, now)
+        best = await her_page_data.best(session, customer_id, now, found.timezone or settings.default_timezone)
+        coupons = await her_page_data.coupons(session, customer_id)
     facts = facts_of(found)
-    now = utcnow()
+    live = await _steps(temporal, [customer_id, *linked])
     return {
         "id": found.id,
         "anonymous_id": found.anonymous_id,
@@ -140,7 +170,35 @@ async def customer(customer_id: str, _key: OperatorKey, sessions: SessionsDep) -
         "consents": [{"channel": c.channel, "topic": c.topic, "subscribed": c.subscribed, "source": c.source,
                       "updated_at": c.updated_at} for c in consents],
         "push_subscriptions": [{"id": b.id, "endpoint": b.endpoint} for b in browsers],
+        "interests": interests,
+        "best": best,
+        "coupons": coupons,
+        # Her runs' steps as Temporal shows them now (None: Temporal could not be asked).
+        "temporal": "answered" if live is not None else "unavailable",
         "journeys": [{"journey": r.journey, "journey_key": r.journey_key or None, "workflow_id": r.workflow_id,
-                      "entry_message_id": r.entry_message_id, "started_at": r.started_at,
-                      "ended_at": r.ended_at} for r in runs],
+                      "entry_message_id": r.entry_message_id, "started_at": r.started_at, "ended_at": r.ended_at,
+                      **((live or {}).get(r.workflow_id) or {"status": None, "step": None, "wakes_at": None}),
+                      "sends": sent.get(r.workflow_id, [])} for r in reversed(runs)],
     }
+
+
+async def _steps(temporal: Client, ids: list[str]) -> dict[str, dict[str, Any]] | None:
+    """Each of her runs' status, step and next wake-up: one visibility query for all of
+    them (never a call per run). Ids a query can't quote safely are left out."""
+    quoted = [f'"{i}"' for i in ids if not any(c in i for c in "\"'\\\n\r")]
+    if not quoted:
+        return {}
+    found: dict[str, dict[str, Any]] = {}
+    try:
+        async for wf in temporal.list_workflows(f"{CUSTOMER_ID.name} IN ({', '.join(quoted)})", limit=500):
+            attrs = wf.typed_search_attributes
+            wakes = attrs.get(JOURNEY_WAKE_UP)
+            running = wf.status == WorkflowExecutionStatus.RUNNING
+            found.setdefault(wf.id, {
+                "status": wf.status.name.lower() if wf.status else None,
+                "step": attrs.get(JOURNEY_STEP),
+                "wakes_at": wakes.isoformat() if wakes is not None and running else None,
+            })
+    except Exception:  # noqa: BLE001 - Temporal down: her page still answers from the database
+        return None
+    return found

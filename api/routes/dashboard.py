@@ -9,20 +9,24 @@ from __future__ import annotations
 import json
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, HTTPException, status
-from fastapi.responses import FileResponse, HTMLResponse
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
+from sqlalchemy import func, select
 
 from activities import previews
-from api.deps import ContentDep, JourneysDep, SessionsDep, SettingsDep, SignIn, TemporalDep
+from api.deps import ContentDep, CustomerReader, JourneysDep, SessionsDep, SettingsDep, SignIn, TemporalDep
+from api.routes.customers import her_page
 from api.routes.funnel import funnel_of
 from api.routes.journeys import map_of, stats_of
 from sojourn.analytics import journey_map
 from sojourn.analytics.content import by_version
 from sojourn.content import store
-from sojourn.ground.models import aware
+from sojourn.ground.models import Customer, aware
+from sojourn.identity.linking import canonical
 
 router = APIRouter(prefix="/dashboard", include_in_schema=False)
 
@@ -31,7 +35,7 @@ CHART_JS = STATIC / "vendor" / "chart-4.6.1.umd.min.js"
 PAGES = Environment(loader=FileSystemLoader(Path(__file__).resolve().parent.parent / "pages"),
                     autoescape=select_autoescape(default=True, default_for_string=True))
 HEADERS = {"Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
-                                      "img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'",
+                                      "img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'self'",
            "Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
 
 
@@ -45,6 +49,15 @@ def interval(values: list[float] | None) -> str:
 
 PAGES.filters["percent"] = percent
 PAGES.filters["interval"] = interval
+
+
+def when(value: Any) -> str:
+    """A time as the page shows it: UTC, to the minute."""
+    text = value.isoformat() if hasattr(value, "isoformat") else str(value or "")
+    return text[:16].replace("T", " ") + (" UTC" if text else "")
+
+
+PAGES.filters["when"] = when
 
 
 # The editor's preview shows an email as it arrives: its images come from the shop's
@@ -121,6 +134,31 @@ async def content_editor(kind: str, name: str, _: SignIn, content: ContentDep, s
                                                   "updated_at": aware(draft.updated_at).isoformat()},
                 versions=found["versions"], publications=found["publications"], stats=stats,
                 sample_name=previews.SAMPLE_CUSTOMER["first_name"])
+
+
+@router.get("/customers")
+async def customers(role: CustomerReader, sessions: SessionsDep, q: str = "") -> Response:
+    """Find her by id or email: one match opens her page."""
+    q = q.strip()[:320]
+    matches: list[str] = []
+    if q:
+        async with sessions() as session:
+            if "@" in q:
+                matches = list((await session.scalars(select(Customer.id).where(
+                    func.lower(Customer.email) == q.lower()).order_by(Customer.id).limit(20))).all())
+            else:
+                matches = [found] if (found := await session.scalar(select(Customer.id).where(
+                    Customer.id == await canonical(session, q)))) else []
+    if len(matches) == 1:
+        return RedirectResponse(f"/dashboard/customers/{quote(matches[0], safe='')}", status.HTTP_303_SEE_OTHER)
+    return page("customers.html", q=q, matches=matches)
+
+
+@router.get("/customers/{customer_id}")
+async def customer_page(customer_id: str, role: CustomerReader, sessions: SessionsDep, temporal: TemporalDep,
+                        settings: SettingsDep) -> HTMLResponse:
+    """Her page: exactly what GET /v1/customers/{id} answers, drawn."""
+    return page("customer.html", her=await her_page(customer_id, sessions, temporal, settings))
 
 
 @router.get("/static/content.js")

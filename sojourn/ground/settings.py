@@ -153,6 +153,9 @@ class Settings(BaseSettings):
     # Marketers (content, stats and the dashboard; never the pipeline nor a profile): Bearer
     # tokens, or the dashboard's password. An operator key may do what a marketer does.
     marketer_keys: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # May a marketer open a customer's page (her profile, journeys, interests)? Off: only
+    # operators, and a marketer sees a customer only as a content preview's sample.
+    marketer_sees_customers: bool = False
     # A marketer's test sends, per client address, in the `limits` library's notation.
     content_test_rate_limit: str = "10/minute;100/day"
     # Signs tokens in links. Empty: generated once and kept in the database.

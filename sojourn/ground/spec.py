@@ -18,6 +18,9 @@ CUSTOMER_ID = SearchAttributeKey.for_keyword("CustomerId")
 JOURNEY_NAME = SearchAttributeKey.for_keyword("JourneyName")
 JOURNEY_STEP = SearchAttributeKey.for_keyword("JourneyStep")
 JOURNEY_VARIANT = SearchAttributeKey.for_keyword("JourneyVariant")
+# When the run's wait ends, upserted with its step (the same command): her page reads
+# every run's step and next wake-up in one visibility call.
+JOURNEY_WAKE_UP = SearchAttributeKey.for_datetime("JourneyWakeUp")
 
 Triggers = str | Trigger | tuple[str | Trigger, ...]
 

@@ -18,12 +18,16 @@ SEARCH_ATTRIBUTES = {
     "JourneyName": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
     "JourneyStep": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
     "JourneyVariant": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
+    "JourneyWakeUp": IndexedValueType.INDEXED_VALUE_TYPE_DATETIME,
 }
+FLAG_TYPES = {IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD: "Keyword",
+              IndexedValueType.INDEXED_VALUE_TYPE_DATETIME: "Datetime"}
 
 
 def dev_server_flags() -> list[str]:
     """`--search-attribute` flags for `temporal server start-dev`."""
-    return [flag for name in SEARCH_ATTRIBUTES for flag in ("--search-attribute", f"{name}=Keyword")]
+    return [flag for name, kind in SEARCH_ATTRIBUTES.items()
+            for flag in ("--search-attribute", f"{name}={FLAG_TYPES[kind]}")]
 
 
 def data_converter(settings: Settings) -> DataConverter:

@@ -87,6 +87,16 @@ async def shop_and_api(shop_app: Any, settings: Any, client: Any, **api_settings
 
 
 @asynccontextmanager
+async def served_api(client: Any, settings: Any, **update: Any) -> AsyncIterator[str]:
+    """Sojourn's API served on a free port (a browser's origin), knowing its own URL."""
+    from api.main import create_app
+
+    async with served(lambda origin: create_app(settings.model_copy(update={"public_url": origin, **update}),
+                                                temporal=client)) as origin:
+        yield origin
+
+
+@asynccontextmanager
 async def chromium() -> AsyncIterator[Any]:
     """A headless Chromium; each test opens its own context (no shared storage)."""
     from playwright.async_api import async_playwright

@@ -34,6 +34,7 @@ from sojourn.ground.spec import (  # noqa: F401 - the search attributes are re-e
     JOURNEY_NAME,
     JOURNEY_STEP,
     JOURNEY_VARIANT,
+    JOURNEY_WAKE_UP,
     Goal,
     JourneySpec,
     Reentry,
@@ -415,7 +416,11 @@ class Journey(Waits, Decisions, Sends, Coupons, Intelligence, Audiences, Records
         transient = self.step == "entering" or self.step.endswith(": sending")
         if self.step != self._shown_step and not (transient and self.changed("searchable-steps-only")):
             self._shown_step = self.step
-            workflow.upsert_search_attributes([JOURNEY_STEP.value_set(self.step[:200])])
+            # With its wake-up, in the same command (no action more): her page reads both
+            # for all her runs in one visibility call (api/routes/customers.py).
+            wakes = (JOURNEY_WAKE_UP.value_set(self.next_wake_up) if self.next_wake_up is not None
+                     else JOURNEY_WAKE_UP.value_unset())
+            workflow.upsert_search_attributes([JOURNEY_STEP.value_set(self.step[:200]), wakes])
 
 
 J = TypeVar("J", bound=type)
