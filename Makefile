@@ -47,6 +47,7 @@ bench: install
 	$(BIN)/python -m bench.worker_cost
 	$(BIN)/python -m bench.accept_cost
 	$(BIN)/python -m bench.recommendations
+	$(BIN)/python -m bench.likelihood
 	$(BIN)/python -m bench.actions
 	$(BIN)/python -m bench.sending
 	$(BIN)/python -m bench.worker_memory

@@ -37,6 +37,7 @@ from sojourn.ground.temporal import connect, ensure_search_attributes, metrics_r
 from sojourn.pipeline.membership import Watch
 from workflows.registry import JOURNEYS
 from workflows.upkeep.audience_sync import AudienceSync
+from workflows.upkeep.likelihood_refresh import LikelihoodRefresh
 from workflows.upkeep.recommendations_refresh import RecommendationsRefresh
 from workflows.upkeep.segment_sweep import SegmentSweep
 
@@ -58,7 +59,8 @@ def activities_for(settings: Settings, sessions: async_sessionmaker[AsyncSession
     ledger = LedgerActivities(sessions)
     segments = SegmentActivities(sessions, watch or watched(JOURNEYS))
     coupons = CouponActivities(sessions)
-    intelligence = IntelligenceActivities(sessions, settings.default_timezone, settings.recommend_exclude)
+    intelligence = IntelligenceActivities(sessions, settings.default_timezone, settings.recommend_exclude,
+                                          settings.likelihood_days)
     audience = AudienceActivities(settings, sessions)
     return [
         ledger.give_up_send,
@@ -78,6 +80,7 @@ def activities_for(settings: Settings, sessions: async_sessionmaker[AsyncSession
         segments.sweep_segments,
         intelligence.choose_channel,
         intelligence.refresh_recommendations,
+        intelligence.refresh_likelihood,
         intelligence.best_time,
         intelligence.recommend,
         intelligence.replenish_days,
@@ -111,7 +114,7 @@ def build_worker(
     return Worker(
         client,
         task_queue=settings.task_queue,
-        workflows=[*workflows, SegmentSweep, RecommendationsRefresh, AudienceSync],
+        workflows=[*workflows, SegmentSweep, RecommendationsRefresh, LikelihoodRefresh, AudienceSync],
         activities=activities_for(settings, sessions, watched(workflows)),
         **{"workflow_runner": sandbox_runner(), "max_cached_workflows": settings.workflow_cache_size, **options},
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
@@ -13,12 +14,14 @@ from sojourn.ground.contracts import (
     BEST_TIME,
     CHOOSE_CHANNEL,
     RECOMMEND,
+    REFRESH_LIKELIHOOD,
     REFRESH_RECOMMENDATIONS,
     REPLENISH_DAYS,
     BestTime,
     BestTimeRequest,
     ChannelChoice,
     ChannelRequest,
+    LikelihoodResult,
     ProductsRequest,
     Recommended,
     RecommendRequest,
@@ -27,13 +30,14 @@ from sojourn.ground.contracts import (
 )
 from sojourn.ground.models import Customer, utcnow
 from sojourn.identity.linking import canonical
-from sojourn.intelligence import besttime, catalog, engagement
+from sojourn.intelligence import besttime, catalog, engagement, likelihood
 
 
 class IntelligenceActivities:
     def __init__(self, sessions: async_sessionmaker[AsyncSession], default_timezone: str = "UTC",
-                 exclude: list[str] | None = None) -> None:
+                 exclude: list[str] | None = None, likelihood_days: int = 14) -> None:
         self.sessions = sessions
+        self.likelihood_days = likelihood_days
         self.default_timezone = default_timezone
         self.exclude = list(exclude or [])  # SOJOURN_RECOMMEND_EXCLUDE
 
@@ -59,6 +63,21 @@ class IntelligenceActivities:
             now = utcnow()
             hours = await besttime.refresh_shop_hours(session, now, self.default_timezone)
             return RefreshResult(**await catalog.refresh(session, now), activity_events=hours)
+
+    @activity.defn(name=REFRESH_LIKELIHOOD)
+    async def refresh_likelihood(self) -> LikelihoodResult:
+        """Train her likelihood to buy again, evaluate it on the hold-out, and score
+        everyone, or record why there is no model (sojourn/intelligence/likelihood.py)."""
+        now = utcnow()
+        horizon = timedelta(days=self.likelihood_days)
+        async with self.sessions() as session:
+            samples = await likelihood.gather(session, now, horizon)
+        report = await asyncio.to_thread(likelihood.learn, *samples)  # CPU: off the worker's loop
+        async with self.sessions() as session:
+            await likelihood.store(session, report, now, horizon)
+            await session.commit()
+        return LikelihoodResult(report.status, report.reason, len(report.scored.ids) if report.scored else 0,
+                                report.metrics.get("auc"), report.metrics.get("baselines", {}).get("recency_auc"))
 
     @activity.defn(name=BEST_TIME)
     async def best_time(self, request: BestTimeRequest) -> BestTime:

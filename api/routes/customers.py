@@ -26,6 +26,7 @@ from sojourn.ground.models import Consent, Customer, Identity, JourneyRun, PushS
 from sojourn.ground.settings import Settings
 from sojourn.ground.spec import CUSTOMER_ID, JOURNEY_STEP, JOURNEY_WAKE_UP
 from sojourn.identity.linking import canonical
+from sojourn.intelligence import likelihood
 from workflows.segments import SEGMENTS
 
 router = APIRouter(prefix="/v1/customers", tags=["customers"])
@@ -156,6 +157,7 @@ async def her_page(customer_id: str, sessions: async_sessionmaker[AsyncSession],
         interests = await her_page_data.interests(session, customer_id, now)
         best = await her_page_data.best(session, customer_id, now, found.timezone or settings.default_timezone)
         coupons = await her_page_data.coupons(session, customer_id)
+        chance = await likelihood.hers(session, customer_id)
     facts = facts_of(found)
     live = await _steps(temporal, [customer_id, *linked])
     return {
@@ -173,6 +175,8 @@ async def her_page(customer_id: str, sessions: async_sessionmaker[AsyncSession],
         "interests": interests,
         "best": best,
         "coupons": coupons,
+        # Her chance of an order within the model's horizon, or why there is none.
+        "likelihood": chance,
         # Her runs' steps as Temporal shows them now (None: Temporal could not be asked).
         "temporal": "answered" if live is not None else "unavailable",
         "journeys": [{"journey": r.journey, "journey_key": r.journey_key or None, "workflow_id": r.workflow_id,

@@ -27,6 +27,7 @@ from sojourn.analytics.content import by_version
 from sojourn.content import store
 from sojourn.ground.models import Customer, aware
 from sojourn.identity.linking import canonical
+from sojourn.intelligence import likelihood
 
 router = APIRouter(prefix="/dashboard", include_in_schema=False)
 
@@ -134,6 +135,13 @@ async def content_editor(kind: str, name: str, _: SignIn, content: ContentDep, s
                                                   "updated_at": aware(draft.updated_at).isoformat()},
                 versions=found["versions"], publications=found["publications"], stats=stats,
                 sample_name=previews.SAMPLE_CUSTOMER["first_name"])
+
+
+@router.get("/likelihood")
+async def likelihood_page(_: SignIn, sessions: SessionsDep) -> HTMLResponse:
+    """The likelihood model's last run, as GET /v1/likelihood answers it."""
+    async with sessions() as session:
+        return page("likelihood.html", model=likelihood.describe(await likelihood.latest(session)))
 
 
 @router.get("/customers")

@@ -16,6 +16,7 @@ from sojourn.analytics import journey_map, report
 from sojourn.ground.models import Conversion
 from sojourn.ground.settings import Settings
 from sojourn.ground.spec import CUSTOMER_ID, JOURNEY_NAME, JOURNEY_STEP, JOURNEY_VARIANT
+from sojourn.intelligence import likelihood
 from workflows.kit.journey import Journey
 
 router = APIRouter(tags=["operators"])
@@ -88,6 +89,15 @@ async def stats_of(journey: type[Journey], sessions: async_sessionmaker[AsyncSes
         "sends": by_step,
         **analysed,
     }
+
+
+@router.get("/v1/likelihood")
+async def likelihood_model(_key: MarketerKey, sessions: SessionsDep) -> dict[str, Any]:
+    """The likelihood model's last run: trained, with its hold-out metrics (ROC AUC,
+    Brier, reliability) beside the baselines (recency alone, the base rate), or no model
+    and why (sojourn/intelligence/likelihood.py)."""
+    async with sessions() as session:
+        return likelihood.describe(await likelihood.latest(session))
 
 
 @router.get("/v1/journeys/{name}/map")

@@ -26,6 +26,7 @@ ISSUE_COUPON = "issue_coupon"
 WITHDRAW_ONSITE = "withdraw_onsite"
 CHOOSE_CHANNEL = "choose_channel"
 REFRESH_RECOMMENDATIONS = "refresh_recommendations"
+REFRESH_LIKELIHOOD = "refresh_likelihood"
 BEST_TIME = "best_time"
 CHANGE_AUDIENCE = "change_audience"
 RECOMMEND = "recommend"
@@ -189,6 +190,17 @@ class ChannelChoice:
     channel: str
     reason: str
     scores: dict[str, float] = field(default_factory=dict)  # smoothed click rate per candidate
+
+
+@dataclass
+class LikelihoodResult:
+    """What a likelihood run did: trained (and scored) or no model, and why."""
+
+    status: str = ""
+    reason: str = ""
+    scored: int = 0
+    auc: float | None = None
+    recency_auc: float | None = None
 
 
 @dataclass

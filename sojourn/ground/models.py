@@ -555,3 +555,28 @@ class ContentPublication(Base):
     action: Mapped[str] = mapped_column(String(16))  # publish | rollback
     by: Mapped[str] = mapped_column(String(64))
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class LikelihoodModel(Base):
+    """One run of the likelihood model (sojourn/intelligence/likelihood.py): trained, with
+    its hold-out metrics beside the baselines, or no model and why."""
+
+    __tablename__ = "likelihood_models"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    trained_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    horizon_days: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16))  # trained | no model
+    reason: Mapped[str] = mapped_column(Text)
+    metrics: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class LikelihoodScore(Base):
+    """Her chance of an order within the model's horizon, as of its last run."""
+
+    __tablename__ = "likelihood_scores"
+
+    customer_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    score: Mapped[float] = mapped_column(Float)
+    model_id: Mapped[int] = mapped_column(Integer)
+    scored_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -35,6 +35,7 @@ log = logging.getLogger("sojourn.ground.schedules")
 SEGMENT_SWEEP = "sojourn-segment-sweep"
 RECOMMENDATIONS = "sojourn-recommendations"
 AUDIENCES = "sojourn-audiences"
+LIKELIHOOD = "sojourn-likelihood"
 
 
 class Watched(Protocol):
@@ -66,6 +67,15 @@ def recommendations_refresh(settings: Settings) -> Schedule:
     )
 
 
+def likelihood_refresh(settings: Settings) -> Schedule:
+    return Schedule(
+        action=ScheduleActionStartWorkflow("LikelihoodRefresh", id=f"{LIKELIHOOD}-run", task_queue=settings.task_queue),
+        spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(
+            every=timedelta(seconds=settings.likelihood_refresh_seconds))]),
+        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
+    )
+
+
 def audience_sync(settings: Settings) -> Schedule:
     return Schedule(
         action=ScheduleActionStartWorkflow("AudienceSync", id=f"{AUDIENCES}-run", task_queue=settings.task_queue),
@@ -76,12 +86,14 @@ def audience_sync(settings: Settings) -> Schedule:
 
 async def ensure_schedules(client: Client, settings: Settings, watch: Watched,
                            schedule_id: str = SEGMENT_SWEEP, recommendations_id: str | None = RECOMMENDATIONS,
-                           audiences_id: str | None = AUDIENCES) -> None:
+                           audiences_id: str | None = AUDIENCES, likelihood_id: str | None = LIKELIHOOD) -> None:
     """Each schedule as the code says (an id of None: that one is left alone, for tests)."""
     await _ensure(client, schedule_id, segment_sweep(settings) if any(s.timed for s in watch.segments) else None,
                   "no journey watches a timed segment")
     if recommendations_id is not None:
         await _ensure(client, recommendations_id, recommendations_refresh(settings), "")
+    if likelihood_id is not None:
+        await _ensure(client, likelihood_id, likelihood_refresh(settings), "")
     if audiences_id is not None:
         await _ensure(client, audiences_id, audience_sync(settings) if settings.audience_destinations else None,
                       "no ad audience destination is configured")

@@ -248,6 +248,10 @@ class Settings(BaseSettings):
     first_order_coupon_days: int = Field(default=14, ge=1)
     # Recommendations: refreshed by a Temporal Schedule this often; never these products.
     recommend_refresh_seconds: int = Field(default=3600, ge=60)
+    # Her likelihood to buy (sojourn/intelligence/likelihood.py): orders within this many
+    # days; retrained on this schedule.
+    likelihood_days: int = Field(default=14, ge=1, le=180)
+    likelihood_refresh_seconds: int = Field(default=86400, ge=60)
     recommend_exclude: Annotated[list[str], NoDecode] = Field(default_factory=list)
     lead_wheel: str = "first_order"  # the lead-capture journey's wheel (templates/wheels/)
     registration_path: str = "/register"  # the registration page's A/B test enters there

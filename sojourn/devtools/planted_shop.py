@@ -1,0 +1,63 @@
+"""A generated shop with planted behaviour, for the likelihood model's tests and bench
+(bench/likelihood.py): what truly predicts an order is her cart, not how recently she
+was seen.
+
+Three kinds of shopper, each day deciding whether to visit:
+- **browsers** visit often, view a lot, rarely add to a cart and almost never order:
+  recent, busy, and not buying, which is what fools recency alone;
+- **buyers** visit less, and an add to the cart is followed by an order within a few
+  days, most of the time;
+- **sleepers** visit now and then and order rarely.
+
+`events()` returns tuples (customer_id, name, type, timestamp, properties), the shape
+`sojourn/intelligence/likelihood.sample` reads; `calls()` turns them into Segment track
+calls for the API."""
+
+from __future__ import annotations
+
+import random
+from datetime import datetime, timedelta
+from typing import Any
+
+KINDS = {  # visit chance a day, views a visit, add-to-cart chance a visit, order chance after an add
+    "browser": (0.45, 6, 0.05, 0.05),
+    "buyer": (0.15, 3, 0.45, 0.75),
+    "sleeper": (0.04, 2, 0.2, 0.3),
+}
+MIX = (("browser", 0.35), ("buyer", 0.3), ("sleeper", 0.35))
+
+
+def events(customers: int, days: int, now: datetime, seed: int = 7,
+           prefix: str = "shopper") -> list[tuple[str, str, str, datetime, dict[str, Any]]]:
+    rng = random.Random(seed)
+    found: list[tuple[str, str, str, datetime, dict[str, Any]]] = []
+    start = now - timedelta(days=days)
+    for n in range(customers):
+        who = f"{prefix}-{n}"
+        roll, kind = rng.random(), "sleeper"
+        for name, share in MIX:
+            if roll < share:
+                kind = name
+                break
+            roll -= share
+        visit, views, add, order = KINDS[kind]
+        pending: datetime | None = None
+        for day in range(days):
+            at = start + timedelta(days=day, hours=rng.uniform(8, 22))
+            if pending is not None and at >= pending:
+                found.append((who, "Order Completed", "track", pending,
+                              {"order_id": f"{who}-{day}", "revenue": round(rng.uniform(15, 120), 2)}))
+                pending = None
+            if rng.random() >= visit:
+                continue
+            for v in range(1 + rng.randrange(views)):
+                found.append((who, "Product Viewed", "track", at + timedelta(minutes=v),
+                              {"product_id": f"p-{rng.randrange(40)}", "category": rng.choice(["lips", "skin", "eyes"])}))
+            if rng.random() < add:
+                found.append((who, "Product Added", "track", at + timedelta(minutes=30), {"product_id": "p-1"}))
+                if pending is None and rng.random() < order:
+                    pending = at + timedelta(days=rng.uniform(0.5, 6))
+        if pending is not None and pending < now:
+            found.append((who, "Order Completed", "track", pending, {"order_id": f"{who}-last", "revenue": 40.0}))
+    found.sort(key=lambda e: e[3])
+    return found
