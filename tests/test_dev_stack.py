@@ -117,6 +117,13 @@ def test_make_dev_runs_the_readme_example_and_stops_cleanly(tmp_path: Path) -> N
             ("first_order", 100), ("referral_friend", 100), ("referral_reward", 100), ("second_order", 100),
             ("wheel_10", 100), ("wheel_15", 100), ("wheel_25", 100), ("wheel_shipping", 100), ("win_back", 100)
         ], "the dev pools are stocked"
+        # Her page: the cart journey with its step and next wake-up; no likelihood yet, and why.
+        her = httpx.get(f"{url}/v1/customers/lisa", headers={"Authorization": "Bearer dev-operator-key"}).json()
+        [cart] = [run for run in her["journeys"] if run["journey"] == "cart_abandonment"]
+        assert cart["status"] == "running" and cart["step"] and cart["wakes_at"], cart
+        assert her["likelihood"]["likelihood"] is None and her["likelihood"]["reason"], her["likelihood"]
+        page = httpx.get(f"{url}/dashboard/customers/lisa", auth=("ops", "dev-operator-key"))
+        assert page.status_code == 200 and cart["step"] in page.text
         stories = httpx.get(f"{url}/v1/stories", headers={"Authorization": "Bearer dev-operator-key"}).json()
         assert [s["story_id"] for s in stories["stories"]][:4] == [
             "demo-sale", "demo-lips", "demo-skincare", "demo-eyes"], "the demo shop's stories are stored"
