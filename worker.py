@@ -60,7 +60,7 @@ def activities_for(settings: Settings, sessions: async_sessionmaker[AsyncSession
     segments = SegmentActivities(sessions, watch or watched(JOURNEYS))
     coupons = CouponActivities(sessions)
     intelligence = IntelligenceActivities(sessions, settings.default_timezone, settings.recommend_exclude,
-                                          settings.likelihood_days)
+                                          settings.likelihood_days, watch or watched(JOURNEYS))
     audience = AudienceActivities(settings, sessions)
     return [
         ledger.give_up_send,

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
+from activities.segment_sweep import move
 from sojourn.ground import calendar
 from sojourn.ground.contracts import (
     BEST_TIME,
@@ -28,15 +31,19 @@ from sojourn.ground.contracts import (
     RefreshResult,
     ReplenishDays,
 )
-from sojourn.ground.models import Customer, utcnow
+from sojourn.ground.db import dialect, insert_for, write_lock
+from sojourn.ground.models import Customer, Event, table, utcnow
 from sojourn.identity.linking import canonical
 from sojourn.intelligence import besttime, catalog, engagement, likelihood
+from sojourn.pipeline.membership import Watch
+from sojourn.pipeline.store import customers_facts
 
 
 class IntelligenceActivities:
     def __init__(self, sessions: async_sessionmaker[AsyncSession], default_timezone: str = "UTC",
-                 exclude: list[str] | None = None, likelihood_days: int = 14) -> None:
+                 exclude: list[str] | None = None, likelihood_days: int = 14, watch: Watch | None = None) -> None:
         self.sessions = sessions
+        self.watch = watch  # the segments journeys watch: a re-score may carry her across one
         self.likelihood_days = likelihood_days
         self.default_timezone = default_timezone
         self.exclude = list(exclude or [])  # SOJOURN_RECOMMEND_EXCLUDE
@@ -73,11 +80,38 @@ class IntelligenceActivities:
         async with self.sessions() as session:
             samples = await likelihood.gather(session, now, horizon)
         report = await asyncio.to_thread(likelihood.learn, *samples)  # CPU: off the worker's loop
-        async with self.sessions() as session:
-            await likelihood.store(session, report, now, horizon)
+        async with write_lock(self.sessions), self.sessions() as session:
+            model, before = await likelihood.store(session, report, now, horizon)
+            moves = await self._crossed(session, before, report, now, f"likelihood-{model.id}")
+            if moves:
+                await session.execute(insert_for(dialect(session))(table(Event))
+                                      .on_conflict_do_nothing(index_elements=["message_id"]), moves)
             await session.commit()
         return LikelihoodResult(report.status, report.reason, len(report.scored.ids) if report.scored else 0,
-                                report.metrics.get("auc"), report.metrics.get("baselines", {}).get("recency_auc"))
+                                report.metrics.get("auc"), report.metrics.get("baselines", {}).get("recency_auc"),
+                                joined=sum(m["name"] == "Audience Entered" for m in moves),
+                                left=sum(m["name"] == "Audience Exited" for m in moves))
+
+    async def _crossed(self, session: AsyncSession, before: dict[str, float], report: likelihood.Report,
+                       now: datetime, why: str) -> list[dict[str, Any]]:
+        """Who the new scores carried across a watched segment's line ("likely buyers"):
+        no time passed, so the segment sweep would not see it; her joining or leaving is
+        an event, routed to the journeys that enter or exit on it."""
+        if self.watch is None or not self.watch.segments:
+            return []
+        after = dict(zip(report.scored.ids, (r[0] for r in report.scored.rows), strict=True)) if report.scored else {}
+        changed = sorted(c for c in set(before) | set(after) if before.get(c) != after.get(c))
+        moves: list[dict[str, Any]] = []
+        for start in range(0, len(changed), 500):
+            async for customer_id, facts in customers_facts(session, changed[start:start + 500]):
+                was = dataclasses.replace(facts, purchase_likelihood=before.get(customer_id))
+                now_facts = dataclasses.replace(facts, purchase_likelihood=after.get(customer_id))
+                members = sorted(self.watch.members(now_facts, now))
+                for segment in self.watch.segments:
+                    joined = segment.contains(now_facts, now)
+                    if segment.contains(was, now) != joined:
+                        moves.append(move(segment.name, customer_id, joined, now, why, members, now))
+        return moves
 
     @activity.defn(name=BEST_TIME)
     async def best_time(self, request: BestTimeRequest) -> BestTime:

@@ -73,14 +73,20 @@ class SegmentActivities:
             if was == now_in:
                 continue
             activity.heartbeat(customer_id)
-            moves.append({
-                "message_id": f"segment:{segment.name}:{customer_id}:{as_of.isoformat()}"[:255],
-                "type": "track", "customer_id": customer_id, "user_id": None, "anonymous_id": None,
-                "name": "Audience Entered" if now_in else "Audience Exited",
-                "properties": {"audience_key": segment.name}, "context": {"library": {"name": "sojourn"}},
-                "timestamp": as_of, "received_at": now, "route_state": "pending",
-                "segments": {"in": sorted(self.watch.members(facts, as_of)),
-                             "joined": [segment.name] if now_in else [],
-                             "left": [] if now_in else [segment.name]},
-            })
+            moves.append(move(segment.name, customer_id, now_in, as_of, as_of.isoformat(),
+                              sorted(self.watch.members(facts, as_of)), now))
         return moves, read
+
+
+def move(segment: str, customer_id: str, joined: bool, at: datetime, why: str, members: list[str],
+         received: datetime) -> dict[str, Any]:
+    """The event of her joining or leaving `segment` (as Segment's Engage names them), its
+    id derived from `why` (the sweep's time, the model run): stored twice, it is once."""
+    return {
+        "message_id": f"segment:{segment}:{customer_id}:{why}"[:255],
+        "type": "track", "customer_id": customer_id, "user_id": None, "anonymous_id": None,
+        "name": "Audience Entered" if joined else "Audience Exited",
+        "properties": {"audience_key": segment}, "context": {"library": {"name": "sojourn"}},
+        "timestamp": at, "received_at": received, "route_state": "pending",
+        "segments": {"in": members, "joined": [segment] if joined else [], "left": [] if joined else [segment]},
+    }

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import insert
+from sqlalchemy import insert, select
 from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 
 from activities.intelligence import IntelligenceActivities
@@ -24,8 +24,11 @@ from sojourn.ground.migrate import upgrade
 from sojourn.ground.models import Customer, Event, table
 from sojourn.ground.settings import Settings
 from sojourn.intelligence import likelihood
-from tests.conftest import OPERATOR_KEY, new_database
+from tests.conftest import OPERATOR_KEY, new_database, open_api
 from tests.support.browser import chromium, served_api
+from tests.support.journeys import LikelyProbe
+from worker import build_worker, watched
+from workflows.segments import LIKELY
 
 NOW = datetime(2026, 12, 1, tzinfo=UTC)
 HORIZON = timedelta(days=14)
@@ -70,12 +73,17 @@ async def own_database(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncI
         yield url
 
 
-async def plant(url: str, customers: int, days: int) -> list[Any]:
+async def plant(url: str, customers: int, days: int, watch: Any = None) -> list[Any]:
     engine = make_engine(url)
     try:
         sessions = make_sessionmaker(engine)
         events = planted_shop.events(customers, days, datetime.now(UTC), prefix=f"p{uuid.uuid4().hex[:6]}")
         async with sessions() as session:
+            if not events:  # a run again on what is there
+                ids: list[str] = []
+                result = await ActivityEnvironment().run(
+                    IntelligenceActivities(sessions, likelihood_days=14, watch=watch).refresh_likelihood)
+                return [result, ids]
             ids = sorted({e[0] for e in events})
             await session.execute(insert(table(Customer)), [
                 {"id": c, "traits": {}, "known": True, "created_at": NOW, "updated_at": NOW} for c in ids])
@@ -85,7 +93,7 @@ async def plant(url: str, customers: int, days: int) -> list[Any]:
                      "properties": props, "context": {}, "timestamp": at, "route_state": "routed"}
                     for c, name, kind, at, props in events[start:start + 5000]])
             await session.commit()
-        activities = IntelligenceActivities(sessions, likelihood_days=14)
+        activities = IntelligenceActivities(sessions, likelihood_days=14, watch=watch)
         result = await ActivityEnvironment().run(activities.refresh_likelihood)
         assert result.status in ("trained", "no model")
         return [result, ids]
@@ -137,3 +145,38 @@ async def test_too_little_data_says_no_model_because_on_the_page(
             assert said.startswith("No likelihood: only ") and await page.locator("#likelihood-value").count() == 0
         finally:
             await context.close()
+
+
+async def test_a_journey_enters_and_splits_on_her_likelihood(own_database: str, env: WorkflowEnvironment,
+                                                             settings: Settings) -> None:
+    """Over the planted shop's simulated days the model learns who buys; its run makes
+    the likely buyers join `likely_buyer`, and the journey that enters on joining starts
+    for each of them, and for no one else; in it, the split reads the same fact."""
+    mine = settings.model_copy(update={"database_url": own_database})
+    async with open_api(mine, env.client, journeys=(LikelyProbe,)) as api, \
+            build_worker(env.client, mine, api.sessions, extra_workflows=[LikelyProbe]):
+        result, ids = await plant(own_database, 700, 90, watch=watched([LikelyProbe]))
+        assert result.status == "trained" and result.joined > 0, result
+        await api.settled()
+        async with api.sessions() as session:
+            likely = set((await session.scalars(select(Customer.id).where(
+                Customer.purchase_likelihood >= LIKELY))).all())
+        assert len(likely) == result.joined
+        started = set()
+        for _ in range(100):
+            started = {wf.id async for wf in env.client.list_workflows(
+                f'JourneyName = "probe_likely" AND CustomerId STARTS_WITH "{ids[0].split("-")[0]}"')}
+            if len(started) >= len(likely):
+                break
+            await asyncio.sleep(0.2)
+        assert started == {LikelyProbe.spec.workflow_id(c) for c in likely}
+        handle = env.client.get_workflow_handle(sorted(started)[0])
+        for _ in range(100):  # its split reads her facts (an activity) first
+            state = await handle.query("state")
+            if any("likelihood" in line for line in state["timeline"]):
+                break
+            await asyncio.sleep(0.1)
+        assert any("likely enough" in line for line in state["timeline"]), state["timeline"]
+        # The same run again changes no one's side of the line: nobody joins twice.
+        again, _ = await plant(own_database, 0, 90, watch=watched([LikelyProbe]))
+        assert again.joined == 0 or again.status == "no model"

@@ -54,6 +54,17 @@ LAPSED = Segment(
     timed=True,
 )
 
+# Her likelihood to buy (sojourn/intelligence/likelihood.py), as its last run scored her:
+# empty while there is no model. A re-score that carries her across a line is an
+# "Audience Entered" or "Audience Exited" event, so a journey can enter on `Joins(LIKELY_BUYER)`.
+LIKELY = 0.5
+UNLIKELY = 0.1
+LIKELY_BUYER = Segment("likely_buyer", lambda f: f.purchase_likelihood is not None and f.purchase_likelihood >= LIKELY,
+                       "the likelihood model gives her at least a 50% chance of an order within its horizon")
+UNLIKELY_BUYER = Segment(
+    "unlikely_buyer", lambda f: f.purchase_likelihood is not None and f.purchase_likelihood < UNLIKELY,
+    "the likelihood model gives her under a 10% chance of an order within its horizon")
+
 # The guide's funnels; GET /v1/segments reports these.
 SEGMENTS: tuple[Segment, ...] = (NEVER_PURCHASED, FIRST_TIME_BUYER, HAS_PURCHASED, GUEST_BUYER, NOT_SUBSCRIBED,
-                                 FIRST_TIME_VISITOR, NO_APP, LAPSED)
+                                 FIRST_TIME_VISITOR, NO_APP, LAPSED, LIKELY_BUYER, UNLIKELY_BUYER)

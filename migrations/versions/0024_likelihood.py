@@ -1,4 +1,4 @@
-"""her likelihood to buy: the model's runs and the scores
+"""her likelihood to buy: the model's runs, the scores, and the fact segments read
 
 Revision ID: 0024
 Revises: 0023
@@ -37,8 +37,12 @@ def upgrade() -> None:
         sa.Column('scored_at', sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint('customer_id'),
     )
+    # Not in batch mode: SQLite's batch copies the table, and dropping the old customers
+    # table would take what refers to it (push subscriptions) with it.
+    op.add_column('customers', sa.Column('purchase_likelihood', sa.Float(), nullable=True))
 
 
 def downgrade() -> None:
+    op.execute('ALTER TABLE customers DROP COLUMN purchase_likelihood')  # SQLite 3.35+ and PostgreSQL
     op.drop_table('likelihood_scores')
     op.drop_table('likelihood_models')

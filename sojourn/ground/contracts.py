@@ -201,6 +201,8 @@ class LikelihoodResult:
     scored: int = 0
     auc: float | None = None
     recency_auc: float | None = None
+    joined: int = 0  # customers the new scores carried into a watched segment
+    left: int = 0
 
 
 @dataclass

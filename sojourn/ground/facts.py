@@ -52,6 +52,12 @@ class Facts:
     newsletter_subscribed: bool | None = None
     app_installed_at: datetime | None = None
     loyalty_member_at: datetime | None = None
+    # Her chance of an order within the likelihood model's horizon (None: no model, or
+    # not scored): written by the model's runs, never by her events (DERIVED).
+    purchase_likelihood: float | None = None
+
+
+DERIVED = ("purchase_likelihood",)  # facts the pipeline reads but never writes back
 
 
 def facts_of(row: Any) -> Facts:

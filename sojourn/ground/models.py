@@ -56,6 +56,8 @@ class Customer(Base):
     first_order_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     last_order_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     last_order_products: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    # Written by the likelihood model's runs (sojourn/intelligence/likelihood.py), never by events.
+    purchase_likelihood: Mapped[float | None] = mapped_column(Float)
     recently_viewed: Mapped[list[str]] = mapped_column(JSONType, default=list)
     signed_up_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     newsletter_subscribed: Mapped[bool | None] = mapped_column(Boolean)

@@ -163,6 +163,7 @@ def merged(anon: dict[str, Any], target: dict[str, Any]) -> dict[str, Any]:
         else a.newsletter_subscribed,
         app_installed_at=_first(a.app_installed_at, t.app_installed_at),
         loyalty_member_at=_first(a.loyalty_member_at, t.loyalty_member_at),
+        purchase_likelihood=t.purchase_likelihood if t.purchase_likelihood is not None else a.purchase_likelihood,
     )
     values: dict[str, Any] = {f.name: getattr(facts, f.name) for f in fields(Facts)}
     values["traits"] = {**(anon["traits"] or {}), **(target["traits"] or {})}

@@ -27,10 +27,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from sojourn.ground.models import Event, LikelihoodModel, LikelihoodScore, aware
+from sojourn.ground.models import Customer, Event, LikelihoodModel, LikelihoodScore, aware, table
 
 MIN_ORDERS = 200
 HISTORY = timedelta(days=180)
@@ -214,18 +214,30 @@ async def gather(session: AsyncSession, now: datetime, horizon: timedelta) -> tu
     return train, test, test, current, orders
 
 
-async def store(session: AsyncSession, report: Report, now: datetime, horizon: timedelta) -> LikelihoodModel:
-    """The run's report, and the scores: replaced whole (none when there is no model)."""
+async def store(session: AsyncSession, report: Report, now: datetime,
+                horizon: timedelta) -> tuple[LikelihoodModel, dict[str, float]]:
+    """The run's report, and the scores: replaced whole (none when there is no model),
+    on the scores table and on each customer's `purchase_likelihood` fact. Returns the
+    facts as they were, for who crossed a segment's line."""
     metrics = {**report.metrics, "horizon_days": horizon.days} if report.metrics else {}
     row = LikelihoodModel(trained_at=now, horizon_days=horizon.days, status=report.status, reason=report.reason,
                           metrics=metrics)
     session.add(row)
     await session.flush()
     await session.execute(delete(LikelihoodScore))
+    before = {c: float(p) for c, p in await session.execute(
+        select(Customer.id, Customer.purchase_likelihood).where(Customer.purchase_likelihood.is_not(None)))
+        if p is not None}
+    await session.execute(update(Customer).where(Customer.purchase_likelihood.is_not(None))
+                          .values(purchase_likelihood=None))
     if report.scored is not None and report.scored.ids:
         session.add_all([LikelihoodScore(customer_id=c, score=row_[0], model_id=row.id, scored_at=now)
                          for c, row_ in zip(report.scored.ids, report.scored.rows, strict=True)])
-    return row
+        await session.execute(
+            update(table(Customer)).where(table(Customer).c.id == bindparam("cid"))
+            .values(purchase_likelihood=bindparam("p")),
+            [{"cid": c, "p": row_[0]} for c, row_ in zip(report.scored.ids, report.scored.rows, strict=True)])
+    return row, before
 
 
 async def latest(session: AsyncSession) -> LikelihoodModel | None:

@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sojourn.coupons.pools import redeem
 from sojourn.ground.calls import Call
 from sojourn.ground.db import dialect, insert_for, write_lock
-from sojourn.ground.facts import Facts, apply, as_columns, facts_of
+from sojourn.ground.facts import DERIVED, Facts, apply, as_columns, facts_of
 from sojourn.ground.metrics import EVENTS_ACCEPTED
 from sojourn.ground.models import Customer, Event, aware, table, utcnow
 from sojourn.identity.consent import record_ad_choices
@@ -48,6 +48,14 @@ async def every_customers_facts(session: AsyncSession) -> AsyncIterator[tuple[st
         if len(rows) < SCAN_CHUNK:
             return
         after = rows[-1].id
+
+
+async def customers_facts(session: AsyncSession, ids: list[str]) -> AsyncIterator[tuple[str, Facts]]:
+    """These customers' ids and facts."""
+    for row in (await session.execute(select(*FACT_COLUMNS).where(Customer.id.in_(ids)).order_by(Customer.id))).all():
+        yield row.id, facts_of(row)
+
+
 PROFILE_FIELDS = {"email": ("email",), "first_name": ("first_name", "firstName"), "timezone": ("timezone",)}
 
 
@@ -260,7 +268,9 @@ async def _write_traits(session: AsyncSession, messages: Sequence[Call], now: da
 async def _write_facts(session: AsyncSession, after: Replay) -> None:
     """Every customer's facts after the messages (seen times and platform at least),
     in one statement executed for each."""
-    written = [{"cid": cid, **as_columns(f), "known": after.known[cid]} for cid, f in sorted(after.facts.items())]
+    # Never the derived facts: a model run may have changed them since they were read.
+    written = [{"cid": cid, **{k: v for k, v in as_columns(f).items() if k not in DERIVED}, "known": after.known[cid]}
+               for cid, f in sorted(after.facts.items())]
     if written:
         await session.execute(update(CUSTOMERS).where(CUSTOMERS.c.id == bindparam("cid")), written)
 

@@ -6,7 +6,7 @@ from datetime import time, timedelta
 
 from sojourn.ground.calendar import WEEKDAYS
 from workflows.kit import Goal, Joins, Journey, Leaves, On, Reentry, journey
-from workflows.segments import FIRST_TIME_BUYER, LAPSED, NEVER_PURCHASED
+from workflows.segments import FIRST_TIME_BUYER, LAPSED, LIKELY_BUYER, NEVER_PURCHASED, UNLIKELY_BUYER
 
 
 @journey(name="probe_wait_for", enters_on="Checkout Started", listens_to=("Order Completed",))
@@ -177,6 +177,15 @@ class LapsedProbe(Journey):
 
     async def story(self) -> None:
         await self.delay(timedelta(days=30), "a month")
+
+
+@journey(name="probe_likely", enters_on=Joins(LIKELY_BUYER), exits_on=Leaves(LIKELY_BUYER))
+class LikelyProbe(Journey):
+    """Enters when the likelihood model's run makes her a likely buyer; splits on it."""
+
+    async def story(self) -> None:
+        self.branch("likelihood", "unlikely" if await self.in_segment(UNLIKELY_BUYER) else "likely enough")
+        await self.delay(timedelta(days=7), "a week")
 
 
 @journey(name="probe_coupon", enters_on="Coupon Probe")
