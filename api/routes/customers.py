@@ -118,9 +118,13 @@ async def find(email: Annotated[str, Query(min_length=3, max_length=320)], _role
                sessions: SessionsDep) -> dict[str, Any]:
     """Customers by email address (as typed, any case): their ids, for her page."""
     async with sessions() as session:
-        ids = (await session.scalars(select(Customer.id).where(func.lower(Customer.email) == email.strip().lower())
-                                     .order_by(Customer.id).limit(20))).all()
-    return {"customers": list(ids)}
+        return {"customers": await ids_by_email(session, email)}
+
+
+async def ids_by_email(session: AsyncSession, email: str) -> list[str]:
+    """The ids of the customers with this address, in any case (at most 20)."""
+    return list((await session.scalars(select(Customer.id).where(
+        func.lower(Customer.email) == email.strip().lower()).order_by(Customer.id).limit(20))).all())
 
 
 @router.get("/{customer_id}")

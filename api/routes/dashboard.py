@@ -15,11 +15,11 @@ from fastapi import APIRouter, HTTPException, status
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from activities import previews
 from api.deps import ContentDep, CustomerReader, JourneysDep, SessionsDep, SettingsDep, SignIn, TemporalDep
-from api.routes.customers import her_page
+from api.routes.customers import her_page, ids_by_email
 from api.routes.funnel import funnel_of
 from api.routes.journeys import map_of, stats_of
 from sojourn.analytics import journey_map
@@ -152,8 +152,7 @@ async def customers(role: CustomerReader, sessions: SessionsDep, q: str = "") ->
     if q:
         async with sessions() as session:
             if "@" in q:
-                matches = list((await session.scalars(select(Customer.id).where(
-                    func.lower(Customer.email) == q.lower()).order_by(Customer.id).limit(20))).all())
+                matches = await ids_by_email(session, q)
             else:
                 matches = [found] if (found := await session.scalar(select(Customer.id).where(
                     Customer.id == await canonical(session, q)))) else []

@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from sojourn.ground.models import CouponCode, Event, Message, aware
+from sojourn.ground.models import CouponCode, Event, Message, aware, utcnow
 from sojourn.intelligence import besttime, engagement
 
 HALF_LIFE = timedelta(days=14)
@@ -109,7 +109,7 @@ async def best(session: AsyncSession, customer_id: str, now: datetime, timezone:
 async def coupons(session: AsyncSession, customer_id: str) -> list[dict[str, Any]]:
     rows = (await session.scalars(select(CouponCode).where(CouponCode.customer_id == customer_id)
                                   .order_by(CouponCode.assigned_at, CouponCode.id))).all()
-    now = datetime.now(tz=ZoneInfo("UTC"))
+    now = utcnow()
     return [{"offer": c.offer, "code": c.code,
              "state": "expired" if c.state == "assigned" and c.expires_at is not None and aware(c.expires_at) < now
              else c.state,

@@ -103,7 +103,7 @@ class Reader:
             nodes.extend(self.statement(stmt, inside))
             if nodes and nodes[-1].kind in ("exit", "return"):
                 break  # what follows an exit in the same block never runs
-        return [n for n in nodes if n.kind != "return"] if inside[-1] != "story" or len(inside) == 1 else nodes
+        return [n for n in nodes if n.kind != "return"]  # a helper's return ends only the helper
 
     def statement(self, stmt: ast.stmt, inside: tuple[str, ...]) -> list[Node]:
         if isinstance(stmt, ast.If):
