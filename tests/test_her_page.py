@@ -21,7 +21,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from api.routes.dashboard import when
 from sojourn.ground.settings import Settings
-from tests.conftest import MARKETER_KEY, OPERATOR_KEY, SERVER_KEY, basic
+from tests.conftest import MARKETER_KEY, OPERATOR_KEY, SERVER_KEY, basic, browser_of
 from tests.support.browser import chromium, served_api
 from tests.test_ingest_fuzz import texts
 from worker import build_worker
@@ -129,6 +129,9 @@ async def test_a_marketer_sees_her_page_where_the_shop_allows(env: WorkflowEnvir
         allowed = await api.http.get(f"/v1/customers/{customer_id}",
                                      headers={"Authorization": f"Bearer {MARKETER_KEY}"})
         assert allowed.status_code == 200 and allowed.json()["id"] == customer_id
+        # A storefront's write key, even with her own customer token, never reads her page.
+        shopper = await api.http.get(f"/v1/customers/{customer_id}", headers=browser_of(customer_id))
+        assert shopper.status_code == 401, shopper.text
         # Still never the pipeline, nor her journeys' controls.
         assert (await api.http.get("/v1/pipeline", headers={"Authorization": f"Bearer {MARKETER_KEY}"})).status_code \
             == 401
