@@ -1,6 +1,8 @@
 """`make dev` without make: `sojourn dev` brings up Temporal, the SMTP catcher, the
 worker and the API on embedded defaults; the README's example delivers Lisa's email
-as a .eml file on the demo clock; Ctrl-C stops every process cleanly; and the
+as a .eml file on the demo clock; her page shows her two journeys (cart abandonment,
+the first-purchase incentive) with their steps and wake-ups, and her likelihood to
+buy from a model trained on the demo shop's past; Ctrl-C stops every process cleanly; and the
 journey survives a restart of the stack (Temporal's SQLite file under var/)."""
 
 from __future__ import annotations
@@ -54,7 +56,7 @@ def start_stack(var: Path, ports: dict[str, int]) -> subprocess.Popen[str]:
         "SOJOURN_PUSH_INBOX_PORT": str(ports["push"]),
         "SOJOURN_DEMO_SHOP_PORT": str(ports["shop"]),
         "SOJOURN_WORKER_METRICS_ADDRESS": f"127.0.0.1:{ports['metrics']}",
-        "SOJOURN_TIME_SCALE": "86400",  # a day is a second
+        "SOJOURN_TIME_SCALE": "3600",  # the README's demo clock: an hour is a second
     }
     for key in ("SOJOURN_SMTP_HOST", "SOJOURN_WRITE_KEYS", "SOJOURN_SERVER_KEYS", "SOJOURN_IDENTITY_SECRET",
                 "SOJOURN_PUSH_ALLOWED_HOSTS", "SOJOURN_OUTBOUND_ALLOW_LOOPBACK", "SOJOURN_CORS_ORIGINS"):
@@ -84,18 +86,48 @@ def test_make_dev_runs_the_readme_example_and_stops_cleanly(tmp_path: Path) -> N
         # The README: give her a browser in the local push inbox.
         browser = httpx.post(f"http://127.0.0.1:{ports['push']}/subscribe", params={"customer": "lisa"})
         assert browser.status_code == 201, browser.text
+        # She opens the shop's home page (never bought: the first-purchase incentive starts)...
+        home = {"userId": "lisa", "name": "Home", "messageId": "readme-0", "properties": {"path": "/"}}
+        assert httpx.post(f"{url}/v1/page", json=home, auth=auth).status_code == 200
         track = {"userId": "lisa", "event": "Product Added", "messageId": "readme-1",
                  "properties": {"product_id": "lip-42", "name": "Velvet Lipstick", "price": 24}}
         assert httpx.post(f"{url}/v1/track", json=track, auth=auth).status_code == 200
-        mail = tmp_path / "mail"
-        wait_until(lambda: mail.exists() and any(mail.glob("*.eml")), 60, "Lisa's email in var/mail")
-        [eml] = list(mail.glob("*.eml"))
-        assert b"Velvet Lipstick" in eml.read_bytes() and b"lisa@example.com" in eml.read_bytes()
         # Her push came an hour in (journey time), checked and decrypted by the inbox.
         pushes = tmp_path / "push"
         wait_until(lambda: pushes.exists() and any(pushes.glob("*.json")), 30, "Lisa's push in var/push")
         [push] = [json.loads(p.read_text()) for p in pushes.glob("*.json")]
         assert push["payload"]["body"] == "Your Velvet Lipstick is waiting in your cart.", push
+        # Her page: her two journeys with their steps and next wake-ups, and her likelihood
+        # to buy once the model, trained on the demo shop's past, has scored her: an
+        # operator runs the schedule now rather than wait for the next minute.
+        temporal = Path(sys.executable).parent / "temporal"
+        trigger = subprocess.run(
+            [str(temporal), "schedule", "trigger", "--schedule-id", "sojourn-likelihood",
+             "--address", f"127.0.0.1:{ports['temporal']}"], capture_output=True, text=True, timeout=30)
+        assert trigger.returncode == 0, trigger.stdout + trigger.stderr
+
+        def her_page() -> dict:
+            return httpx.get(f"{url}/v1/customers/lisa", headers={"Authorization": "Bearer dev-operator-key"}).json()
+
+        wait_until(lambda: her_page()["likelihood"]["likelihood"] is not None, 60, "Lisa's likelihood to buy")
+        her = her_page()
+        assert 0 <= her["likelihood"]["likelihood"] <= 1 and her["likelihood"]["status"] == "trained", her["likelihood"]
+        runs = {run["journey"]: run for run in her["journeys"]}
+        assert {"cart_abandonment", "first_purchase_incentive"} <= set(runs), runs
+        for name in ("cart_abandonment", "first_purchase_incentive"):
+            assert runs[name]["status"] == "running" and runs[name]["step"] and runs[name]["wakes_at"], runs[name]
+        page = httpx.get(f"{url}/dashboard/customers/lisa", auth=("ops", "dev-operator-key"))
+        assert page.status_code == 200
+        for name in ("cart_abandonment", "first_purchase_incentive"):
+            assert runs[name]["step"] in page.text
+        assert f'data-value="{her["likelihood"]["likelihood"]}"' in page.text, "her likelihood on the dashboard"
+        model = httpx.get(f"{url}/v1/likelihood", headers={"Authorization": "Bearer dev-operator-key"}).json()
+        assert model["status"] == "trained" and model["metrics"]["auc"] > model["metrics"]["baselines"]["recency_auc"], model
+        # A day after she entered (24 s on this clock), the cart email.
+        mail = tmp_path / "mail"
+        wait_until(lambda: mail.exists() and any(mail.glob("*.eml")), 60, "Lisa's email in var/mail")
+        [eml] = list(mail.glob("*.eml"))
+        assert b"Velvet Lipstick" in eml.read_bytes() and b"lisa@example.com" in eml.read_bytes()
         # The demo shop serves her page, signed in, and shows the push (tests/test_demo_shop.py clicks it).
         shop = f"http://127.0.0.1:{ports['shop']}"
         page = httpx.get(f"{shop}/?as=lisa")
@@ -117,13 +149,6 @@ def test_make_dev_runs_the_readme_example_and_stops_cleanly(tmp_path: Path) -> N
             ("first_order", 100), ("referral_friend", 100), ("referral_reward", 100), ("second_order", 100),
             ("wheel_10", 100), ("wheel_15", 100), ("wheel_25", 100), ("wheel_shipping", 100), ("win_back", 100)
         ], "the dev pools are stocked"
-        # Her page: the cart journey with its step and next wake-up; no likelihood yet, and why.
-        her = httpx.get(f"{url}/v1/customers/lisa", headers={"Authorization": "Bearer dev-operator-key"}).json()
-        [cart] = [run for run in her["journeys"] if run["journey"] == "cart_abandonment"]
-        assert cart["status"] == "running" and cart["step"] and cart["wakes_at"], cart
-        assert her["likelihood"]["likelihood"] is None and her["likelihood"]["reason"], her["likelihood"]
-        page = httpx.get(f"{url}/dashboard/customers/lisa", auth=("ops", "dev-operator-key"))
-        assert page.status_code == 200 and cart["step"] in page.text
         stories = httpx.get(f"{url}/v1/stories", headers={"Authorization": "Bearer dev-operator-key"}).json()
         assert [s["story_id"] for s in stories["stories"]][:4] == [
             "demo-sale", "demo-lips", "demo-skincare", "demo-eyes"], "the demo shop's stories are stored"

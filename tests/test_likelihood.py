@@ -14,14 +14,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 
 from activities.intelligence import IntelligenceActivities
 from sojourn.devtools import planted_shop
 from sojourn.ground.db import make_engine, make_sessionmaker
 from sojourn.ground.migrate import upgrade
-from sojourn.ground.models import Customer, Event, table
+from sojourn.ground.models import Customer
 from sojourn.ground.settings import Settings
 from sojourn.intelligence import likelihood
 from tests.conftest import OPERATOR_KEY, new_database, open_api
@@ -84,14 +84,7 @@ async def plant(url: str, customers: int, days: int, watch: Any = None) -> list[
                 result = await ActivityEnvironment().run(
                     IntelligenceActivities(sessions, likelihood_days=14, watch=watch).refresh_likelihood)
                 return [result, ids]
-            ids = sorted({e[0] for e in events})
-            await session.execute(insert(table(Customer)), [
-                {"id": c, "traits": {}, "known": True, "created_at": NOW, "updated_at": NOW} for c in ids])
-            for start in range(0, len(events), 5000):
-                await session.execute(insert(table(Event)), [
-                    {"message_id": str(uuid.uuid4()), "type": kind, "customer_id": c, "user_id": c, "name": name,
-                     "properties": props, "context": {}, "timestamp": at, "route_state": "routed"}
-                    for c, name, kind, at, props in events[start:start + 5000]])
+            ids = await planted_shop.store(session, events, NOW)
             await session.commit()
         activities = IntelligenceActivities(sessions, likelihood_days=14, watch=watch)
         result = await ActivityEnvironment().run(activities.refresh_likelihood)

@@ -15,6 +15,7 @@ import socket
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 from sojourn.coupons import pools, wheels
@@ -53,11 +54,15 @@ async def stock_pools(database_url: str, offers: list[str]) -> None:
 
 
 async def stock_demo(database_url: str, shop_url: str) -> None:
-    """The demo shop's catalog and the marketer's stories on its home page."""
+    """The demo shop's catalog, the marketer's stories on its home page, and a past for
+    the likelihood model to learn from."""
     engine = make_engine(database_url)
     try:
         async with make_sessionmaker(engine)() as session:
             await demoshop.stock(session, shop_url)
+            if past := await demoshop.stock_past(session, datetime.now(UTC)):
+                print(f"The demo shop's past: {past} events of {demoshop.PAST_SHOPPERS} shoppers over "
+                      f"{demoshop.PAST_DAYS} days", flush=True)
             await session.commit()
     finally:
         await engine.dispose()
@@ -102,6 +107,9 @@ def run() -> int:
     # The demo's win-back: she lapses seconds after "her last order was 60 days ago";
     # the sweep that finds her runs every 10 s rather than hourly.
     env.setdefault("SOJOURN_SEGMENT_SWEEP_SECONDS", "10")
+    # Her likelihood to buy is trained and scored again every minute rather than daily,
+    # so what she does in the demo shop shows on her page soon after.
+    env.setdefault("SOJOURN_LIKELIHOOD_REFRESH_SECONDS", "60")
     shop_port = int(env.get("SOJOURN_DEMO_SHOP_PORT") or 3000)
     if not env.get("SOJOURN_CORS_ORIGINS"):  # the demo shop, by either name
         env["SOJOURN_CORS_ORIGINS"] = f"http://localhost:{shop_port},http://127.0.0.1:{shop_port}"

@@ -39,6 +39,10 @@ PRODUCTS = [
     {"product_id": "mascara-3", "name": "Volume Mascara", "price": 19, "category": "Eyes"},
 ]
 
+# The demo's past (sojourn/devtools/planted_shop.py over the catalog): enough orders
+# for the likelihood model to train, so Lisa's page shows her chance to buy.
+PAST_SHOPPERS, PAST_DAYS, PAST_PREFIX = 400, 60, "demo-past"
+
 LAPSED_AFTER = timedelta(days=60)  # workflows/segments.py's LAPSE (the demo may not import workflows)
 
 # The marketer's stories at the top of the demo's home page (make dev stores them).
@@ -66,6 +70,20 @@ async def stock(session: Any, shop_url: str) -> None:
             await stories.put(session, str(story["story_id"]), {
                 "title": story["title"], "kind": story["kind"], "url": f"{shop_url.rstrip('/')}{story['path']}",
                 "image_url": None, "category": story["category"], "position": position, "active": True})
+
+
+async def stock_past(session: Any, now: datetime) -> int:
+    """The demo shop's past shoppers, once: returns how many events were stored (0 when
+    it has them already)."""
+    from sojourn.devtools import planted_shop
+    from sojourn.ground.models import Customer
+
+    if await session.get(Customer, f"{PAST_PREFIX}-0") is not None:
+        return 0
+    catalog = tuple((str(p["product_id"]), str(p["category"])) for p in PRODUCTS)
+    found = planted_shop.events(PAST_SHOPPERS, PAST_DAYS, now, prefix=PAST_PREFIX, products=catalog)
+    await planted_shop.store(session, found, now)
+    return len(found)
 
 
 def shopper(request: Request) -> str:
