@@ -2,7 +2,8 @@
 and the Schedule's sweep finds her; on her best channel she gets what she may like;
 no order a week later, a coupon; an order ends it and converts. One in ten is held
 out and gets nothing, so the lift over the holdout is measured (worked out by hand
-below). Shoppers who never ordered, or ordered lately, never enter."""
+below). Shoppers who never ordered, or ordered lately, never enter. The coupon goes only to
+those unlikely to come back by themselves: not to a likely buyer."""
 
 from __future__ import annotations
 
@@ -13,12 +14,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 from temporalio.testing import WorkflowEnvironment
 
 from sojourn.analytics import kpis
 from sojourn.coupons import pools
-from sojourn.ground.models import Event, ExperimentAssignment, JourneyRun
+from sojourn.ground.models import CouponCode, Customer, Event, ExperimentAssignment, JourneyRun
 from sojourn.ground.schedules import ensure_schedules
 from sojourn.ground.settings import Settings
 from tests.conftest import SERVER_KEY, Api, keep_history, open_api
@@ -203,3 +204,32 @@ async def test_her_best_channel_with_email_as_the_fallback(env: WorkflowEnvironm
     assert "Your code: BACK-" in mail.get_body(("plain",)).get_content()
     state = await handle.query("state")
     assert state["sends"] == {"we_miss_you": "sent", "coupon": "skipped", "coupon.email": "sent"}, state
+
+
+async def test_the_coupon_is_spent_only_on_those_unlikely_to_come_back(
+        env: WorkflowEnvironment, api: Api, sessions: Any, inbox: Inbox, lapse: Lapse, customer_id: str) -> None:
+    """The likelihood model's run gives one lapsed customer 80% and the other 5%: both
+    hear "we miss you"; a week later only the unlikely one gets a code."""
+    await stock(sessions)
+    likely, unlikely = treated(f"{customer_id}-likely"), treated(f"{customer_id}-unlikely")
+    for who in (likely, unlikely):
+        await api.post("/v1/identify", {"userId": who, "traits": {"email": f"{who}@mail.test", "firstName": "Eve"}})
+    await lapse(likely, unlikely)
+    async with sessions() as session:  # as the model's last run stored them (tests/test_likelihood.py trains one)
+        for who, chance in ((likely, 0.8), (unlikely, 0.05)):
+            await session.execute(update(Customer).where(Customer.id == who).values(purchase_likelihood=chance))
+        await session.commit()
+    handles = {who: api.client.get_workflow_handle(WinBack.spec.workflow_id(who)) for who in (likely, unlikely)}
+    for handle in handles.values():
+        await env.fast_forward(handle, timedelta(days=7, minutes=1))
+    assert [m["Subject"] for m in inbox.to(unlikely)] == ["We miss you, Eve", "Eve, a treat to welcome you back"]
+    assert [m["Subject"] for m in inbox.to(likely)] == ["We miss you, Eve"], "no code for a likely buyer"
+    state = await handles[likely].query("state")
+    assert state["sends"] == {"we_miss_you": "sent"}, state
+    assert "coupon: kept: she is likely to come back by herself" in " ".join(state["timeline"]), state["timeline"]
+    async with sessions() as session:
+        issued = (await session.scalars(select(CouponCode.customer_id).where(
+            CouponCode.offer == "win_back", CouponCode.customer_id.in_([likely, unlikely])))).all()
+    assert issued == [unlikely], "the pool spends nothing on her"
+    await env.fast_forward(handles[likely], timedelta(days=31))
+    await keep_history(handles[likely], "win_back_likely_buyer_keeps_the_coupon")

@@ -23,7 +23,10 @@ BUDGET = {
     "product_discovery_no_add_to_cart": 12,  # all customers: has she bought, before the email
     "referral_ask_story": 12,  # and on the site (withdrawn when her link is opened)
     "registration_page_test_signed_up": 12,
-    "win_back_whole_story": 17,
+    "win_back_whole_story": 18,  # is she a likely buyer, before the coupon: one read of her facts
+    "win_back_likely_buyer_keeps_the_coupon": 14,
+    # Recorded while win-back gave every lapsed customer the coupon.
+    "win_back_whole_story_coupon_for_everyone": 17,
     # Recorded while product discovery was for past buyers only.
     "product_discovery_no_add_to_cart_past_buyers_only": 11,
     # Recorded before the referral ask was on the site too.
