@@ -77,7 +77,10 @@ def create_app(
                     await routing
             await engine.dispose()
 
-    app = FastAPI(title="Sojourn", version="0.1.0", lifespan=lifespan)
+    # No redirect to the path without its trailing slash: an id that decodes to "/"
+    # (GET /v1/customers/%2F) is a 404, not a 307 to another endpoint, and a POST is
+    # never bounced for a client to send again.
+    app = FastAPI(title="Sojourn", version="0.1.0", lifespan=lifespan, redirect_slashes=False)
     app.include_router(api_router)
     app.add_middleware(ShopCors)
     app.add_middleware(RequestMetrics)  # outermost: every answer counted, CORS preflights too

@@ -17,7 +17,7 @@ from workflows.registry import JOURNEYS
 def test_each_story_keeps_to_its_budget(name: str) -> None:
     spent = of_file(HISTORIES / f"{name}.json")
     assert spent.actions <= BUDGET[name], f"{name}: {spent.actions} actions, budget {BUDGET[name]} ({spent})"
-    assert spent.minimal >= 3  # a start, a wait or a signal, a send at least
+    assert spent.minimal >= 2  # a start and a send at least (the referral reward waits for nothing)
 
 
 def test_the_guides_journeys_are_budgeted() -> None:

@@ -15,9 +15,10 @@ from sqlalchemy import func, select
 from temporalio.testing import WorkflowEnvironment
 
 from sojourn.coupons import pools
-from sojourn.ground.models import Conversion, CouponCode, JourneyEntry, JourneyRun
+from sojourn.ground.models import CouponCode, JourneyEntry, JourneyRun
 from sojourn.ground.settings import Settings
 from tests.conftest import Api, keep_history, open_api, reader_of
+from tests.support.conversions import conversions
 from tests.support.journeys import CouponProbe
 from tests.support.smtp import Inbox
 from worker import build_worker
@@ -92,8 +93,7 @@ async def test_the_whole_story(env: WorkflowEnvironment, api: Api, inbox: Inbox,
     assert await bar(api, customer_id, expect=0) == [], "the bar is withdrawn with the run"
     async with sessions() as session:
         assert (await session.scalar(select(CouponCode.state).where(CouponCode.code == code))) == "redeemed"
-        assert await session.scalar(select(func.count()).select_from(Conversion).where(
-            Conversion.customer_id == customer_id, Conversion.journey == "first_purchase_incentive")) == 1
+        assert await conversions(session, FirstPurchaseIncentive.spec, customer_id) == 1
     await keep_history(handle, "first_purchase_incentive_whole_story")
 
     # She is not a first-time shopper any more: another view starts nothing.
@@ -206,8 +206,7 @@ async def test_only_her_own_redemption_of_her_code_is_hers(env: WorkflowEnvironm
     report = (await api.operator("GET", "/v1/coupons")).json()["pools"]
     assert next(p for p in report if p["offer"] == "first_order")["redeemed_by_others"] >= 1
     async with sessions() as session:
-        assert await session.scalar(select(func.count()).select_from(Conversion).where(
-            Conversion.customer_id == customer_id, Conversion.journey == "first_purchase_incentive")) == 0
+        assert await conversions(session, FirstPurchaseIncentive.spec, customer_id) == 0
 
 
 async def test_a_shopper_who_never_opens_a_product_page_gets_the_bar(api: Api, customer_id: str) -> None:

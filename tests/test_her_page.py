@@ -1,6 +1,7 @@
 """Her page (GET /v1/customers/{id}, /dashboard/customers/{id}): each journey she is in
 with its step, why it waits and when it wakes next (one visibility call for all her
-runs), what she was sent and did with it, her interests, best channel and hour,
+runs, and each running run's `state` query unless the shop keeps steps searchable),
+what she was sent and did with it, her interests, best channel and hour,
 consents and coupons; found by id or email; in Chromium, every number is the API's."""
 
 from __future__ import annotations
@@ -21,8 +22,9 @@ from temporalio.testing import WorkflowEnvironment
 
 from api.routes.dashboard import when
 from sojourn.ground.settings import Settings
+from sojourn.ground.spec import JOURNEY_STEP, JOURNEY_WAKE_UP
 from tests.conftest import MARKETER_KEY, OPERATOR_KEY, SERVER_KEY, basic, browser_of
-from tests.support.browser import chromium, served_api
+from tests.support.browser import chromium, served_api, served_with_worker
 from tests.test_ingest_fuzz import texts
 from worker import build_worker
 
@@ -68,11 +70,33 @@ async def her_answer(http: httpx.AsyncClient, who: str) -> dict[str, Any]:
     raise AssertionError(f"her page never showed both runs waiting: {her['journeys']}")
 
 
-async def test_her_page_shows_her_journeys_interests_and_reach(shop: str, customer_id: str) -> None:
+@pytest.fixture
+async def searchable_shop(env: WorkflowEnvironment, settings: Settings, sessions: Any) -> AsyncIterator[str]:
+    async with served_with_worker(env.client, settings, sessions, searchable_steps=True) as origin:
+        yield origin
+
+
+async def test_where_steps_are_searchable_her_page_reads_them_from_visibility(
+        searchable_shop: str, env: WorkflowEnvironment, customer_id: str) -> None:
+    async with httpx.AsyncClient(base_url=searchable_shop) as http:
+        await lisa_shops(http, customer_id)
+        her = await her_answer(http, customer_id)
+    cart = next(run for run in her["journeys"] if run["journey"] == "cart_abandonment")
+    described = await env.client.get_workflow_handle(cart["workflow_id"]).describe()
+    assert described.typed_search_attributes.get(JOURNEY_STEP) == cart["step"] == \
+        "she is in the shop: an hour after her last move"
+    assert described.typed_search_attributes.get(JOURNEY_WAKE_UP).isoformat() == cart["wakes_at"]
+
+
+async def test_her_page_shows_her_journeys_interests_and_reach(shop: str, env: WorkflowEnvironment,
+                                                               customer_id: str) -> None:
     async with httpx.AsyncClient(base_url=shop) as http:
         await lisa_shops(http, customer_id)
         her = await her_answer(http, customer_id)
         by_journey = {run["journey"]: run for run in her["journeys"]}
+        # Steps are not searchable here (the default): each running run told its own.
+        described = await env.client.get_workflow_handle(by_journey["cart_abandonment"]["workflow_id"]).describe()
+        assert described.typed_search_attributes.get(JOURNEY_STEP) is None
         # Browsing as a newcomer, she is in the first-purchase incentive and product discovery too.
         assert {"cart_abandonment", "email_confirmation", "first_purchase_incentive"} <= set(by_journey)
         cart, confirm = by_journey["cart_abandonment"], by_journey["email_confirmation"]
@@ -103,7 +127,7 @@ async def test_her_page_shows_her_journeys_interests_and_reach(shop: str, custom
             assert page.url.endswith(f"/dashboard/customers/{customer_id}")
             for run in her["journeys"]:
                 row = page.locator(f'#journeys tr[data-workflow="{run["workflow_id"]}"]')
-                assert await row.locator(".step").text_content() == run["step"]
+                assert await row.locator(".step").text_content() == (run["step"] or "")
                 assert await row.locator(".wakes").text_content() == when(run["wakes_at"])
                 sends = row.locator(".sends li")
                 assert await sends.count() == len(run["sends"])

@@ -19,6 +19,7 @@ from sojourn.ground import calendar
 from sojourn.ground.events import SIGNAL, JourneyEvent
 from sojourn.ground.models import ExperimentAssignment
 from sojourn.ground.settings import Settings
+from sojourn.ground.spec import JOURNEY_WAKE_UP, KIT_CHANGES
 from sojourn.ground.temporal import dev_server_flags
 from tests.conftest import Api, keep_history, open_api, temporal_binary
 from tests.support.journeys import (
@@ -77,6 +78,36 @@ async def test_wait_for_an_event_with_a_predicate(env: WorkflowEnvironment, sett
     assert result.outcome == "completed"
     assert "ordered: o-1" in await timeline(handle)
     await keep_history(handle, "probe_wait_for")
+
+
+async def test_steps_are_searchable_only_where_the_shop_asks(env: WorkflowEnvironment, settings: Settings,
+                                                            probe_worker: None, customer_id: str) -> None:
+    """Asked (searchable_steps), the run upserts its step and wake-up at the wait and its
+    end: a list filter finds who waits where. Not asked, it upserts neither; the step
+    and wake-up are in its state, and cost no action."""
+    upserts = {}
+    for searchable in (True, False):
+        customer = f"{customer_id}-{searchable}"
+        handle = await enter(env, settings, WaitForOrder, customer, "Checkout Started", {"cart_id": "c-1"},
+                             changes=list(KIT_CHANGES), searchable_steps=searchable)
+        while (await handle.query("state"))["step"] != "waiting for Order Completed":
+            await asyncio.sleep(0.05)
+        described = await handle.describe()
+        state = await handle.query("state")
+        if searchable:
+            assert described.typed_search_attributes.get(JOURNEY_STEP) == "waiting for Order Completed"
+            assert described.typed_search_attributes.get(JOURNEY_WAKE_UP).isoformat() == state["next_wake_up"]
+        else:
+            assert described.typed_search_attributes.get(JOURNEY_STEP) is None and state["next_wake_up"]
+        await emit(handle, customer, "Order Completed", {"cart_id": "c-1", "order_id": "o-1"})
+        assert (await handle.result()).outcome == "completed"
+        upserts[searchable] = [e.upsert_workflow_search_attributes_event_attributes.search_attributes.indexed_fields
+                               async for e in handle.fetch_history_events()
+                               if e.event_type == EventType.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES]
+    assert [sorted(fields) for fields in upserts[True]] == [["JourneyStep", "JourneyWakeUp"]] * 2, "the wait, the end"
+    assert upserts[False] == []
+    assert (await env.client.get_workflow_handle(WaitForOrder.spec.workflow_id(f"{customer_id}-True")).describe()
+            ).typed_search_attributes.get(JOURNEY_STEP) == "completed"
 
 
 async def test_wait_for_times_out_with_none(env: WorkflowEnvironment, settings: Settings, probe_worker: None,
@@ -146,7 +177,9 @@ async def test_splits_and_a_recorded_experiment(env: WorkflowEnvironment, settin
     assert (row.experiment, row.variant, row.journey) == ("reminder_copy", variant, "probe_split")
     described = await handle.describe()
     assert described.typed_search_attributes.get(JOURNEY_VARIANT) == f"reminder_copy={variant}"
-    assert described.typed_search_attributes.get(JOURNEY_STEP) == "completed"
+    # Its step is in its state, not a search attribute unless the shop asks (searchable_steps).
+    assert described.typed_search_attributes.get(JOURNEY_STEP) is None
+    assert (await handle.query("state"))["step"] == "completed"
     if variant == "control":
         assert result.sends == {} and inbox.to(customer_id) == []
     else:

@@ -19,9 +19,8 @@ from temporalio.testing import WorkflowEnvironment
 
 from sojourn.analytics import journey_map
 from sojourn.ground.settings import Settings
-from tests.conftest import MARKETER_KEY, SERVER_KEY, basic
-from tests.support.browser import chromium, served_api
-from worker import build_worker
+from tests.conftest import MARKETER_KEY, OPERATOR_KEY, SERVER_KEY, basic
+from tests.support.browser import chromium, served_api, served_with_worker
 from workflows.registry import JOURNEYS
 
 HISTORIES = Path(__file__).resolve().parent / "histories"
@@ -90,8 +89,20 @@ def test_a_branch_no_one_took_is_drawn_dashed() -> None:
 
 @pytest.fixture
 async def dashboard(env: WorkflowEnvironment, settings: Settings, sessions: Any) -> AsyncIterator[str]:
-    async with build_worker(env.client, settings, sessions), served_api(env.client, settings) as origin:
+    """A shop that keeps steps searchable: the map counts who waits at each wait."""
+    async with served_with_worker(env.client, settings, sessions, searchable_steps=True) as origin:
         yield origin
+
+
+async def test_where_steps_are_not_searchable_the_map_counts_no_one_waiting(
+        env: WorkflowEnvironment, settings: Settings) -> None:
+    async with served_api(env.client, settings) as origin, httpx.AsyncClient(base_url=origin) as http:
+        answer = (await http.get("/v1/journeys/cart_abandonment/map",
+                                 headers={"Authorization": f"Bearer {MARKETER_KEY}"})).json()
+    assert answer["waiting_counted"] is False
+    assert [n["numbers"] for n in answer["nodes"] if n["kind"] == "wait"] and \
+        all("waiting now" not in n["numbers"] for n in answer["nodes"]), "no count that would read as zero"
+    assert "data-waiting-now" not in answer["svg"]
 
 
 async def test_every_map_draws_in_chromium_with_the_stats_apis_numbers(dashboard: str, customer_id: str) -> None:
@@ -104,12 +115,20 @@ async def test_every_map_draws_in_chromium_with_the_stats_apis_numbers(dashboard
             told = await http.post("/v1/track", headers={"Authorization": basic(SERVER_KEY)}, json={
                 "userId": who, "event": "Email Confirmation Requested", "messageId": str(uuid.uuid4())})
             assert told.status_code == 200, told.text
+        operator = {"Authorization": f"Bearer {OPERATOR_KEY}"}
+
+        async def waits_for_her_answer(who: str) -> bool:
+            her = (await http.get(f"/v1/customers/{who}", headers=operator)).json()
+            return any(run["journey"] == "email_confirmation" and run["step"] == "waiting for Newsletter Subscribed"
+                       for run in her.get("journeys", []))
+
+        # Both of this test's runs sent theirs and wait (other tests' runs share the shop).
         for _ in range(100):
-            api = (await http.get("/v1/journeys/email_confirmation/map", headers=marketer)).json()
-            [goal] = [n for n in api["nodes"] if n["kind"] == "goal"]
-            if goal["numbers"]["waiting now"] >= 2:
+            if all([await waits_for_her_answer(f"{customer_id}-{n}") for n in range(2)]):
                 break
             await asyncio.sleep(0.2)
+        api = (await http.get("/v1/journeys/email_confirmation/map", headers=marketer)).json()
+        [goal] = [n for n in api["nodes"] if n["kind"] == "goal"]
         stats = (await http.get("/v1/journeys/email_confirmation/stats", headers=marketer)).json()
     [confirmation] = [s for s in stats["funnel"] if s["stage"] == "confirmation"]
     assert confirmation["count"] >= 2 and goal["numbers"]["waiting now"] >= 2

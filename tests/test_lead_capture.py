@@ -25,9 +25,10 @@ from sqlalchemy import func, select
 from temporalio.testing import WorkflowEnvironment
 
 from sojourn.coupons import pools, wheels
-from sojourn.ground.models import Consent, Conversion, CouponCode, Customer, Event, WheelSliceWins, WheelSpin
+from sojourn.ground.models import Consent, CouponCode, Customer, Event, WheelSliceWins, WheelSpin
 from sojourn.ground.settings import Settings
 from tests.conftest import SERVER_KEY, WRITE_KEY, Api, basic, browser_of, keep_history, open_api
+from tests.support.conversions import conversions
 from tests.support.smtp import Inbox, confirm_link
 from worker import build_worker
 from workflows.journeys.lead_capture import LeadCapture
@@ -134,8 +135,7 @@ async def test_the_whole_story(env: WorkflowEnvironment, api: Api, inbox: Inbox,
     assert (result["outcome"], result["converted"]) == ("exited", True), result
     async with sessions() as session:
         assert await session.scalar(select(CouponCode.state).where(CouponCode.code == code)) == "redeemed"
-        assert await session.scalar(select(func.count()).select_from(Conversion).where(
-            Conversion.customer_id == customer_id, Conversion.journey == "lead_capture")) == 1
+        assert await conversions(session, LeadCapture.spec, customer_id) == 1
     await keep_history(handle, "lead_capture_whole_story")
     kpis = (await api.operator("GET", "/v1/journeys")).json()
     [mine] = [j for j in kpis if j["name"] == "lead_capture"]

@@ -14,6 +14,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client, WorkflowExecutionStatus
 
+from api import live_steps
 from api.calls import BadRequest
 from api.deps import CustomerReader, SessionsDep, SettingsDep, SignerDep, TemporalDep
 from api.proof import CallerDep, act_for
@@ -192,7 +193,9 @@ async def her_page(customer_id: str, sessions: async_sessionmaker[AsyncSession],
 
 async def _steps(temporal: Client, ids: list[str]) -> dict[str, dict[str, Any]] | None:
     """Each of her runs' status, step and next wake-up: one visibility query for all of
-    them (never a call per run). Ids a query can't quote safely are left out."""
+    them. Where the shop keeps steps searchable (settings' searchable_steps) the step
+    and wake-up come with it; otherwise each running run is asked (api/live_steps.py).
+    Ids a query can't quote safely are left out."""
     quoted = [f'"{i}"' for i in ids if not any(c in i for c in "\"'\\\n\r")]
     if not quoted:
         return {}
@@ -209,4 +212,7 @@ async def _steps(temporal: Client, ids: list[str]) -> dict[str, dict[str, Any]] 
             })
     except Exception:  # noqa: BLE001 - Temporal down: her page still answers from the database
         return None
+    unsearched = [wf_id for wf_id, run in found.items() if run["status"] == "running" and run["step"] is None]
+    for workflow_id, live in (await live_steps.ask(temporal, unsearched)).items():
+        found[workflow_id].update(live)
     return found

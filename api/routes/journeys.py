@@ -6,14 +6,13 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Response, status
-from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
+from api import live_steps
 from api.deps import JourneysDep, MarketerKey, OperatorKey, SessionsDep, SettingsDep, TemporalDep
 from sojourn.analytics import journey_map, report
-from sojourn.ground.models import Conversion
 from sojourn.ground.settings import Settings
 from sojourn.ground.spec import CUSTOMER_ID, JOURNEY_NAME, JOURNEY_STEP, JOURNEY_VARIANT
 from sojourn.intelligence import likelihood
@@ -68,9 +67,12 @@ async def stats_of(journey: type[Journey], sessions: async_sessionmaker[AsyncSes
     name = journey.spec.name
     failed = await _failed_runs(temporal, name)
     async with sessions() as session:
-        conversions = await session.scalar(select(func.count()).select_from(Conversion).where(Conversion.journey == name))
         analysed = await report.build(session, journey.spec, settings.time_scale)
     goal = journey.spec.goal
+    # Its conversions as the goal's KPI measures them from the events (the runs record
+    # none of their own since the kit's "conversions-from-events").
+    measured = next((k for k in analysed["kpis"] if goal is not None and k["kpi"] == goal.kpi), None)
+    conversions = measured["conversions"] if measured else 0
     # Entries, runs ended early and sends by step are the funnel's own counts.
     stages = {stage["stage"]: stage for stage in analysed["funnel"] if not stage.get("step")}
     entries, ended_early = stages["entered"]["count"], stages["ended early"]["count"]
@@ -85,7 +87,7 @@ async def stats_of(journey: type[Journey], sessions: async_sessionmaker[AsyncSes
         # Runs the story ended early (Journey.end) are no entries for the KPI: left out
         # of the denominator, and their conversions were never recorded.
         "ended_early": ended_early,
-        "rate": (conversions / (entries - ended_early)) if entries - ended_early else None,
+        "rate": measured["rate"] if measured else None,
         "sends": by_step,
         **analysed,
     }
@@ -109,7 +111,10 @@ async def journey_map_of(
     numbers: the stats' (reached, sent, clicked, entered, converted) and the runs
     waiting at each wait now; and the map drawn as SVG."""
     nodes = await map_of(_journey(journeys, name), sessions, temporal, settings)
-    return {"journey": name, "nodes": journey_map.describe(nodes), "svg": journey_map.svg(name, nodes)}
+    return {"journey": name, "nodes": journey_map.describe(nodes), "svg": journey_map.svg(name, nodes),
+            # Who waits where now is a list filter on each run's step: counted only where
+            # the shop keeps steps searchable (an action per wait of every run).
+            "waiting_counted": settings.searchable_steps}
 
 
 async def map_of(journey: type[Journey], sessions: async_sessionmaker[AsyncSession], temporal: Client,
@@ -117,7 +122,8 @@ async def map_of(journey: type[Journey], sessions: async_sessionmaker[AsyncSessi
     spec = journey.spec.describe()
     nodes = journey_map.read(journey, spec)
     stats = stats if stats is not None else await stats_of(journey, sessions, temporal, settings)
-    return journey_map.with_numbers(nodes, stats, await _waiting(temporal, journey.spec.name, nodes))
+    waiting = await _waiting(temporal, journey.spec.name, nodes) if settings.searchable_steps else None
+    return journey_map.with_numbers(nodes, stats, waiting)
 
 
 async def _waiting(temporal: Client, name: str, nodes: list[journey_map.Node]) -> dict[str, int]:
@@ -163,6 +169,12 @@ async def customer_journeys(customer_id: str, _key: OperatorKey, temporal: Tempo
             "started_at": wf.start_time.isoformat(),
             "closed_at": wf.close_time.isoformat() if wf.close_time else None,
         })
+    # Steps not searchable (the default): the running runs tell their own.
+    live = await live_steps.ask(temporal, [str(j["workflow_id"]) for j in found
+                                           if j["status"] == "RUNNING" and j["step"] is None])
+    for run in found:
+        if run["workflow_id"] in live:
+            run["step"] = live[run["workflow_id"]]["step"]
     return found
 
 

@@ -5,7 +5,8 @@ with the live numbers of each step.
 What the reading knows is the journey kit's vocabulary (workflows/kit/): its waits
 (`delay`, `delay_until`, `delay_until_local`, `wait_until_quiet`, `delay_until_date`,
 `wait_for`, `wait_for_best_time`), named by their reason, which is also the step a
-waiting run shows (the `JourneyStep` search attribute); its sends, by step and channel
+waiting run shows (its `state`, and the `JourneyStep` search attribute where steps are
+searchable); its sends, by step and channel
 (the ledger's step); `experiment`, `branch`, `end`, coupons, audiences, recorded events
 and the choices made from her data (`best_channel`, `recommend`). An `if` is a branch
 with both arms, a `return` or `end` an exit. A reason built at run time (an f-string)
@@ -13,7 +14,8 @@ is shown as written, with `{...}` where a value goes.
 
 The numbers come from the journey's stats (sojourn/analytics/report.py: reached, sent and
 clicked per send step, entered, exited, converted) and, for each wait, the runs waiting
-there now (a count from Temporal's visibility, one per wait: `waiting` below). An arm of
+there now (a count from Temporal's visibility, one per wait: `waiting` below; only
+where the shop keeps steps searchable, settings' searchable_steps). An arm of
 a branch that no run has reached yet (none of its steps has a number) is drawn dashed:
 "not taken yet"."""
 
@@ -284,9 +286,10 @@ def _days(seconds: float) -> str:
     return f"{seconds / 86400:g} days" if seconds >= 86400 else f"{seconds / 3600:g} hours"
 
 
-def with_numbers(nodes: list[Node], stats: dict[str, Any], waiting: dict[str, int]) -> list[Node]:
+def with_numbers(nodes: list[Node], stats: dict[str, Any], waiting: dict[str, int] | None) -> list[Node]:
     """Put the stats on the steps: sends by step (reached, sent, clicked), entered,
-    exited, converted, and the runs waiting at each wait now."""
+    exited, converted, and the runs waiting at each wait now (None: not counted, where
+    steps are not searchable; the waits then show no such number)."""
     funnel = {stage["stage"]: stage for stage in stats.get("funnel", [])}
     for node in [n for top in nodes for n in top.walk()]:
         if node.kind == "entry":
@@ -299,10 +302,12 @@ def with_numbers(nodes: list[Node], stats: dict[str, Any], waiting: dict[str, in
                             "sent": sum(s.get("sends", {}).get("sent", 0) for s in stages),
                             "clicked": sum(s.get("clicked", 0) for s in stages)}
         elif node.kind == "wait":
-            node.numbers = {"waiting now": sum(n for step, n in waiting.items() if matches(node, step))}
+            node.numbers = {} if waiting is None else \
+                {"waiting now": sum(n for step, n in waiting.items() if matches(node, step))}
         elif node.kind == "goal":
-            node.numbers = {"converted": funnel.get("converted", {}).get("count", 0),
-                            "waiting now": sum(n for step, n in waiting.items() if matches(node, step))}
+            node.numbers = {"converted": funnel.get("converted", {}).get("count", 0)}
+            if waiting is not None:
+                node.numbers["waiting now"] = sum(n for step, n in waiting.items() if matches(node, step))
     return nodes
 
 

@@ -139,6 +139,12 @@ class Settings(BaseSettings):
     router_loops: int = Field(default=4, ge=1)  # rounds in flight per process
     router_batch: int = Field(default=100, ge=1)  # events leased per round
     router_concurrency: int = Field(default=32, ge=1)  # customers routed at once, over all rounds
+    # Each run's step and next wake-up as search attributes (JourneyStep, JourneyWakeUp),
+    # upserted at every wait: a Temporal list filter ("who waits at step X") for one
+    # billable action per wait (README, "What a journey costs on the engine"). Off, the
+    # step and wake-up are in each run's current details and `state` query, which cost
+    # no action; her page asks her running runs (api/routes/customers.py).
+    searchable_steps: bool = False
     # How often the Temporal Schedule sweeps timed segments ("no order in 60 days").
     segment_sweep_seconds: float = Field(default=3600.0, ge=1)
     router_poll_seconds: float = Field(default=0.5, gt=0)  # idle poll, for events another process stored

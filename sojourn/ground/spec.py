@@ -27,7 +27,8 @@ Triggers = str | Trigger | tuple[str | Trigger, ...]
 # The kit's own changes to what a run does, each behind `Journey.changed` (workflows/kit/journey.py):
 # a run started by this code is handed them in its input and takes them without a patch
 # marker; a run started before one replays its history as recorded.
-KIT_CHANGES = ("ledger-gives-up", "withdraw-onsite", "searchable-steps-only")
+KIT_CHANGES = ("ledger-gives-up", "withdraw-onsite", "searchable-steps-only", "steps-searchable-on-request",
+               "conversions-from-events")
 
 
 def triggers(value: Triggers) -> tuple[Trigger, ...]:
@@ -215,6 +216,7 @@ def start_input(
         "params": journey_params(spec, settings),
         "entry": entry,
         "changes": [*KIT_CHANGES, *spec.changes],
+        "searchable_steps": bool(getattr(settings, "searchable_steps", False)),
     }
 
 

@@ -97,6 +97,17 @@ async def served_api(client: Any, settings: Any, **update: Any) -> AsyncIterator
 
 
 @asynccontextmanager
+async def served_with_worker(client: Any, settings: Any, sessions: Any, **update: Any) -> AsyncIterator[str]:
+    """The API served on a free port and a worker, both on the settings with `update`
+    (what the router copies into a run's input, such as searchable_steps, is the API's)."""
+    from worker import build_worker
+
+    mine = settings.model_copy(update=update)
+    async with build_worker(client, mine, sessions), served_api(client, mine) as origin:
+        yield origin
+
+
+@asynccontextmanager
 async def chromium() -> AsyncIterator[Any]:
     """A headless Chromium; each test opens its own context (no shared storage)."""
     from playwright.async_api import async_playwright

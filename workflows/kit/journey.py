@@ -260,9 +260,13 @@ class Journey(Waits, Decisions, Sends, Coupons, Intelligence, Audiences, Records
         await self._leave_audiences("exited" if self.s.exit_event else "ended early" if self.s.ended_early
                                     else "converted" if self.s.conversion else "the journey is over")
 
-        # A run that ended early is out of the KPI: its conversion is not recorded.
+        # A run that ended early is out of the KPI: its conversion is not recorded. A
+        # change: the journey's stats measure conversions from the events
+        # (sojourn/analytics/kpi.py), and the run's result says whether it converted, so
+        # runs no longer record them with an activity of their own; older runs did.
         goal = self.run_goal()
-        if self.s.conversion is not None and goal is not None and self.s.ended_early is None:
+        if self.s.conversion is not None and goal is not None and self.s.ended_early is None \
+                and not self.changed("conversions-from-events"):
             await self._record_conversion(self.s.conversion, goal)
         self.step = "exited" if self.s.exit_event else "ended_early" if self.s.ended_early else "completed"
         self.next_wake_up = None
@@ -410,11 +414,18 @@ class Journey(Waits, Decisions, Sends, Coupons, Intelligence, Audiences, Records
             *(f"- {entry}" for entry in self.s.timeline),
         ]
         workflow.set_current_details("\n".join(lines))
-        # The searchable step is upserted (a billable action) when it is worth searching
-        # for: a wait, and the end. "entering" and "...: sending" last a moment and stay
-        # in the current details only. A change: runs recorded before upserted every step.
+        # The step and wake-up are search attributes only where the shop asked for them
+        # (settings' searchable_steps): each upsert is a billable action, and the current
+        # details above and the `state` query show both for nothing. A change: runs
+        # recorded before upserted them at every wait.
+        if self.step == self._shown_step or (self.changed("steps-searchable-on-request")
+                                             and not self.start.searchable_steps):
+            return
+        # Searchable, they are upserted when worth searching for: a wait, and the end.
+        # "entering" and "...: sending" last a moment and stay in the current details
+        # only. A change: runs recorded before upserted every step.
         transient = self.step == "entering" or self.step.endswith(": sending")
-        if self.step != self._shown_step and not (transient and self.changed("searchable-steps-only")):
+        if not (transient and self.changed("searchable-steps-only")):
             self._shown_step = self.step
             # With its wake-up, in the same command (no action more): her page reads both
             # for all her runs in one visibility call (api/routes/customers.py).

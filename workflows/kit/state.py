@@ -51,6 +51,9 @@ class JourneyStart:
     # The changes the code that started this run makes (sojourn/ground/spec.py: the kit's
     # and the journey's own): `Journey.changed` takes them with no patch marker.
     changes: list[str] = field(default_factory=list)
+    # Upsert the step and next wake-up as search attributes at every wait (settings'
+    # searchable_steps): a list filter, for an action per wait.
+    searchable_steps: bool = False
 
 
 @dataclass
