@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import update
+from sqlalchemy import or_, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
@@ -23,7 +23,7 @@ from sojourn.ground.contracts import (
     EventRecord,
 )
 from sojourn.ground.db import upsert
-from sojourn.ground.models import Conversion, ExperimentAssignment, JourneyEntry
+from sojourn.ground.models import Conversion, ExperimentAssignment, JourneyEntry, planned_run_id
 from sojourn.pipeline.membership import Watch
 from sojourn.pipeline.store import Store
 
@@ -86,8 +86,10 @@ class RecordActivities:
         async with self.sessions() as session:
             await session.execute(
                 update(JourneyEntry)
-                .where(JourneyEntry.workflow_id == record.workflow_id, JourneyEntry.run_id == record.run_id,
-                       JourneyEntry.ended_early_at.is_(None))
+                .where(JourneyEntry.workflow_id == record.workflow_id, JourneyEntry.ended_early_at.is_(None),
+                       # Its own entry, or the one the router recorded for it (its entry event).
+                       or_(JourneyEntry.run_id == record.run_id,
+                           JourneyEntry.run_id == planned_run_id(record.entry_message_id or "")))
                 .values(ended_early_at=datetime.fromisoformat(record.ended_at), end_reason=record.reason[:255])
             )
             await session.commit()

@@ -15,7 +15,7 @@ from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from sojourn.ground.db import make_engine, make_sessionmaker
-from sojourn.ground.models import Event, JourneyRun, utcnow
+from sojourn.ground.models import Event, JourneyEntry, JourneyRun, planned_run_id, utcnow
 from sojourn.ground.settings import Settings
 from sojourn.pipeline.router import Router
 from tests.conftest import Api, open_api
@@ -241,6 +241,16 @@ async def test_an_entry_is_decided_once_even_when_routed_again(
             await session.commit()
         await api.track(nina, "Product Added", ADDED, messageId=f"entry-{nina}")
         assert await delivered(env.client, cart_id(nina)) == [f"entry-{nina}"]
+    # One entry each for the KPIs, recorded by the router with the run it planned (nina's
+    # on the retry, her plan having none), and none by the runs themselves.
+    async with sessions() as session:
+        entries = (await session.execute(select(JourneyEntry.customer_id, JourneyEntry.run_id).where(
+            JourneyEntry.customer_id.in_([lisa, nina])))).all()
+    assert sorted(entries) == sorted([(lisa, planned_run_id(f"entry-{lisa}")), (nina, planned_run_id(f"entry-{nina}"))])
+    scheduled = [e.activity_task_scheduled_event_attributes.activity_type.name
+                 async for e in env.client.get_workflow_handle(cart_id(nina)).fetch_history_events()
+                 if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED]
+    assert "record_entry" not in scheduled
 
 
 async def _store_without_routing(settings: Settings, client: Client, messages: list[dict[str, Any]]) -> None:
@@ -348,5 +358,7 @@ async def test_an_entry_for_a_run_the_records_dont_know_signals_that_run(
             assert await state_of(sessions, "m-1") == ("routed", 0, None)
         assert await delivered(env.client, cart_id(lisa)) == ["m-1"]
         assert await starts(env.client, cart_id(lisa)) == 1
+        async with sessions() as session:  # an event for that run, no entry of its own
+            assert (await session.scalars(select(JourneyEntry).where(JourneyEntry.customer_id == lisa))).all() == []
     finally:
         await foreign.terminate("test over")

@@ -131,6 +131,8 @@ class EndRecord:
     run_id: str  # the first run's id, as in EntryRecord
     reason: str
     ended_at: str  # ISO-8601, workflow time
+    # The entry event: how an entry the router recorded (no run id of its own) is found.
+    entry_message_id: str | None = None
 
 
 @dataclass

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime
 from typing import Any, cast, overload
 
@@ -266,6 +267,12 @@ class JourneyEntry(Base):
     # The story ended the run early (Journey.end): no entry for the KPIs' denominators.
     ended_early_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     end_reason: Mapped[str | None] = mapped_column(String(255))
+
+
+def planned_run_id(entry_message_id: str) -> str:
+    """The run id of an entry the router records with the run it plans, before Temporal
+    gives the run one: one per entry event, never a Temporal run id (those are UUIDs)."""
+    return "entry:" + hashlib.sha256(entry_message_id.encode("utf-8", "surrogatepass")).hexdigest()[:56]
 
 
 class ExperimentAssignment(Base):

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
@@ -39,7 +39,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from sojourn.ground.calls import Call
 from sojourn.ground.db import to_the_end, upsert, write_lock
 from sojourn.ground.events import SIGNAL, JourneyEvent
-from sojourn.ground.models import Event, JourneyRun, table, utcnow
+from sojourn.ground.models import Event, JourneyEntry, JourneyRun, planned_run_id, table, utcnow
 from sojourn.ground.settings import Settings
 from sojourn.ground.spec import JourneySpec, check_journey_settings, start_attributes, start_input
 from sojourn.pipeline import queue
@@ -150,6 +150,19 @@ def device_of(context: Any) -> str:
     if isinstance(agent, str) and agent:
         return "mobile" if MOBILE_AGENT.search(agent) else "desktop"
     return "desktop" if isinstance(hints, dict) and hints.get("mobile") is False else ""
+
+
+async def _record_entries(session: AsyncSession, runs: list[JourneyRun]) -> None:
+    """The entries the KPIs count (journey_entries), written with the runs the router
+    plans, in the same transaction: the runs then record none of their own (their start
+    input says so), an action less each. A planned run's row carries a run id of its
+    own (planned_run_id); the run's early end finds it by its entry event."""
+    if runs:
+        await session.execute(upsert(session, table(JourneyEntry)).on_conflict_do_nothing(
+            index_elements=["workflow_id", "run_id"]), [
+            {"journey": r.journey, "customer_id": r.customer_id, "journey_key": r.journey_key,
+             "workflow_id": r.workflow_id, "run_id": planned_run_id(r.entry_message_id),
+             "entry_message_id": r.entry_message_id, "entered_at": r.started_at} for r in runs])
 
 
 def _is_unavailable(exc: BaseException) -> bool:
@@ -381,6 +394,7 @@ class Router:
                   "workflow_id": r.workflow_id, "entry_message_id": r.entry_message_id, "started_at": now}
                  for r in planned],
             ))
+            await _record_entries(session, [r for r in planned if r.entry_message_id in inserted])
             await session.commit()
         for run in planned:
             if run.entry_message_id not in inserted:  # decided before after all: check on routing
@@ -437,8 +451,11 @@ class Router:
             except WorkflowAlreadyStartedError:
                 # A run these records don't know of (another deployment on the same
                 # Temporal namespace, a database restored from a backup): she is in the
-                # journey, so the entry is just an event for that run. Not a poison event.
-                if not await self._signal(workflow_id, event):
+                # journey, so the entry is just an event for that run, and no entry of
+                # its own for the KPIs. Not a poison event.
+                if await self._signal(workflow_id, event):
+                    await self._unrecord_entry(spec, event)
+                else:
                     await self._start(spec, event, key)  # it ended in the meantime
             return
         decided = runs.entered_by(spec.name, event.message_id)
@@ -448,6 +465,10 @@ class Router:
             if await self._started_by(workflow_id, event.message_id):
                 await self._signal(workflow_id, event)
             else:
+                # Its entry too, should the plan predate the router's recording it.
+                async with write_lock(self.sessions), self.sessions() as session:
+                    await _record_entries(session, [decided])
+                    await session.commit()
                 await self._start(spec, event, key)
             return
         for run in runs.active(spec.name, key or ""):
@@ -459,12 +480,20 @@ class Router:
         async with write_lock(self.sessions), self.sessions() as session:
             session.add(run)
             try:
+                await session.flush()
+                await _record_entries(session, [run])
                 await session.commit()
             except IntegrityError:  # decided by another router in the meantime
                 await session.rollback()
                 return
         runs.rows.append(run)
         await self._start(spec, event, key)
+
+    async def _unrecord_entry(self, spec: JourneySpec, event: JourneyEvent) -> None:
+        async with write_lock(self.sessions), self.sessions() as session:
+            await session.execute(delete(JourneyEntry).where(
+                JourneyEntry.journey == spec.name, JourneyEntry.run_id == planned_run_id(event.message_id)))
+            await session.commit()
 
     def _may_enter(self, spec: JourneySpec, key: str, runs: Runs) -> bool:
         """The re-entry policy, once no run is active."""
@@ -482,7 +511,7 @@ class Router:
     async def _start(self, spec: JourneySpec, event: JourneyEvent, key: str | None) -> None:
         await self.client.start_workflow(
             spec.workflow_type,
-            start_input(spec, event.customer_id, key, self.settings, entry=event),
+            start_input(spec, event.customer_id, key, self.settings, entry=event, entry_recorded=True),
             id=spec.workflow_id(event.customer_id, key),
             task_queue=self.settings.task_queue,
             search_attributes=start_attributes(spec, event.customer_id),

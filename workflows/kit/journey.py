@@ -226,7 +226,7 @@ class Journey(Waits, Decisions, Sends, Coupons, Intelligence, Audiences, Records
     async def play(self, start: JourneyStart) -> JourneyResult:
         # Signal-with-start hands the entry event in the same task as the start.
         await workflow.wait_condition(lambda: self.s.entry is not None)
-        if start.state is None:
+        if start.state is None and not start.entry_recorded:
             await self._record_entry()
 
         story = asyncio.create_task(self._story_then_goal())
@@ -317,6 +317,7 @@ class Journey(Waits, Decisions, Sends, Coupons, Intelligence, Audiences, Records
         await workflow.execute_activity(
             RECORD_END,
             EndRecord(workflow_id=info.workflow_id, run_id=info.first_execution_run_id, reason=reason,
+                      entry_message_id=self.s.entry.message_id if self.s.entry else None,
                       ended_at=workflow.now().isoformat()),
             start_to_close_timeout=RECORD_TIMEOUT,
             retry_policy=SEND_RETRY,

@@ -54,6 +54,9 @@ class JourneyStart:
     # Upsert the step and next wake-up as search attributes at every wait (settings'
     # searchable_steps): a list filter, for an action per wait.
     searchable_steps: bool = False
+    # The router recorded this run's entry with the run it planned (journey_entries), so
+    # the run records none of its own. Runs started otherwise (and before) record it.
+    entry_recorded: bool = False
 
 
 @dataclass
