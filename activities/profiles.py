@@ -7,13 +7,12 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
-from sojourn.ground.addresses import without_personal
 from sojourn.ground.contracts import LOAD_FACTS, LOAD_PROFILE, FactsRequest, Profile, ProfileRequest, Send
 from sojourn.ground.facts import Facts, facts_of
 from sojourn.ground.models import Customer
 from sojourn.ground.settings import Settings
 from sojourn.ground.signing import Signer
-from sojourn.identity.linking import canonical
+from sojourn.identity import profiles
 from sojourn.links.referrals import referral_code
 from sojourn.links.tracking import TrustedUrl
 
@@ -21,8 +20,7 @@ from sojourn.links.tracking import TrustedUrl
 async def load_customer(sessions: async_sessionmaker[AsyncSession], customer_id: str) -> Customer | None:
     """Her profile; for an anonymous id linked since, the customer she turned out to be."""
     async with sessions() as session:
-        return await session.get(Customer, customer_id) or await session.get(
-            Customer, await canonical(session, customer_id))
+        return await profiles.load_customer(session, customer_id)
 
 
 class ProfileActivities:
@@ -37,18 +35,9 @@ class ProfileActivities:
 
     @activity.defn(name=LOAD_PROFILE)
     async def load_profile(self, request: ProfileRequest) -> Profile:
-        customer = await load_customer(self.sessions, request.customer_id)
-        if customer is None:
-            return Profile(customer_id=request.customer_id)
-        # Her address and name stay out of the history: the sends read them from the
-        # database. (`email` and `first_name` stay in Profile, empty, for old histories.)
-        return Profile(
-            customer_id=customer.id,
-            timezone=customer.timezone,
-            traits=without_personal(customer.traits),
-            known=True,
-            visitor_id=customer.anonymous_id or customer.id,
-        )
+        """Her profile now (a run the router started has it from its start input; this
+        is for the others, and for `profile(refresh=True)`)."""
+        return profiles.profile_of(await load_customer(self.sessions, request.customer_id), request.customer_id)
 
 
 def template_context(settings: Settings, signer: Signer, customer: Customer | None, send: Send) -> dict[str, Any]:

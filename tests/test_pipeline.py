@@ -4,7 +4,9 @@ once in effect, per-customer order, poison events parked dead, replicas racing."
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -320,6 +322,28 @@ async def test_the_cart_journey_still_reads_its_events(env: WorkflowEnvironment,
         await handle.terminate("test over")
     except RPCError:
         pass
+
+
+async def test_a_run_the_router_starts_has_her_profile_from_its_start_input(
+        env: WorkflowEnvironment, api: Api, worker: Any) -> None:
+    """Her time zone and traits as the router read them when it planned her entry (her
+    contact data left out): the run reads no profile of its own."""
+    lisa = f"lisa-{uuid.uuid4().hex[:8]}"
+    await api.post("/v1/identify", {"userId": lisa, "traits": {"email": f"{lisa}@mail.test", "timezone": "Asia/Tokyo",
+                                                               "skin_type": "dry"}})
+    await api.track(lisa, "Product Added", ADDED)
+    handle = env.client.get_workflow_handle(cart_id(lisa))
+    await env.fast_forward(handle, timedelta(hours=3))  # past the wait that reads her time zone
+    history = [e async for e in handle.fetch_history_events()]
+    started = history[0].workflow_execution_started_event_attributes.input.payloads[0].data
+    profile = json.loads(started)["profile"]
+    assert (profile["customer_id"], profile["timezone"], profile["traits"].get("skin_type"), profile["email"]) == (
+        lisa, "Asia/Tokyo", "dry", None)
+    assert "email" not in profile["traits"]
+    scheduled = [e.activity_task_scheduled_event_attributes.activity_type.name for e in history
+                 if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED]
+    assert "load_profile" not in scheduled and "record_entry" not in scheduled, scheduled
+    await handle.terminate("test over")
 
 
 async def test_a_journey_predicate_that_raises_is_a_poison_event_not_a_stalled_router(

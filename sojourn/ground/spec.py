@@ -201,14 +201,15 @@ def start_attributes(spec: JourneySpec, customer_id: str) -> TypedSearchAttribut
 
 def start_input(
     spec: JourneySpec, customer_id: str, key: str | None, settings: Any, entry: JourneyEvent | None = None,
-    entry_recorded: bool = False,
+    entry_recorded: bool = False, profile: Any = None,
 ) -> dict[str, Any]:
     """The kit's `JourneyStart` (workflows/kit/journey.py), as the data converter sends it.
     Settings that change behaviour are copied in at start, so a replay of the run sees
     what the run saw. `entry` is the event that starts the run (a plain start);
     `changes`, every change this code makes (the kit's and the journey's), so the run
     takes them with no patch marker; `entry_recorded`, that the router wrote the run's
-    entry (journey_entries) with the run it planned, so the run writes none."""
+    entry (journey_entries) with the run it planned, so the run writes none; `profile`,
+    hers as the router read it, so the run reads it with no activity of its own."""
     return {
         "customer_id": customer_id,
         "time_scale": settings.time_scale,
@@ -220,6 +221,7 @@ def start_input(
         "changes": [*KIT_CHANGES, *spec.changes],
         "searchable_steps": bool(getattr(settings, "searchable_steps", False)),
         "entry_recorded": entry_recorded,
+        "profile": profile,
     }
 
 

@@ -37,11 +37,13 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from sojourn.ground.calls import Call
+from sojourn.ground.contracts import Profile
 from sojourn.ground.db import to_the_end, upsert, write_lock
 from sojourn.ground.events import SIGNAL, JourneyEvent
-from sojourn.ground.models import Event, JourneyEntry, JourneyRun, planned_run_id, table, utcnow
+from sojourn.ground.models import Customer, Event, JourneyEntry, JourneyRun, planned_run_id, table, utcnow
 from sojourn.ground.settings import Settings
 from sojourn.ground.spec import JourneySpec, check_journey_settings, start_attributes, start_input
+from sojourn.identity import profiles
 from sojourn.pipeline import queue
 
 log = logging.getLogger("sojourn.router")
@@ -178,6 +180,9 @@ class Runs:
 
     rows: list[JourneyRun] = field(default_factory=list)
     fresh: set[tuple[str, str]] = field(default_factory=set)  # (journey, entry) planned this round
+    # Her profile, read with the round's plan when she enters something: the runs it
+    # starts get it in their start input (no load_profile activity of their own).
+    profile: Profile | None = None
 
     def active(self, journey: str, key: str | None) -> list[JourneyRun]:
         return [r for r in self.rows if r.journey == journey and r.ended_at is None
@@ -396,6 +401,12 @@ class Router:
             ))
             await _record_entries(session, [r for r in planned if r.entry_message_id in inserted])
             await session.commit()
+        async with self.sessions() as session:  # one read for everyone entering, outside the write lock
+            entering = sorted({r.customer_id for r in planned})
+            found = {c.id: c for c in await session.scalars(select(Customer).where(Customer.id.in_(entering)))}
+            for customer_id in entering:
+                customer = found.get(customer_id) or await profiles.load_customer(session, customer_id)
+                runs[customer_id].profile = profiles.profile_of(customer, customer_id)
         for run in planned:
             if run.entry_message_id not in inserted:  # decided before after all: check on routing
                 runs[run.customer_id].fresh.discard((run.journey, run.entry_message_id))
@@ -447,7 +458,7 @@ class Router:
         workflow_id = spec.workflow_id(event.customer_id, key)
         if (spec.name, event.message_id) in runs.fresh:  # decided this round, before any RPC
             try:
-                await self._start(spec, event, key)
+                await self._start(spec, event, key, runs)
             except WorkflowAlreadyStartedError:
                 # A run these records don't know of (another deployment on the same
                 # Temporal namespace, a database restored from a backup): she is in the
@@ -456,7 +467,7 @@ class Router:
                 if await self._signal(workflow_id, event):
                     await self._unrecord_entry(spec, event)
                 else:
-                    await self._start(spec, event, key)  # it ended in the meantime
+                    await self._start(spec, event, key, runs)  # it ended in the meantime
             return
         decided = runs.entered_by(spec.name, event.message_id)
         if decided is not None:
@@ -469,7 +480,7 @@ class Router:
                 async with write_lock(self.sessions), self.sessions() as session:
                     await _record_entries(session, [decided])
                     await session.commit()
-                await self._start(spec, event, key)
+                await self._start(spec, event, key, runs)
             return
         for run in runs.active(spec.name, key or ""):
             if await self._signal_run(run, event, runs):
@@ -487,7 +498,7 @@ class Router:
                 await session.rollback()
                 return
         runs.rows.append(run)
-        await self._start(spec, event, key)
+        await self._start(spec, event, key, runs)
 
     async def _unrecord_entry(self, spec: JourneySpec, event: JourneyEvent) -> None:
         async with write_lock(self.sessions), self.sessions() as session:
@@ -508,10 +519,15 @@ class Router:
                    for r in previous)
         return utcnow() - last >= spec.reentry.cooldown / self.settings.time_scale
 
-    async def _start(self, spec: JourneySpec, event: JourneyEvent, key: str | None) -> None:
+    async def _start(self, spec: JourneySpec, event: JourneyEvent, key: str | None, runs: Runs) -> None:
+        if runs.profile is None:  # not read with a plan this round
+            async with self.sessions() as session:
+                runs.profile = profiles.profile_of(await profiles.load_customer(session, event.customer_id),
+                                                   event.customer_id)
         await self.client.start_workflow(
             spec.workflow_type,
-            start_input(spec, event.customer_id, key, self.settings, entry=event, entry_recorded=True),
+            start_input(spec, event.customer_id, key, self.settings, entry=event, entry_recorded=True,
+                        profile=runs.profile),
             id=spec.workflow_id(event.customer_id, key),
             task_queue=self.settings.task_queue,
             search_attributes=start_attributes(spec, event.customer_id),

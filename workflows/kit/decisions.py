@@ -31,10 +31,13 @@ class Decisions(Kit):
     """Mixed into Journey: uses its state (`self.s`), journal keys and timeline."""
 
     async def profile(self, *, refresh: bool = False) -> Profile:
-        """The customer's profile (traits, email, time zone), read once and kept."""
+        """The customer's profile (traits, time zone, visitor id), read once and kept:
+        from the start input where the router put it there, else by an activity."""
         if self._profile is None or refresh:
             key = self._key("profile")
             journaled = self.s.journal.get(key)
+            if journaled is None and not refresh and self.start.profile is not None:
+                journaled = self.s.journal[key] = self.start.profile
             if journaled is None:
                 loaded = await workflow.execute_activity(
                     LOAD_PROFILE,

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from sojourn.ground.contracts import Profile
 from sojourn.ground.events import JourneyEvent
 
 
@@ -57,6 +58,9 @@ class JourneyStart:
     # The router recorded this run's entry with the run it planned (journey_entries), so
     # the run records none of its own. Runs started otherwise (and before) record it.
     entry_recorded: bool = False
+    # Her profile as the router found it when it started the run (the same read as the
+    # `load_profile` activity, an action less). None: the run reads it when it needs it.
+    profile: Profile | None = None
 
 
 @dataclass
