@@ -21,7 +21,7 @@ async def ask(temporal: Client, workflow_ids: list[str]) -> dict[str, dict[str, 
     asked = asyncio.Semaphore(ASKED)
 
     async def one(workflow_id: str) -> None:
-        async with asyncio.timeout(QUERY_SECONDS), asked:
+        async with asked, asyncio.timeout(QUERY_SECONDS):  # each its own time, not its wait in line
             state = await temporal.get_workflow_handle(workflow_id).query("state")
         if isinstance(state, dict):
             found[workflow_id] = {"step": state.get("step"), "wakes_at": state.get("next_wake_up")}

@@ -262,7 +262,7 @@ class Journey(Waits, Decisions, Sends, Coupons, Intelligence, Audiences, Records
 
         # A run that ended early is out of the KPI: its conversion is not recorded. A
         # change: the journey's stats measure conversions from the events
-        # (sojourn/analytics/kpi.py), and the run's result says whether it converted, so
+        # (sojourn/analytics/kpis.py), and the run's result says whether it converted, so
         # runs no longer record them with an activity of their own; older runs did.
         goal = self.run_goal()
         if self.s.conversion is not None and goal is not None and self.s.ended_early is None \
