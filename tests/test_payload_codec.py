@@ -129,9 +129,12 @@ async def test_lisas_journey_in_temporal_holds_no_email_or_first_name(
         # An operator reads her profile through the codec endpoint, with the operator key.
         raw = Client(env.client.service_client, namespace=env.client.namespace)
         history = await raw.get_workflow_handle(handle.id).fetch_history()
-        results = [e.activity_task_completed_event_attributes.result.payloads[0] for e in history.events
-                   if e.HasField("activity_task_completed_event_attributes")
-                   and e.activity_task_completed_event_attributes.result.payloads]
+        # Her profile is in the run's start input (the router hands it over), and what
+        # the activities answered.
+        results = [*history.events[0].workflow_execution_started_event_attributes.input.payloads,
+                   *(e.activity_task_completed_event_attributes.result.payloads[0] for e in history.events
+                     if e.HasField("activity_task_completed_event_attributes")
+                     and e.activity_task_completed_event_attributes.result.payloads)]
         body = {"payloads": [{"metadata": {k: base64.b64encode(v).decode() for k, v in p.metadata.items()},
                               "data": base64.b64encode(p.data).decode()} for p in results]}
         refused = await api.http.post("/v1/temporal/codec/decode", json=body)
