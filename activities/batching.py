@@ -14,7 +14,7 @@ are run again one by one, so one bad row fails only its own send.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
@@ -30,6 +30,14 @@ class Coalesced(Generic[T, R]):
         self.runs = 0  # transactions, for tests and the bench
 
     async def __call__(self, item: T) -> R:
+        return await self._enqueue(item)
+
+    async def each(self, items: Sequence[T]) -> list[R]:
+        """Several calls at once: in one batch (up to the limit), with no task each."""
+        futures = [self._enqueue(item) for item in items]
+        return [await future for future in futures]
+
+    def _enqueue(self, item: T) -> asyncio.Future[R]:
         loop = asyncio.get_running_loop()
         if self._draining is not None and self._draining.get_loop() is not loop:
             self._draining, self._pending = None, []  # an earlier event loop's (a test's): gone with it
@@ -37,7 +45,7 @@ class Coalesced(Generic[T, R]):
         self._pending.append((item, future))
         if self._draining is None or self._draining.done():
             self._draining = loop.create_task(self._drain())
-        return await future
+        return future
 
     async def _drain(self) -> None:
         while self._pending:

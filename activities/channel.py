@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
 from typing import Any, TypeVar
 
@@ -17,10 +17,10 @@ from temporalio.exceptions import ApplicationError
 
 from activities.batching import Coalesced
 from activities.ledger import Claim, Ledger
-from activities.profiles import template_context
+from activities.profiles import Addressee, template_context
 from activities.rendering import ContentTemplates, Templates
 from sojourn.ground.contracts import Send, SendResult
-from sojourn.ground.db import dialect, write_lock
+from sojourn.ground.db import among, dialect, for_each_dialect, write_lock
 from sojourn.ground.models import Consent, Customer, Identity, PushSubscription, Suppression, table
 from sojourn.ground.settings import Settings
 from sojourn.ground.signing import Signer, load_signer
@@ -43,12 +43,18 @@ class _Ask:
 class Recipient:
     send: Send  # addressed to her canonical id
     channel: str
-    customer: Customer | None
+    customer: Addressee | None
     subscribed: bool  # her consent to the send's topic on this channel
     suppressed: str | None  # why her email address is suppressed, if it is
     subscriptions: list[PushSubscription]  # her browsers (push)
     templates: Templates | None = None  # the content at the revision the send claimed
     content_version: int | None = None  # its template's version there
+    # Push: each browser's delivery claimed with the step (subscription id -> claim's
+    # answer, None meaning go ahead), when the step may go out.
+    deliveries: dict[int, SendResult | None] = dataclasses.field(default_factory=dict)
+    # Email: her recommendations of each kind, read with the claim when the template
+    # shows them (`Channel._recommend`).
+    recommendations: dict[str, list[dict[str, Any]]] | None = None
 
     @property
     def content(self) -> Templates:
@@ -66,6 +72,25 @@ class Recipient:
 
 
 TEMPLATED = ("email", "push", "onsite")  # the channels whose sends render content
+DELIVERY = "push-delivery"  # the ledger's channel of a push's per-browser rows
+
+
+# Who the sends of a moment are for, in statements built once (activities/ledger.py says why).
+_LINKS = for_each_dialect(lambda d: select(Identity.alias_id, Identity.customer_id).where(
+    among(Identity.alias_id, "ids", d)))
+_CUSTOMERS = for_each_dialect(lambda d: select(Customer.id, Customer.email, Customer.first_name, Customer.traits).where(
+    among(Customer.id, "ids", d)))
+_CONSENTS = for_each_dialect(lambda d: select(Consent.customer_id, Consent.channel, Consent.topic, Consent.subscribed)
+                             .where(among(Consent.customer_id, "ids", d)))
+_SUPPRESSED = for_each_dialect(lambda d: select(Suppression.address, Suppression.reason).where(
+    Suppression.channel == "email", among(Suppression.address, "addresses", d)))
+_BROWSERS = for_each_dialect(lambda d: select(PushSubscription).where(
+    among(PushSubscription.customer_id, "ids", d)).order_by(PushSubscription.id))
+_TAKE_WRITE_LOCK = update(table(Customer)).where(table(Customer).c.id == "").values(id="")
+
+
+def delivery_key(send: Send, sub: PushSubscription) -> str:
+    return f"{send.key}#push{sub.id}"
 
 
 class Channel:
@@ -77,6 +102,9 @@ class Channel:
         self.templates = templates
         self._signer: Signer | None = None
         self._prepared = Coalesced(self._prepare_many)
+        # Parsed once, not per send (settings don't change under a running worker).
+        self._caps = settings.caps
+        self._tracked_hosts = settings.tracked_hosts
 
     async def signer(self) -> Signer:
         if self._signer is None:
@@ -100,7 +128,7 @@ class Channel:
             if dialect(session) == "sqlite":
                 # SQLite: the write lock before any read, or the claim can't upgrade to a
                 # writer once another process has committed (Ledger._lock_customers).
-                await session.execute(update(table(Customer)).where(table(Customer).c.id == "").values(id=""))
+                await session.execute(_TAKE_WRITE_LOCK)
             found = await self._recipients_in(session, asks)
             revision = await self.templates.live_revision(session)
             live = await self.templates.at(revision, session)
@@ -111,27 +139,42 @@ class Channel:
             for who, claim in zip(found, claims):
                 who.templates = live if claim.revision == revision else await self.templates.at(claim.revision, session)
                 who.content_version = claim.version
+            going = [who for who, result in zip(found, results) if result is None]
+            await self._claim_deliveries(session, going)
+            await self._recommend(session, going)
             await session.commit()
         return list(zip(found, results))
 
+    async def _claim_deliveries(self, session: AsyncSession, going: list[Recipient]) -> None:
+        """A push step that may go out claims a delivery per browser in the same
+        transaction (activities/push.py): exempt from the cap (the step's row counts it),
+        with the step's guarantee, so a retry after a partial fan-out reaches only the
+        browsers that did not get it yet."""
+        pushing = [who for who in going if who.channel == "push" and who.subscriptions and who.blocked is None]
+        claims = [Claim(dataclasses.replace(who.send, topic="transactional"), DELIVERY, delivery_key(who.send, sub),
+                        None, self.guarantee(who.send)) for who in pushing for sub in who.subscriptions]
+        if not claims:
+            return
+        answers = iter(await self.ledger.claim_in(session, claims))
+        for who in pushing:
+            who.deliveries = {sub.id: next(answers) for sub in who.subscriptions}
+
     async def _recipients_in(self, session: AsyncSession, asks: list[_Ask]) -> list[Recipient]:
-        links = dict((await session.execute(select(Identity.alias_id, Identity.customer_id).where(
-            Identity.alias_id.in_({ask.send.customer_id for ask in asks})))).all())
+        links = dict((await session.execute(_LINKS[dialect(session)], {"ids": list({ask.send.customer_id for ask in asks})})).all())
         sends = [dataclasses.replace(ask.send, customer_id=links[ask.send.customer_id])
                  if links.get(ask.send.customer_id) else ask.send for ask in asks]
-        ids = {send.customer_id for send in sends}
-        customers = {c.id: c for c in await session.scalars(select(Customer).where(Customer.id.in_(ids)))}
+        ids = list({send.customer_id for send in sends})
+        customers = {c: Addressee(c, email, first_name, dict(traits or {}))
+                     for c, email, first_name, traits in await session.execute(_CUSTOMERS[dialect(session)], {"ids": ids})}
         consents = {(customer, channel, topic): subscribed for customer, channel, topic, subscribed in (
-            await session.execute(select(Consent.customer_id, Consent.channel, Consent.topic, Consent.subscribed)
-                                  .where(Consent.customer_id.in_(ids))))}
-        addresses = {c.email.lower() for c in customers.values() if c.email}
-        suppressed = dict((await session.execute(select(Suppression.address, Suppression.reason).where(
-            Suppression.channel == "email", Suppression.address.in_(addresses)))).all()) if addresses else {}
-        pushing = {send.customer_id for send, ask in zip(sends, asks) if ask.channel == "push"}
+            await session.execute(_CONSENTS[dialect(session)], {"ids": ids}))}
+        emailing = {send.customer_id for send, ask in zip(sends, asks) if ask.channel == "email"}
+        addresses = list({c.email.lower() for c in customers.values() if c.email and c.id in emailing})
+        suppressed = dict((await session.execute(_SUPPRESSED[dialect(session)], {"addresses": addresses})).all()) if addresses else {}
+        pushing = list({send.customer_id for send, ask in zip(sends, asks) if ask.channel == "push"})
         browsers: dict[str, list[PushSubscription]] = {}
         if pushing:
-            for sub in await session.scalars(select(PushSubscription).where(
-                    PushSubscription.customer_id.in_(pushing)).order_by(PushSubscription.id)):
+            for sub in await session.scalars(_BROWSERS[dialect(session)], {"ids": pushing}):
                 browsers.setdefault(sub.customer_id, []).append(sub)
         found = []
         for send, channel in zip(sends, (ask.channel for ask in asks)):
@@ -167,18 +210,27 @@ class Channel:
         token = unsubscribe_token(signer, ConsentRef(send.customer_id, channel, send.topic))
         return TrustedUrl(f"{self.settings.public_url.rstrip('/')}/v1/unsubscribe/{token}")
 
-    async def recommendations(self, send: Send, customer_id: str, limit: int = 4) -> dict[str, list[dict[str, Any]]]:
-        """Hers, each kind, for a template that shows them (sojourn/intelligence/catalog.py):
-        the send's `items` are her cart."""
-        items = send.data.get("items")
-        cart = [str(i["product_id"]) for i in items if isinstance(i, dict) and i.get("product_id")] \
-            if isinstance(items, list) else []
-        async with self.sessions() as session:
-            ids = await catalog.for_customer_kinds(session, customer_id, catalog.KINDS, cart=cart,
+    async def _recommend(self, session: AsyncSession, going: list[Recipient], limit: int = 4) -> None:
+        """Hers, each kind, for the emails that may go out and whose template shows them
+        (sojourn/intelligence/catalog.py): the same few queries for all the emails of
+        the moment. A send's `items` are her cart."""
+        showing = [who for who in going if who.channel == "email" and who.customer is not None
+                   and who.customer.email and who.blocked is None
+                   and who.content.email_uses(who.send.template, "recommendations")]
+        if not showing:
+            return
+        carts = []
+        for who in showing:
+            items = who.send.data.get("items")
+            carts.append([str(i["product_id"]) for i in items if isinstance(i, dict) and i.get("product_id")]
+                         if isinstance(items, list) else [])
+        chosen = await catalog.for_customers_kinds(session, [(who.send.customer_id, cart) for who, cart in
+                                                             zip(showing, carts)], catalog.KINDS,
                                                    exclude=self.settings.recommend_exclude, limit=limit)
-            known = {p["product_id"]: p for p in await catalog.described(
-                session, list(dict.fromkeys(p for kind in ids.values() for p in kind)))}
-        return {kind: [known[p] for p in products] for kind, products in ids.items()}
+        known = {p["product_id"]: p for p in await catalog.described(session, list(dict.fromkeys(
+            p for ids in chosen for kind in ids.values() for p in kind)))}
+        for who, ids in zip(showing, chosen):
+            who.recommendations = {kind: [known[p] for p in products] for kind, products in ids.items()}
 
     @staticmethod
     async def measured(channel: str, sending: Awaitable[SendResult]) -> SendResult:
@@ -202,15 +254,18 @@ class Channel:
         # Her own links to her choices are left alone: no redirect, and no click to count.
         keep = {context["unsubscribe_url"], *([context["confirm_url"]] if "confirm_url" in context else [])}
         return LinkTracker(await self.signer(), self.settings.public_url, keep=keep,
-                           hosts=self.settings.tracked_hosts)
+                           hosts=self._tracked_hosts)
 
     @staticmethod
     def click(send: Send, channel: str) -> Click:
         return Click(send.customer_id, send.journey, send.step, send.key, channel, "")
 
-    async def finish(self, send: Send, status: str, detail: str, recipient: str | None = None) -> SendResult:
-        """Record the step's outcome in the ledger and hand it back to the journey."""
-        await self.ledger.record(send.key, status, detail, recipient=recipient)
+    async def finish(self, send: Send, status: str, detail: str, recipient: str | None = None,
+                     also: Sequence[tuple[str, str, str, str | None]] = ()) -> SendResult:
+        """Record the step's outcome in the ledger and hand it back to the journey;
+        with it, in the same transaction, the outcomes in `also` (key, status, detail,
+        recipient) that waited for it."""
+        await self.ledger.record_all([(send.key, status, detail, recipient), *also])
         return SendResult(status=status, detail=detail)
 
     def guarantee(self, send: Send) -> str:
@@ -218,7 +273,7 @@ class Channel:
         return self.settings.guarantee(send.topic)
 
     def cap(self, channel: str) -> tuple[int, timedelta] | None:
-        return self.settings.caps.get(channel)
+        return self._caps.get(channel)
 
     async def render(self, send: Send, channel: str, render: Callable[[], T]) -> T:
         """Render, or fail the send for good: a broken or refused template does not

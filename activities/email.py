@@ -17,7 +17,7 @@ from temporalio import activity
 from activities.channel import Channel
 from activities.heartbeat import keep_alive
 from activities.rendering import ContentTemplates, Templates
-from activities.smtp_pool import SmtpPool
+from activities.smtp_pool import BUILD_POLICY, SmtpPool
 from sojourn.ground.addresses import EmailNotValidError, one_mailbox, without_addresses
 from sojourn.ground.contracts import SEND_EMAIL, Send, SendResult
 from sojourn.ground.settings import Settings
@@ -61,8 +61,8 @@ class EmailActivities(Channel):
             activity.logger.info("%s: %s (%s); not sending", send.key, done.status, done.detail)
             return done
         context = await self.context(who)
-        if customer is not None and who.content.email_uses(send.template, "recommendations"):
-            context["recommendations"] = await self.recommendations(send, customer.id)
+        if who.recommendations is not None:
+            context["recommendations"] = who.recommendations
         if customer is None or not customer.email:
             return await self.finish(send, "skipped", "no email address")
         try:
@@ -86,7 +86,7 @@ class EmailActivities(Channel):
             tag = f'<img src="{html.escape(pixel)}" width="1" height="1" alt="" style="display:none">'
             at = rendered.html.lower().rfind("</body>")
             rendered.html = rendered.html[:at] + tag + rendered.html[at:] if at >= 0 else rendered.html + tag
-        msg = EmailMessage()
+        msg = EmailMessage(policy=BUILD_POLICY)
         msg["From"] = self.settings.email_from
         msg["To"] = formataddr((display_name(customer.first_name), customer.email))
         msg["Subject"] = rendered.subject

@@ -21,6 +21,7 @@ at the same moment cannot both pass.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -32,7 +33,7 @@ from temporalio import activity
 from activities.batching import Coalesced
 from sojourn.ground.addresses import without_addresses
 from sojourn.ground.contracts import GIVE_UP_SEND, Send, SendGiveUp, SendResult
-from sojourn.ground.db import dialect, insert_for, write_lock
+from sojourn.ground.db import among, dialect, for_each_dialect, insert_for, write_lock
 from sojourn.ground.models import Customer, Message, MessageAttempt, table, utcnow
 
 FINAL = ("sent", "skipped", "bounced", "unknown")
@@ -65,6 +66,42 @@ class _Outcome:
 
 
 MESSAGES, ATTEMPTS = table(Message), table(MessageAttempt)
+
+# The ledger's statements, built once: one built per call costs about as much CPU
+# again as running it (SQLAlchemy coerces every clause and walks the tree for its
+# cache key), and a send runs several (bench/sending.py).
+_ROWS = for_each_dialect(lambda d: select(
+    MESSAGES.c.idempotency_key, MESSAGES.c.status, MESSAGES.c.detail, MESSAGES.c.attempts,
+    MESSAGES.c.content_revision, MESSAGES.c.content_version).where(among(MESSAGES.c.idempotency_key, "keys", d)))
+_RECENT = for_each_dialect(lambda d: select(MESSAGES.c.customer_id, func.count()).where(
+    among(MESSAGES.c.customer_id, "customers", d),
+    MESSAGES.c.channel == bindparam("channel"),
+    MESSAGES.c.topic != "transactional",
+    MESSAGES.c.status.in_(COUNTED),
+    MESSAGES.c.created_at > bindparam("since"),
+).group_by(MESSAGES.c.customer_id))
+_RETRIED = update(MESSAGES).where(MESSAGES.c.idempotency_key == bindparam("b_key")).values(
+    status=bindparam("b_status"), detail=bindparam("b_detail"), attempts=bindparam("b_attempts"))
+# `or_`, not `in_`: an IN list expands at execution, which a statement run once per row
+# (executemany) cannot do; the batch then failed and each mark went alone.
+_SENDING = update(MESSAGES).where(
+    MESSAGES.c.idempotency_key == bindparam("b_key"),
+    or_(MESSAGES.c.status == "queued", MESSAGES.c.status == "sending"),
+).values(status="sending", recipient=bindparam("b_recipient"))
+# Each outcome's attempt number is the one its claim counted, read in the insert.
+_ANSWERED = insert(ATTEMPTS).values(
+    idempotency_key=bindparam("b_key"), status=bindparam("b_status"), response=bindparam("b_detail"),
+    at=bindparam("b_at"), attempt=func.coalesce(select(MESSAGES.c.attempts).where(
+        MESSAGES.c.idempotency_key == bindparam("b_key")).scalar_subquery(), 0))
+_OUTCOME = update(MESSAGES).where(MESSAGES.c.idempotency_key == bindparam("b_key")).values(
+    status=bindparam("b_status"), detail=bindparam("b_detail"), recipient=bindparam("b_recipient"),
+    sent_at=bindparam("b_sent_at"))
+_FRESH = {name: insert_for(name)(MESSAGES).on_conflict_do_nothing(index_elements=["idempotency_key"])
+          for name in ("postgresql", "sqlite")}
+_LOCK_CAPS = text("SELECT pg_advisory_xact_lock(hashtext(k)) FROM"
+                  " (SELECT k FROM unnest(CAST(:keys AS text[])) AS k ORDER BY k) AS ordered")
+_LOCK_CUSTOMERS = update(table(Customer)).where(
+    table(Customer).c.id.in_(bindparam("ids", expanding=True))).values(id=table(Customer).c.id)
 
 
 class ClaimBatch:
@@ -138,11 +175,11 @@ class Ledger:
         workers: PostgreSQL advisory locks, taken in one order so two batches can't
         deadlock; SQLite's single writer lock, taken before any read."""
         if dialect(session) == "postgresql":
-            for name in sorted(f"cap:{customer}:{channel}" for customer, channel in customers):
-                await session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": name})
+            # All of the batch's locks in one round trip, in the order of their names.
+            await session.execute(_LOCK_CAPS, {"keys": sorted(f"cap:{customer}:{channel}"
+                                                              for customer, channel in customers)})
         else:
-            ids = sorted({customer for customer, _ in customers})
-            await session.execute(update(Customer).where(Customer.id.in_(ids)).values(id=Customer.id))
+            await session.execute(_LOCK_CUSTOMERS, {"ids": sorted({customer for customer, _ in customers})})
 
     async def claim(
         self, send: Send, channel: str, key: str | None = None, cap: tuple[int, timedelta] | None = None,
@@ -167,32 +204,23 @@ class Ledger:
             await self._lock_customers(session, {(c.send.customer_id, c.channel) for c in capped})
         rows = {key: {"status": status, "detail": detail, "attempts": attempts, "revision": revision, "version": version}
                 for key, status, detail, attempts, revision, version in await session.execute(
-                    select(MESSAGES.c.idempotency_key, MESSAGES.c.status, MESSAGES.c.detail, MESSAGES.c.attempts,
-                           MESSAGES.c.content_revision, MESSAGES.c.content_version)
-                    .where(MESSAGES.c.idempotency_key.in_({c.key for c in claims})))}
+                    _ROWS[dialect(session)], {"keys": list({c.key for c in claims})})}
         recent: dict[tuple[str, str], int] = {}
         for channel, window in {(c.channel, c.cap[1]) for c in capped if c.cap is not None}:
-            for customer, count in await session.execute(
-                select(MESSAGES.c.customer_id, func.count()).where(
-                    MESSAGES.c.customer_id.in_({c.send.customer_id for c in capped if c.channel == channel}),
-                    MESSAGES.c.channel == channel,
-                    MESSAGES.c.topic != "transactional",
-                    MESSAGES.c.status.in_(COUNTED),
-                    MESSAGES.c.created_at > utcnow() - window,
-                ).group_by(MESSAGES.c.customer_id)
-            ):
+            for customer, count in await session.execute(_RECENT[dialect(session)], {
+                    "customers": list({c.send.customer_id for c in capped if c.channel == channel}),
+                    "channel": channel, "since": utcnow() - window}):
                 recent[(customer, channel)] = count
         batch = ClaimBatch(rows, recent)
         results = [batch.claim(c) for c in claims]
         if batch.fresh:
-            await session.execute(insert_for(dialect(session))(MESSAGES).values(list(batch.fresh.values()))
-                                  .on_conflict_do_nothing(index_elements=["idempotency_key"]))
+            # Rows as parameters, not a VALUES list built into the statement: the
+            # statement's compiled form is then cached, whatever the batch's size.
+            await session.execute(_FRESH[dialect(session)], list(batch.fresh.values()))
         if batch.changed:
-            await session.execute(
-                update(MESSAGES).where(MESSAGES.c.idempotency_key == bindparam("b_key"))
-                .values(status=bindparam("b_status"), detail=bindparam("b_detail"), attempts=bindparam("b_attempts")),
-                [{"b_key": key, "b_status": row["status"], "b_detail": row["detail"], "b_attempts": row["attempts"]}
-                 for key, row in batch.changed.items()])
+            await session.execute(_RETRIED, [
+                {"b_key": key, "b_status": row["status"], "b_detail": row["detail"], "b_attempts": row["attempts"]}
+                for key, row in batch.changed.items()])
         if batch.attempts:
             await session.execute(insert(ATTEMPTS), batch.attempts)
         return results
@@ -203,14 +231,8 @@ class Ledger:
         await self._sendings((key, recipient))
 
     async def _sending_many(self, marks: list[tuple[str, str | None]]) -> list[None]:
-        table = MESSAGES
         async with write_lock(self.sessions), self.sessions() as session:
-            await session.execute(
-                update(table).where(table.c.idempotency_key == bindparam("b_key"),
-                                    table.c.status.in_(("queued", "sending")))
-                .values(status="sending", recipient=bindparam("b_recipient")),
-                [{"b_key": key, "b_recipient": recipient} for key, recipient in marks],
-            )
+            await session.execute(_SENDING, [{"b_key": key, "b_recipient": recipient} for key, recipient in marks])
             await session.commit()
         return [None] * len(marks)
 
@@ -236,22 +258,18 @@ class Ledger:
     async def record(self, key: str, status: str, detail: str = "", recipient: str | None = None) -> None:
         await self._records(_Outcome(key, status, detail, recipient))
 
+    async def record_all(self, outcomes: Sequence[tuple[str, str, str, str | None]]) -> None:
+        """Several outcomes (key, status, detail, recipient), in one transaction."""
+        await self._records.each([_Outcome(*outcome) for outcome in outcomes])
+
     async def _record_many(self, outcomes: list[_Outcome]) -> list[None]:
-        table = MESSAGES
+        now = utcnow()
         async with write_lock(self.sessions), self.sessions() as session:
-            attempts = dict((await session.execute(select(Message.idempotency_key, Message.attempts).where(
-                Message.idempotency_key.in_({o.key for o in outcomes})))).all())
-            now = utcnow()
-            await session.execute(insert(ATTEMPTS), [
-                {"idempotency_key": o.key, "attempt": attempts.get(o.key) or 0, "status": o.status,
-                 "response": o.detail[:2000] or None, "at": now} for o in outcomes])
-            await session.execute(
-                update(table).where(table.c.idempotency_key == bindparam("b_key")).values(
-                    status=bindparam("b_status"), detail=bindparam("b_detail"), recipient=bindparam("b_recipient"),
-                    sent_at=bindparam("b_sent_at")),
-                [{"b_key": o.key, "b_status": o.status, "b_detail": o.detail[:2000] or None,
-                  "b_recipient": o.recipient, "b_sent_at": now if o.status == "sent" else None} for o in outcomes],
-            )
+            await session.execute(_ANSWERED, [{"b_key": o.key, "b_status": o.status, "b_detail": o.detail[:2000] or None,
+                                               "b_at": now} for o in outcomes])
+            await session.execute(_OUTCOME, [
+                {"b_key": o.key, "b_status": o.status, "b_detail": o.detail[:2000] or None,
+                 "b_recipient": o.recipient, "b_sent_at": now if o.status == "sent" else None} for o in outcomes])
             await session.commit()
         return [None] * len(outcomes)
 

@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.channel import Channel, Recipient
+from activities.channel import Channel, Recipient, delivery_key
 from activities.heartbeat import keep_alive
 from activities.rendering import ContentTemplates, Templates
 from sojourn.ground.allowlist import checked_session, no_redirects, refuse_reason, refused
@@ -37,10 +37,10 @@ from sojourn.ground.models import PushSubscription
 from sojourn.ground.settings import Settings
 from sojourn.ground.vapid import VapidKeys, load_vapid_keys
 
-DELIVERY = "push-delivery"
 URGENCIES = ("very-low", "low", "normal", "high")
 VAPID_LIFETIME = 12 * 3600  # seconds; the spec allows at most 24 h
 VAPID_RENEW_BEFORE = 600
+HTTP_LINGER_SECONDS = 5.0  # an idle session is closed this long after its last push
 
 
 @dataclasses.dataclass
@@ -57,24 +57,41 @@ class PushActivities(Channel):
         self._tokens: dict[str, tuple[float, dict[str, str]]] = {}  # push-service origin -> (exp, headers)
         self._http: aiohttp.ClientSession | None = None
         self._http_users = 0
+        self._http_idle: asyncio.Task[None] | None = None
 
     @contextlib.asynccontextmanager
     async def http(self) -> AsyncIterator[aiohttp.ClientSession]:
         """One HTTP session shared by the pushes in flight, so connections to a push
         service are kept open and reused while sends keep coming (its resolver checks
-        each new connection's address); closed when the last one is done."""
+        each new connection's address); closed once no push has used it for
+        HTTP_LINGER_SECONDS, or when the event loop shuts down. (Closed as soon as the
+        last push was done, it lived for one push at a time under steady load: a new
+        connection each.)"""
         loop = asyncio.get_running_loop()
         if self._http is None or self._http.closed or self._http._loop is not loop:  # a test's new event loop
             self._http, self._http_users = checked_session(self.settings.outbound_allow_loopback), 0
         http = self._http
         self._http_users += 1
+        if self._http_idle is not None:
+            self._http_idle.cancel()  # in use again (it sees the user, and keeps the session)
+            self._http_idle = None
         try:
             yield http
         finally:
             self._http_users -= 1
             if self._http_users == 0 and self._http is http:
-                self._http = None
-                await http.close()
+                self._http_idle = loop.create_task(self._close_when_idle(http))
+
+    async def _close_when_idle(self, http: aiohttp.ClientSession) -> None:
+        try:
+            await asyncio.sleep(HTTP_LINGER_SECONDS)
+        except asyncio.CancelledError:
+            if self._http_users > 0:
+                return  # a push took it up again
+            # Otherwise the loop is shutting down: close it on the way out.
+        if self._http is http and self._http_users == 0:
+            self._http, self._http_idle = None, None
+            await http.close()
 
     async def keys(self) -> VapidKeys:
         if self._keys is None:
@@ -111,11 +128,15 @@ class PushActivities(Channel):
 
         delivery = await self._delivery(who)
         outcomes: list[str] = []
+        # The last browser's outcome is recorded with the step's, in one transaction;
+        # each one before it as soon as its push service answers.
+        last: list[tuple[str, str, str, str | None]] = []
         async with self.http() as http:
-            for sub in subs:
-                outcomes.append(await self._send_one(send, sub, delivery, http))
+            for i, sub in enumerate(subs):
+                outcomes.append(await self._send_one(send, sub, who.deliveries.get(sub.id), delivery, http,
+                                                     defer=last if i == len(subs) - 1 else None))
         status = next((s for s in ("sent", "unknown", "failed") if s in outcomes), "skipped")
-        return await self.finish(send, status, f"{outcomes.count('sent')}/{len(subs)} subscriptions")
+        return await self.finish(send, status, f"{outcomes.count('sent')}/{len(subs)} subscriptions", also=last)
 
     async def _delivery(self, who: Recipient) -> Delivery:
         send, context = who.send, await self.context(who)
@@ -137,11 +158,12 @@ class PushActivities(Channel):
         headers = {"Urgency": urgency, **({"Topic": topic} if topic else {})}
         return Delivery(json.dumps(notification), ttl, headers)
 
-    async def _send_one(self, send: Send, sub: PushSubscription, delivery: Delivery, http: aiohttp.ClientSession) -> str:
-        key = f"{send.key}#push{sub.id}"
-        # Exempt from the cap (the step's row counts), but with the step's guarantee.
-        done = await self.ledger.claim(dataclasses.replace(send, topic="transactional"), DELIVERY, key=key,
-                                       guarantee=self.guarantee(send))
+    async def _send_one(self, send: Send, sub: PushSubscription, done: SendResult | None, delivery: Delivery,
+                        http: aiohttp.ClientSession, defer: list[tuple[str, str, str, str | None]] | None) -> str:
+        """One browser's delivery, claimed with the step (`Channel.prepare`: `done` is
+        its claim's answer). A success is left in `defer`, when given, to be recorded
+        with the step."""
+        key = delivery_key(send, sub)
         if done is not None:
             return done.status
         reason = refuse_reason(sub.endpoint, self.settings.push_allowed_hosts,
@@ -191,7 +213,10 @@ class PushActivities(Channel):
             raise
         # Any other error (the connection lost mid-request, a timeout) leaves the row
         # `sending`: the push service may have it. The retry applies the guarantee.
-        await self.ledger.record(key, "sent", f"{response.status}", recipient=sub.endpoint)
+        if defer is not None:
+            defer.append((key, "sent", f"{response.status}", sub.endpoint))
+        else:
+            await self.ledger.record(key, "sent", f"{response.status}", recipient=sub.endpoint)
         return "sent"
 
 

@@ -13,9 +13,10 @@ from temporalio.testing import ActivityEnvironment
 
 from activities.batching import Coalesced
 from activities.email import EmailActivities
+from activities.ledger import Ledger
 from activities.rendering import Templates
 from sojourn.ground.contracts import Send
-from sojourn.ground.models import Message
+from sojourn.ground.models import Message, MessageAttempt
 from sojourn.ground.settings import Settings
 from tests.conftest import Api
 from tests.support.smtp import Inbox
@@ -46,6 +47,13 @@ async def test_a_lone_call_runs_at_once_and_calls_made_meanwhile_go_together() -
     # The nine that came while the first was in flight went together, in one more.
     assert recorder.batches[1:] == [["s0"], [f"s{i}" for i in range(1, 10)]]
     assert batched.runs == 3
+
+
+async def test_several_calls_at_once_go_in_one_batch() -> None:
+    recorder = Recorder()
+    batched = Coalesced(recorder.run)
+    assert await batched.each(["a", "b", "c"]) == ["A", "B", "C"]
+    assert recorder.batches == [["a", "b", "c"]]
 
 
 async def test_a_batch_is_cut_at_its_limit() -> None:
@@ -92,3 +100,27 @@ async def test_one_workers_sends_at_the_same_moment_share_transactions_and_keep_
     again = await asyncio.gather(*(ActivityEnvironment().run(email.send_email, job) for job in jobs))
     assert [(r.status, r.already_done) for r in again] == [(r.status, True) for r in results]
     assert sum(len(inbox.to(who)) for who in people) == 3 * customers
+
+
+async def test_marks_and_outcomes_of_the_moment_go_in_one_statement_each(sessions: Any, customer_id: str) -> None:
+    """The `sending` marks and the outcomes run as one statement per batch (executemany).
+    An IN list in the mark's statement once made every batch fail, so each mark went
+    alone; each answer was still right, so only the count of transactions shows it."""
+    ledger = Ledger(sessions)
+    sends = [a_send(customer_id, f"moment-{i}") for i in range(10)]
+    assert await asyncio.gather(*(ledger.claim(send, "email") for send in sends)) == [None] * 10
+    assert await ledger.claim(sends[0], "email") is None  # a retry: its second attempt
+    runs = ledger._sendings.runs
+    await asyncio.gather(*(ledger.sending(send.key, f"{i}@mail.test") for i, send in enumerate(sends)))
+    assert ledger._sendings.runs - runs == 1, "the ten together"
+    runs = ledger._records.runs
+    await asyncio.gather(*(ledger.record(send.key, "sent", "250 ok", f"{i}@mail.test") for i, send in enumerate(sends)))
+    assert ledger._records.runs - runs == 1
+    async with sessions() as session:
+        rows = {m.idempotency_key: (m.status, m.recipient) for m in await session.scalars(
+            select(Message).where(Message.idempotency_key.in_([s.key for s in sends])))}
+        answers = {(a.idempotency_key, a.attempt, a.status) for a in await session.scalars(
+            select(MessageAttempt).where(MessageAttempt.idempotency_key.in_([s.key for s in sends])))}
+    assert rows == {send.key: ("sent", f"{i}@mail.test") for i, send in enumerate(sends)}
+    # Each answer under the attempt its claim counted.
+    assert answers == {(send.key, 2 if i == 0 else 1, "sent") for i, send in enumerate(sends)}

@@ -122,9 +122,12 @@ class Snapshot:
                 for part, source in parts.items()}
 
 
+_NEWEST = select(func.max(ContentPublication.id))  # built once: every batch of sends asks
+
+
 async def revision_in(session: AsyncSession) -> int:
     """The live revision: the newest publication's id (0 before any)."""
-    return int(await session.scalar(select(func.max(ContentPublication.id))) or 0)
+    return int(await session.scalar(_NEWEST) or 0)
 
 
 async def snapshot_in(session: AsyncSession, revision: int) -> Snapshot:

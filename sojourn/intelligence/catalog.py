@@ -17,10 +17,10 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, or_, select
+from sqlalchemy import and_, bindparam, delete, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from sojourn.ground.db import upsert
+from sojourn.ground.db import among, dialect, for_each_dialect, upsert
 from sojourn.ground.facts import product_ids
 from sojourn.ground.models import Customer, Event, PopularProduct, Product, ProductRelation, table, utcnow
 from sojourn.intelligence import recommendations as scoring
@@ -132,12 +132,23 @@ async def _catalog(session: AsyncSession, now: datetime) -> dict[str, dict[str, 
     return found
 
 
+# What every email showing recommendations reads, in statements built once (each
+# built per call costs about as much CPU again as running it).
+_RELATIONS = for_each_dialect(lambda d: select(ProductRelation).where(
+    ProductRelation.kind == bindparam("kind"), among(ProductRelation.product_id, "seeds", d))
+    .order_by(ProductRelation.rank))
+_POPULAR = select(PopularProduct.product_id).order_by(PopularProduct.rank)
+_ORDERS = for_each_dialect(lambda d: select(Event.customer_id, Event.properties).where(
+    among(Event.customer_id, "ids", d), Event.type == "track", Event.name == "Order Completed").order_by(Event.id))
+_PROFILES = for_each_dialect(lambda d: select(Customer.id, Customer.recently_viewed, Customer.last_order_products)
+                             .where(among(Customer.id, "ids", d)))
+_PRODUCTS = for_each_dialect(lambda d: select(Product).where(among(Product.product_id, "ids", d)))
+
 async def _table(session: AsyncSession, kind: str, seeds: Iterable[str]) -> dict[str, list[scoring.Scored]]:
     seeds = list(dict.fromkeys(seeds))
     if not seeds:
         return {}
-    rows = await session.execute(select(ProductRelation).where(
-        ProductRelation.kind == kind, ProductRelation.product_id.in_(seeds)).order_by(ProductRelation.rank))
+    rows = await session.execute(_RELATIONS[dialect(session)], {"kind": kind, "seeds": seeds})
     table: dict[str, list[scoring.Scored]] = {}
     for (row,) in rows:
         table.setdefault(row.product_id, []).append(scoring.Scored(row.related_id, row.score, row.lift, row.together))
@@ -145,7 +156,7 @@ async def _table(session: AsyncSession, kind: str, seeds: Iterable[str]) -> dict
 
 
 async def popular(session: AsyncSession) -> list[str]:
-    return list((await session.scalars(select(PopularProduct.product_id).order_by(PopularProduct.rank))).all())
+    return list((await session.scalars(_POPULAR)).all())
 
 
 async def for_product(session: AsyncSession, product_id: str, kind: str = "bought_together", *,
@@ -219,9 +230,16 @@ async def similar_categories(session: AsyncSession, product_id: str, *, exclude:
 
 async def bought_by(session: AsyncSession, customer_id: str) -> list[str]:
     """Every product she ever ordered."""
-    orders = (await session.scalars(select(Event.properties).where(
-        Event.customer_id == customer_id, Event.type == "track", Event.name == "Order Completed"))).all()
-    return list(dict.fromkeys(p for props in orders if isinstance(props, dict) for p in product_ids(props)))
+    return (await bought_by_each(session, [customer_id]))[customer_id]
+
+
+async def bought_by_each(session: AsyncSession, customer_ids: Sequence[str]) -> dict[str, list[str]]:
+    """Every product each of them ever ordered, in one query."""
+    found: dict[str, list[str]] = {c: [] for c in customer_ids}
+    for customer, props in await session.execute(_ORDERS[dialect(session)], {"ids": list(found)}):
+        if isinstance(props, dict) and customer in found:
+            found[customer].extend(product_ids(props))
+    return {c: list(dict.fromkeys(products)) for c, products in found.items()}
 
 
 async def for_customer(session: AsyncSession, customer_id: str, kind: str = "you_may_also_like", *,
@@ -238,48 +256,68 @@ async def for_customer_kinds(session: AsyncSession, customer_id: str, kinds: Seq
                              limit: int = 5) -> dict[str, list[str]]:
     """`for_customer` for several kinds at once, reading her profile, her orders, the
     popular list and each relation table once (an email showing every kind)."""
+    return (await for_customers_kinds(session, [(customer_id, cart)], kinds, exclude=exclude, limit=limit))[0]
+
+
+async def for_customers_kinds(session: AsyncSession, wants: Sequence[tuple[str, Sequence[str]]],
+                              kinds: Sequence[str] = KINDS, *, exclude: Iterable[str] = (),
+                              limit: int = 5) -> list[dict[str, list[str]]]:
+    """`for_customer_kinds` for several customers (each with her cart) at once: the
+    same handful of queries for all of them (the emails of one moment)."""
     for kind in kinds:
         if kind not in KINDS:
             raise ValueError(f"kind must be one of {', '.join(KINDS)}")
-    customer = await session.get(Customer, customer_id)
-    viewed = list(customer.recently_viewed or []) if customer else []
-    last_order = list(customer.last_order_products or []) if customer else []
-    out = {*await bought_by(session, customer_id), *cart, *exclude}
+    ids = list(dict.fromkeys(customer_id for customer_id, _ in wants))
+    profiles = {c: (list(viewed or []), list(last or []))
+                for c, viewed, last in await session.execute(_PROFILES[dialect(session)], {"ids": ids})}
+    bought_each = await bought_by_each(session, ids)
     fallback = await popular(session) if set(kinds) - {"previously_viewed"} else []
-    seeds_of: dict[str, tuple[list[str], list[str]]] = {}
-    for kind in kinds:
-        if kind in ("previously_viewed", "popular"):
-            continue
-        ymal = kind == "you_may_also_like"
-        viewed_seeds = viewed[:5] if ymal else []
-        seeds_of[kind] = (list(dict.fromkeys([*cart, *(last_order if ymal else []), *viewed_seeds])), viewed_seeds)
-    bought = await _table(session, "bought_together", {s for seeds, _ in seeds_of.values() for s in seeds})
-    also = await _table(session, "also_viewed", {s for _, viewed_seeds in seeds_of.values() for s in viewed_seeds})
-    found: dict[str, list[str]] = {}
-    for kind in kinds:
-        if kind == "previously_viewed":
-            found[kind] = [p for p in viewed if p not in out][:limit]
-        elif kind == "popular":
-            found[kind] = [p for p in fallback if p not in out][:limit]
-        else:
-            seeds, viewed_seeds = seeds_of[kind]
-            # What goes with each seed in orders; for what she viewed, also what others
-            # viewed with it (counting half).
-            table = {seed: list(bought[seed]) for seed in seeds if seed in bought}
-            for product in dict.fromkeys(viewed_seeds):
-                half = [scoring.Scored(s.product_id, s.score * VIEWED_WEIGHT, s.lift, s.together)
-                        for s in also.get(product, [])]
-                if half:
-                    table[product] = [*table.get(product, []), *half]
-            found[kind] = scoring.blend(seeds, table, fallback, exclude=out, limit=limit)
-    return found
+    excluded = set(exclude)
+    seeds_of: list[dict[str, tuple[list[str], list[str]]]] = []
+    for customer_id, cart in wants:
+        viewed, last_order = profiles.get(customer_id, ([], []))
+        seeds: dict[str, tuple[list[str], list[str]]] = {}
+        for kind in kinds:
+            if kind in ("previously_viewed", "popular"):
+                continue
+            ymal = kind == "you_may_also_like"
+            viewed_seeds = viewed[:5] if ymal else []
+            seeds[kind] = (list(dict.fromkeys([*cart, *(last_order if ymal else []), *viewed_seeds])), viewed_seeds)
+        seeds_of.append(seeds)
+    bought = await _table(session, "bought_together",
+                          {s for seeds in seeds_of for kind_seeds, _ in seeds.values() for s in kind_seeds})
+    also = await _table(session, "also_viewed",
+                        {s for seeds in seeds_of for _, viewed_seeds in seeds.values() for s in viewed_seeds})
+    answers = []
+    for (customer_id, cart), seeds in zip(wants, seeds_of):
+        viewed = profiles.get(customer_id, ([], []))[0]
+        out = {*bought_each.get(customer_id, []), *cart, *excluded}
+        found: dict[str, list[str]] = {}
+        for kind in kinds:
+            if kind == "previously_viewed":
+                found[kind] = [p for p in viewed if p not in out][:limit]
+            elif kind == "popular":
+                found[kind] = [p for p in fallback if p not in out][:limit]
+            else:
+                kind_seeds, viewed_seeds = seeds[kind]
+                # What goes with each seed in orders; for what she viewed, also what others
+                # viewed with it (counting half).
+                table = {seed: list(bought[seed]) for seed in kind_seeds if seed in bought}
+                for product in dict.fromkeys(viewed_seeds):
+                    half = [scoring.Scored(s.product_id, s.score * VIEWED_WEIGHT, s.lift, s.together)
+                            for s in also.get(product, [])]
+                    if half:
+                        table[product] = [*table.get(product, []), *half]
+                found[kind] = scoring.blend(kind_seeds, table, fallback, exclude=out, limit=limit)
+        answers.append(found)
+    return answers
 
 
 async def described(session: AsyncSession, product_ids: Sequence[str]) -> list[dict[str, Any]]:
     """Product records in the given order, for templates and the storefront; a product
     the catalog doesn't know yet is just its id."""
     known = {p.product_id: p for p in (await session.scalars(
-        select(Product).where(Product.product_id.in_(list(product_ids))))).all()} if product_ids else {}
+        _PRODUCTS[dialect(session)], {"ids": list(product_ids)})).all()} if product_ids else {}
     return [{"product_id": pid, "name": known[pid].name if pid in known else None,
              "price": known[pid].price if pid in known else None, "url": known[pid].url if pid in known else None,
              "image_url": known[pid].image_url if pid in known else None,

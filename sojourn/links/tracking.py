@@ -46,7 +46,7 @@ def mark_data(value: Any) -> Any:
     if isinstance(value, TrustedUrl):
         return value
     if isinstance(value, Markup):  # already safe HTML (tojson, |safe): keep it so
-        return Markup(DATA_START) + Markup(_MARKERS.sub("", value)) + Markup(DATA_END)
+        return Markup(DATA_START + _MARKERS.sub("", value) + DATA_END)  # one Markup, not three added
     text = "" if value is None else value if isinstance(value, str) else str(value)
     return DATA_START + _MARKERS.sub("", text) + DATA_END
 
