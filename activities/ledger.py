@@ -21,13 +21,14 @@ at the same moment cannot both pass.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, or_, select, text, update
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy import DateTime, String, Text, bindparam, func, insert, or_, select, text, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 from temporalio import activity
 
 from activities.batching import Coalesced
@@ -96,6 +97,22 @@ _ANSWERED = insert(ATTEMPTS).values(
 _OUTCOME = update(MESSAGES).where(MESSAGES.c.idempotency_key == bindparam("b_key")).values(
     status=bindparam("b_status"), detail=bindparam("b_detail"), recipient=bindparam("b_recipient"),
     sent_at=bindparam("b_sent_at"))
+
+def _answered_with_outcome() -> Any:
+    """PostgreSQL: the outcome and its attempt's answer in one statement (the update
+    hands its row's attempt count to the insert), so it needs no transaction of its
+    own around it."""
+    updated = (update(MESSAGES).where(MESSAGES.c.idempotency_key == bindparam("b_key"))
+               .values(status=bindparam("b_status"), detail=bindparam("b_detail"),
+                       recipient=bindparam("b_recipient"), sent_at=bindparam("b_sent_at"))
+               .returning(MESSAGES.c.idempotency_key, MESSAGES.c.attempts).cte("updated"))
+    return insert(ATTEMPTS).from_select(
+        ["idempotency_key", "attempt", "status", "response", "at"],
+        select(updated.c.idempotency_key, updated.c.attempts, bindparam("b_status", type_=String),
+               bindparam("b_detail", type_=Text), bindparam("b_at", type_=DateTime(timezone=True))))
+
+
+_ANSWERED_WITH_OUTCOME = _answered_with_outcome()
 _FRESH = {name: insert_for(name)(MESSAGES).on_conflict_do_nothing(index_elements=["idempotency_key"])
           for name in ("postgresql", "sqlite")}
 _LOCK_CAPS = text("SELECT pg_advisory_xact_lock(hashtext(k)) FROM"
@@ -169,6 +186,9 @@ class Ledger:
         self._claims = Coalesced(self._claim_many)
         self._sendings = Coalesced(self._sending_many)
         self._records = Coalesced(self._record_many)
+        engine = sessions.kw["bind"]
+        self._autocommit = engine.execution_options(isolation_level="AUTOCOMMIT") \
+            if engine.dialect.name == "postgresql" else None
 
     async def _lock_customers(self, session: AsyncSession, customers: set[tuple[str, str]]) -> None:
         """The claim-and-count of each (customer, channel) is one atomic step across
@@ -230,10 +250,21 @@ class Ledger:
         message goes out, so a crash after it is known to be ambiguous."""
         await self._sendings((key, recipient))
 
+    @contextlib.asynccontextmanager
+    async def _one_statement(self) -> AsyncIterator[AsyncConnection]:
+        """A connection for work that is one statement: on PostgreSQL without a
+        transaction around it (a statement is atomic by itself, and BEGIN and COMMIT
+        would be two more round trips); on SQLite in one, so a batch is one write."""
+        if self._autocommit is not None:
+            async with self._autocommit.connect() as conn:
+                yield conn
+        else:
+            async with write_lock(self.sessions), self.sessions.kw["bind"].begin() as conn:
+                yield conn
+
     async def _sending_many(self, marks: list[tuple[str, str | None]]) -> list[None]:
-        async with write_lock(self.sessions), self.sessions() as session:
-            await session.execute(_SENDING, [{"b_key": key, "b_recipient": recipient} for key, recipient in marks])
-            await session.commit()
+        async with self._one_statement() as conn:
+            await conn.execute(_SENDING, [{"b_key": key, "b_recipient": recipient} for key, recipient in marks])
         return [None] * len(marks)
 
     async def give_up(self, key: str, detail: str) -> str | None:
@@ -264,12 +295,15 @@ class Ledger:
 
     async def _record_many(self, outcomes: list[_Outcome]) -> list[None]:
         now = utcnow()
+        answers = [{"b_key": o.key, "b_status": o.status, "b_detail": o.detail[:2000] or None, "b_at": now,
+                    "b_recipient": o.recipient, "b_sent_at": now if o.status == "sent" else None} for o in outcomes]
+        if self._autocommit is not None:
+            async with self._one_statement() as conn:
+                await conn.execute(_ANSWERED_WITH_OUTCOME, answers)
+            return [None] * len(outcomes)
         async with write_lock(self.sessions), self.sessions() as session:
-            await session.execute(_ANSWERED, [{"b_key": o.key, "b_status": o.status, "b_detail": o.detail[:2000] or None,
-                                               "b_at": now} for o in outcomes])
-            await session.execute(_OUTCOME, [
-                {"b_key": o.key, "b_status": o.status, "b_detail": o.detail[:2000] or None,
-                 "b_recipient": o.recipient, "b_sent_at": now if o.status == "sent" else None} for o in outcomes])
+            await session.execute(_ANSWERED, answers)
+            await session.execute(_OUTCOME, answers)
             await session.commit()
         return [None] * len(outcomes)
 
