@@ -5,13 +5,22 @@ journeys, and `sojourn api` processes (uvicorn, router inside) reached over HTTP
 
 - accept: calls answered per second, and p50/p99 latency, for single `track` calls
   and for SDK-style `/v1/batch` calls of 50;
-- end to end: cart journeys whose workflow exists per second (the router has started
-  them), divided by the raw SDK signal-with-start of the same journey on the same
-  server with the same worker, measured just before. Goal: >= 0.9x;
+- end to end, as information: cart journeys whose workflow exists per second (the
+  router has started them), divided by the raw SDK start of the same journey as the
+  router starts it (`raw_start`), on the same server with the same worker;
 - on SQLite, on PostgreSQL, and on PostgreSQL with two API processes;
 - CPU per journey, per process kind and for the whole machine (PostgreSQL included),
   from /proc, for each phase: what a journey costs, beside the raw baseline;
+- Sojourn's share (issue #30): its own CPU per routed journey (the API, its router and
+  the database) beside the Temporal server's per raw start of the same journey. Goals:
+  <= 1/3 for single `track` calls, <= 1/10 for batches of 50;
+- the worker's CPU per journey start beside a raw workflow with the same first steps
+  and the same sandbox setting (bench/raw_worker.py), each started raw in a worker
+  process of its own. Goal: <= 1.5x;
 - the server alone: raw starts with no worker, and how many cores that keeps busy.
+
+The end-to-end ratio is kept as information: Sojourn and the dev server share the same
+2 cores, so it moves +-20% from run to run.
 
 Each mode runs BENCH_REPEATS times, raw and API alternating which goes first; the
 run with the median ratio is reported, with all ratios. Between phases the bench waits until the server, the worker and the APIs are idle,
@@ -56,6 +65,7 @@ from sojourn.ground.migrate import upgrade
 from sojourn.ground.models import Event
 from sojourn.ground.spec import start_attributes, start_input
 from sojourn.ground.temporal import dev_server_flags
+from sojourn.identity.profiles import profile_of
 from workflows.registry import by_name
 
 N = int(os.environ.get("BENCH_N", "600"))
@@ -140,12 +150,27 @@ def _machine_busy() -> int:
     return sum(fields) - fields[3] - fields[4]  # all but idle and iowait
 
 
+def _database_pids() -> list[int]:
+    """PostgreSQL's processes (its server and every backend): not ours, so found by name."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if Path(f"/proc/{entry.name}/comm").read_text().strip().startswith("postgres"):
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return found
+
+
 class CpuMeter:
-    """CPU seconds per process kind (server, worker, api, ...) and for the whole
-    machine (PostgreSQL included) over one phase: what each journey costs."""
+    """CPU seconds per process kind (server, worker, api, database, ...) and for the
+    whole machine over one phase: what each journey costs. `database` is PostgreSQL's
+    processes (on SQLite the database works inside the API)."""
 
     def __enter__(self) -> CpuMeter:
-        self.pids = _descendants() + [os.getpid()]
+        self.database = set(_database_pids())
+        self.pids = _descendants() + [os.getpid()] + sorted(self.database)
         self.names = _names(self.pids)
         self.before = {pid: _cpu_ticks([pid]) for pid in self.pids}
         self.busy = _machine_busy()
@@ -156,7 +181,8 @@ class CpuMeter:
         self.seconds: dict[str, float] = {}
         for pid in self.pids:
             name = self.names.get(pid, "?")
-            kind = "bench" if pid == os.getpid() else "server" if "temporal" in name else name.split()[-1]
+            kind = "bench" if pid == os.getpid() else "database" if pid in self.database \
+                else "server" if "temporal" in name else name.split()[-1]
             self.seconds[kind] = self.seconds.get(kind, 0) + (_cpu_ticks([pid]) - self.before[pid]) / hz
         self.seconds["machine"] = (_machine_busy() - self.busy) / hz
 
@@ -226,8 +252,8 @@ class Stack:
 
 
 async def raw_signal_with_start(client: Client, queue: str, tag: str, count: int = N, first: int = 0) -> float:
-    """The baseline: what the SDK alone does to put `count` customers in the journey
-    (`raw-<tag>-<first>` on)."""
+    """What the SDK alone does to put `count` customers in the journey (`raw-<tag>-<first>`
+    on) with signal-with-start."""
     settings = type("S", (), {"time_scale": 1.0, "default_timezone": "UTC", "quiet_hours": None})()
 
     async def one(i: int) -> None:
@@ -238,6 +264,28 @@ async def raw_signal_with_start(client: Client, queue: str, tag: str, count: int
             CART.workflow_type, start_input(CART, customer, None, settings), id=CART.workflow_id(customer),
             task_queue=queue, start_signal=SIGNAL, start_signal_args=[event],
             search_attributes=start_attributes(CART, customer), memo={"entry": event.message_id},
+        )
+
+    return count / await bounded(count, CONCURRENCY, one)
+
+
+async def raw_start(client: Client, queue: str, tag: str, count: int = N, workflow: str = CART.workflow_type) -> float:
+    """The baseline as the router starts a journey: a plain start whose input holds the
+    entry event, her profile (a new customer's) and that the entry is recorded, so the
+    run takes no activity first. What Sojourn adds (the API, the router's claim and
+    records, the database) is its own share. `workflow` another type taking the same
+    start (RawWait)."""
+    settings = type("S", (), {"time_scale": 1.0, "default_timezone": "UTC", "quiet_hours": None})()
+
+    async def one(i: int) -> None:
+        customer = f"raw-{tag}-{i}"
+        event = JourneyEvent(message_id=str(uuid.uuid4()), type="track", name="Product Added",
+                             customer_id=customer, properties=PRODUCT)
+        await client.start_workflow(
+            workflow, start_input(CART, customer, None, settings, entry=event, entry_recorded=True,
+                                  profile=profile_of(None, customer)),
+            id=CART.workflow_id(customer), task_queue=queue, search_attributes=start_attributes(CART, customer),
+            memo={"entry": event.message_id}, static_summary=f"{CART.name} for {customer}",
         )
 
     return count / await bounded(count, CONCURRENCY, one)
@@ -254,6 +302,36 @@ async def server_alone(client: Client) -> dict[str, Any]:
         elapsed = time.perf_counter() - began
     return {"starts_per_s": round(rate, 1), "cpu_ms_per_start": cpu.per_journey_ms(N),
             "busy_cores": round(cpu.seconds["machine"] / elapsed, 2)}
+
+
+async def worker_beside_raw(client: Client, temporal: str, stack: Stack, tag: str) -> dict[str, Any]:
+    """The worker's CPU per journey start (the cart journey, started raw, until it
+    waits on its first timer) beside a raw workflow with the same first steps (the
+    entry signal, a timer: bench/raw_workflow.py) and the same sandbox setting, each in
+    a worker process of its own, alternating, BENCH_REPEATS times; the medians."""
+    queue = f"raw-wait-{tag}"
+    proc = subprocess.Popen([sys.executable, "-m", "bench.raw_worker", temporal, queue],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    assert proc.stdout is not None and proc.stdout.readline().strip() == b"ready"
+    phases = {"journey": (stack.queue, CART.workflow_type, "worker"),
+              "raw_workflow": (queue, "RawWait", "bench.raw_worker")}
+    runs: dict[str, list[float]] = {name: [] for name in phases}
+    try:
+        await raw_start(client, queue, f"{tag}rw-warm", count=50, workflow="RawWait")
+        for rep in range(max(REPEATS, 3)):
+            for name in (list(phases) if rep % 2 == 0 else list(reversed(phases))):
+                on, workflow, kind = phases[name]
+                await quiet()
+                with CpuMeter() as cpu:
+                    await raw_start(client, on, f"{tag}{name}{rep}", workflow=workflow)
+                    await quiet()  # each started run's first tasks
+                runs[name].append(cpu.seconds.get(kind, 0.0) / N * 1000)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=15)
+    journey, raw = (sorted(runs[n])[len(runs[n]) // 2] for n in phases)
+    return {"journey_ms_per_start": round(journey, 2), "raw_workflow_ms_per_start": round(raw, 2),
+            "ratio": round(journey / raw, 2), "runs": {n: [round(v, 2) for v in runs[n]] for n in phases}}
 
 
 async def through_api(stack: Stack, database_url: str, tag: str, batched: bool) -> dict[str, float]:
@@ -335,7 +413,7 @@ async def scenario(env: WorkflowEnvironment, temporal: str, label: str, database
     stack.start()
     try:
         tag = uuid.uuid4().hex[:6]
-        await raw_signal_with_start(env.client, stack.queue, f"{tag}w")  # warm-up
+        await raw_start(env.client, stack.queue, f"{tag}w")  # warm-up
         out: dict[str, Any] = {"apis": apis}
         for mode, batched in (("single", False), ("batch50", True)):
             if mode not in MODES:
@@ -345,7 +423,7 @@ async def scenario(env: WorkflowEnvironment, temporal: str, label: str, database
                 async def raw_phase() -> tuple[float, CpuMeter]:
                     await quiet()
                     with CpuMeter() as cpu:
-                        rate = await raw_signal_with_start(env.client, stack.queue, f"{tag}{mode}{rep}")
+                        rate = await raw_start(env.client, stack.queue, f"{tag}{mode}{rep}")
                         await quiet()  # the meter includes the worker running each journey's first task
                     return rate, cpu
 
@@ -365,12 +443,20 @@ async def scenario(env: WorkflowEnvironment, temporal: str, label: str, database
                     raw, raw_cpu = await raw_phase()
                 result["raw_cpu_ms_per_journey"] = raw_cpu.per_journey_ms(N)
                 result["cpu_ms_per_journey"] = api_cpu.per_journey_ms(N)
-                result["raw_signal_with_start_per_s"] = raw
+                # Sojourn's own share: its API, router and database per routed journey,
+                # beside the server's CPU per raw start of the same journey.
+                own = sum(result["cpu_ms_per_journey"].get(k, 0.0) for k in ("api", "router", "database"))
+                result["sojourn_cpu_ms_per_journey"] = round(own, 2)
+                result["server_cpu_ms_per_raw_start"] = result["raw_cpu_ms_per_journey"]["server"]
+                result["sojourn_share_of_server"] = own / result["raw_cpu_ms_per_journey"]["server"]
+                result["raw_starts_per_s"] = raw
                 result["end_to_end_ratio"] = result["journeys_per_s"] / raw
                 runs.append(result)
             # The median run by ratio, with every run kept.
             out[mode] = {**sorted(runs, key=lambda r: r["end_to_end_ratio"])[len(runs) // 2],
-                         "ratios_of_all_runs": [round(r["end_to_end_ratio"], 2) for r in runs]}
+                         "ratios_of_all_runs": [round(r["end_to_end_ratio"], 2) for r in runs],
+                         "shares_of_all_runs": [round(r["sojourn_share_of_server"], 3) for r in runs]}
+        out["worker"] = await worker_beside_raw(env.client, temporal, stack, tag)
         return out
     finally:
         stack.stop()
@@ -405,8 +491,20 @@ async def main() -> None:
             if mode in results.get(name, {}):
                 r = results[name][mode]
                 print(f"{name:24} {mode:8} {r['accepted_events_per_s']:9.0f} {r['accept_p50_ms']:7.1f} "
-                      f"{r['accept_p99_ms']:7.1f} {r['journeys_per_s']:10.0f} {r['raw_signal_with_start_per_s']:7.0f} "
+                      f"{r['accept_p99_ms']:7.1f} {r['journeys_per_s']:10.0f} {r['raw_starts_per_s']:7.0f} "
                       f"{r['end_to_end_ratio']:5.2f}x  (runs: {', '.join(f'{x:.2f}' for x in r['ratios_of_all_runs'])})")
+    print(f"{'':24} {'mode':8} {'Sojourn ms':>10} {'server ms':>9} {'share':>6}  (Sojourn's API, router and "
+          "database per routed journey, beside the server per raw start; goal <= 1/3 single, <= 1/10 batch50)")
+    for name in ("sqlite", "postgresql", "postgresql_2_apis"):
+        for mode in ("single", "batch50"):
+            if mode in results.get(name, {}):
+                r = results[name][mode]
+                print(f"{name:24} {mode:8} {r['sojourn_cpu_ms_per_journey']:10.2f} {r['server_cpu_ms_per_raw_start']:9.2f} "
+                      f"{r['sojourn_share_of_server']:6.3f}  (runs: {', '.join(f'{x:.3f}' for x in r['shares_of_all_runs'])})")
+        if "worker" in results.get(name, {}):
+            w = results[name]["worker"]
+            print(f"{name:24} worker CPU per journey start {w['journey_ms_per_start']} ms, raw workflow "
+                  f"{w['raw_workflow_ms_per_start']} ms: {w['ratio']}x (goal <= 1.5x)")
     print(json.dumps(results, indent=2))
 
 

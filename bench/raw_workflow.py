@@ -1,5 +1,6 @@
-"""The raw baseline for bench/journey_memory.py: the least a cart journey must do
-(take the entry signal, sleep on a timer), in plain Temporal."""
+"""The raw baseline for bench/journey_memory.py and bench/pipeline.py: the least a cart
+journey must do (take the entry, from its start input or a signal, and sleep on a
+timer), in plain Temporal."""
 
 from datetime import timedelta
 
@@ -20,5 +21,6 @@ class RawWait:
 
     @workflow.run
     async def run(self, start: JourneyStart) -> None:
-        await workflow.wait_condition(lambda: bool(self.events))
+        if start.entry is None:  # entered by signal-with-start
+            await workflow.wait_condition(lambda: bool(self.events))
         await workflow.sleep(timedelta(hours=1))
