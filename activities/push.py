@@ -133,7 +133,8 @@ class PushActivities(Channel):
         last: list[tuple[str, str, str, str | None]] = []
         async with self.http() as http:
             for i, sub in enumerate(subs):
-                outcomes.append(await self._send_one(send, sub, who.deliveries.get(sub.id), delivery, http,
+                # Claimed with the step, or the send fails here: never a delivery unclaimed.
+                outcomes.append(await self._send_one(send, sub, who.deliveries[sub.id], delivery, http,
                                                      defer=last if i == len(subs) - 1 else None))
         status = next((s for s in ("sent", "unknown", "failed") if s in outcomes), "skipped")
         return await self.finish(send, status, f"{outcomes.count('sent')}/{len(subs)} subscriptions", also=last)
