@@ -251,17 +251,24 @@ class Stack:
                 proc.kill()
 
 
+# What start_input reads of the settings, as a shop's defaults.
+_RAW_SETTINGS = type("S", (), {"time_scale": 1.0, "default_timezone": "UTC", "quiet_hours": None})()
+
+
+def _entry(customer: str) -> JourneyEvent:
+    return JourneyEvent(message_id=str(uuid.uuid4()), type="track", name="Product Added", customer_id=customer,
+                        properties=PRODUCT)
+
+
 async def raw_signal_with_start(client: Client, queue: str, tag: str, count: int = N, first: int = 0) -> float:
     """What the SDK alone does to put `count` customers in the journey (`raw-<tag>-<first>`
     on) with signal-with-start."""
-    settings = type("S", (), {"time_scale": 1.0, "default_timezone": "UTC", "quiet_hours": None})()
 
     async def one(i: int) -> None:
         customer = f"raw-{tag}-{first + i}"
-        event = JourneyEvent(message_id=str(uuid.uuid4()), type="track", name="Product Added",
-                             customer_id=customer, properties=PRODUCT)
+        event = _entry(customer)
         await client.start_workflow(
-            CART.workflow_type, start_input(CART, customer, None, settings), id=CART.workflow_id(customer),
+            CART.workflow_type, start_input(CART, customer, None, _RAW_SETTINGS), id=CART.workflow_id(customer),
             task_queue=queue, start_signal=SIGNAL, start_signal_args=[event],
             search_attributes=start_attributes(CART, customer), memo={"entry": event.message_id},
         )
@@ -275,14 +282,12 @@ async def raw_start(client: Client, queue: str, tag: str, count: int = N, workfl
     run takes no activity first. What Sojourn adds (the API, the router's claim and
     records, the database) is its own share. `workflow` another type taking the same
     start (RawWait)."""
-    settings = type("S", (), {"time_scale": 1.0, "default_timezone": "UTC", "quiet_hours": None})()
 
     async def one(i: int) -> None:
         customer = f"raw-{tag}-{i}"
-        event = JourneyEvent(message_id=str(uuid.uuid4()), type="track", name="Product Added",
-                             customer_id=customer, properties=PRODUCT)
+        event = _entry(customer)
         await client.start_workflow(
-            workflow, start_input(CART, customer, None, settings, entry=event, entry_recorded=True,
+            workflow, start_input(CART, customer, None, _RAW_SETTINGS, entry=event, entry_recorded=True,
                                   profile=profile_of(None, customer)),
             id=CART.workflow_id(customer), task_queue=queue, search_attributes=start_attributes(CART, customer),
             memo={"entry": event.message_id}, static_summary=f"{CART.name} for {customer}",
