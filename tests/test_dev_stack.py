@@ -2,8 +2,9 @@
 worker and the API on embedded defaults; the README's example delivers Lisa's email
 as a .eml file on the demo clock; her page shows her two journeys (cart abandonment,
 the first-purchase incentive) with their steps and wake-ups, and her likelihood to
-buy from a model trained on the demo shop's past; Ctrl-C stops every process cleanly; and the
-journey survives a restart of the stack (Temporal's SQLite file under var/)."""
+buy from a model trained on the demo shop's past; Ctrl-C stops every process cleanly; the
+journey survives a restart of the stack (Temporal's SQLite file under var/); and a stack
+killed outright takes its processes with it."""
 
 from __future__ import annotations
 
@@ -28,13 +29,29 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_until(predicate, timeout: float, what: str) -> None:  # noqa: ANN001
+def wait_until(predicate, timeout: float, what: str,  # noqa: ANN001
+               stack: subprocess.Popen[str] | None = None) -> None:
+    """Poll `predicate`; with `stack`, fail at once (with what it said) if the stack stops."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():
             return
+        if stack is not None and stack.poll() is not None:
+            pytest.fail(f"the stack stopped (exit {stack.returncode}) while waiting for {what}:\n{said(stack)}")
         time.sleep(0.25)
     pytest.fail(f"timed out after {timeout}s waiting for {what}")
+
+
+def said(stack: subprocess.Popen[str]) -> str:
+    """Everything a stopped stack printed (its processes share its output), read once."""
+    if not hasattr(stack, "said"):
+        stack.said = stack.communicate(timeout=40)[0] or ""  # type: ignore[attr-defined]
+    return stack.said  # type: ignore[attr-defined]
+
+
+def listening(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
 
 
 def api_up(url: str) -> bool:
@@ -67,10 +84,19 @@ def start_stack(var: Path, ports: dict[str, int]) -> subprocess.Popen[str]:
 
 def stop(proc: subprocess.Popen[str]) -> str:
     proc.send_signal(signal.SIGINT)  # what Ctrl-C sends
-    out, _ = proc.communicate(timeout=40)
+    out = said(proc)
+    print(out)  # pytest shows it when the test fails
     assert proc.returncode == 0, out
     assert "Sojourn stopped." in out
     return out
+
+
+def shut(proc: subprocess.Popen[str]) -> None:
+    """A test's end: stop the stack, or, if it stopped by itself, show what it said."""
+    if proc.poll() is None:
+        stop(proc)
+    else:
+        print(said(proc))
 
 
 def test_make_dev_runs_the_readme_example_and_stops_cleanly(tmp_path: Path) -> None:
@@ -78,8 +104,7 @@ def test_make_dev_runs_the_readme_example_and_stops_cleanly(tmp_path: Path) -> N
     url = f"http://127.0.0.1:{ports['api']}"
     proc = start_stack(tmp_path, ports)
     try:
-        wait_until(lambda: api_up(url) or proc.poll() is not None, 90, "the API")
-        assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+        wait_until(lambda: api_up(url), 90, "the API", proc)
         auth = ("dev-server-key", "")  # the shop's backend tells Sojourn her email
         identify = {"userId": "lisa", "traits": {"email": "lisa@example.com", "firstName": "Lisa"}}
         assert httpx.post(f"{url}/v1/identify", json=identify, auth=auth).status_code == 200
@@ -94,7 +119,7 @@ def test_make_dev_runs_the_readme_example_and_stops_cleanly(tmp_path: Path) -> N
         assert httpx.post(f"{url}/v1/track", json=track, auth=auth).status_code == 200
         # Her push came an hour in (journey time), checked and decrypted by the inbox.
         pushes = tmp_path / "push"
-        wait_until(lambda: pushes.exists() and any(pushes.glob("*.json")), 30, "Lisa's push in var/push")
+        wait_until(lambda: pushes.exists() and any(pushes.glob("*.json")), 30, "Lisa's push in var/push", proc)
         [push] = [json.loads(p.read_text()) for p in pushes.glob("*.json")]
         assert push["payload"]["body"] == "Your Velvet Lipstick is waiting in your cart.", push
         # Her page: her two journeys with their steps and next wake-ups, and her likelihood
@@ -109,7 +134,7 @@ def test_make_dev_runs_the_readme_example_and_stops_cleanly(tmp_path: Path) -> N
         def her_page() -> dict:
             return httpx.get(f"{url}/v1/customers/lisa", headers={"Authorization": "Bearer dev-operator-key"}).json()
 
-        wait_until(lambda: her_page()["likelihood"]["likelihood"] is not None, 60, "Lisa's likelihood to buy")
+        wait_until(lambda: her_page()["likelihood"]["likelihood"] is not None, 60, "Lisa's likelihood to buy", proc)
         her = her_page()
         assert 0 <= her["likelihood"]["likelihood"] <= 1 and her["likelihood"]["status"] == "trained", her["likelihood"]
         runs = {run["journey"]: run for run in her["journeys"]}
@@ -125,7 +150,7 @@ def test_make_dev_runs_the_readme_example_and_stops_cleanly(tmp_path: Path) -> N
         assert model["status"] == "trained" and model["metrics"]["auc"] > model["metrics"]["baselines"]["recency_auc"], model
         # A day after she entered (24 s on this clock), the cart email.
         mail = tmp_path / "mail"
-        wait_until(lambda: mail.exists() and any(mail.glob("*.eml")), 60, "Lisa's email in var/mail")
+        wait_until(lambda: mail.exists() and any(mail.glob("*.eml")), 60, "Lisa's email in var/mail", proc)
         [eml] = list(mail.glob("*.eml"))
         assert b"Velvet Lipstick" in eml.read_bytes() and b"lisa@example.com" in eml.read_bytes()
         # The demo shop serves her page, signed in, and shows the push (tests/test_demo_shop.py clicks it).
@@ -153,17 +178,13 @@ def test_make_dev_runs_the_readme_example_and_stops_cleanly(tmp_path: Path) -> N
         assert [s["story_id"] for s in stories["stories"]][:4] == [
             "demo-sale", "demo-lips", "demo-skincare", "demo-eyes"], "the demo shop's stories are stored"
     finally:
-        if proc.poll() is None:
-            stop(proc)
-    # Nothing is left listening.
-    for port in ports.values():
-        with socket.socket() as s:
-            assert s.connect_ex(("127.0.0.1", port)) != 0, f"port {port} still open"
+        shut(proc)
+    assert not [port for port in ports.values() if listening(port)], "nothing is left listening"
 
     # Restart on the same var/: Temporal kept the journey.
     proc = start_stack(tmp_path, ports)
     try:
-        wait_until(lambda: api_up(url) or proc.poll() is not None, 90, "the API after a restart")
+        wait_until(lambda: api_up(url), 90, "the API after a restart", proc)
         temporal = Path(sys.executable).parent / "temporal"
         listed = subprocess.run(
             [str(temporal), "workflow", "list", "--address", f"127.0.0.1:{ports['temporal']}",
@@ -171,6 +192,10 @@ def test_make_dev_runs_the_readme_example_and_stops_cleanly(tmp_path: Path) -> N
             capture_output=True, text=True, timeout=30,
         )
         assert "cart_abandonment:lisa" in listed.stdout, listed.stdout + listed.stderr
+        # Killed outright, with no chance to stop its parts, it still takes them along:
+        # a worker left behind would join the next Temporal at its address (devstack.py).
+        proc.kill()
+        proc.wait(timeout=10)
+        wait_until(lambda: not any(listening(port) for port in ports.values()), 30, "the killed stack's parts to stop")
     finally:
-        if proc.poll() is None:
-            stop(proc)
+        shut(proc)

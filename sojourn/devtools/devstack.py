@@ -9,6 +9,8 @@ any one of them dying.
 from __future__ import annotations
 
 import asyncio
+import ctypes
+import functools
 import os
 import signal
 import socket
@@ -31,6 +33,7 @@ DEV_IDENTITY_SECRET = "dev-identity-secret"
 DEV_OPERATOR_KEY = "dev-operator-key"
 DEV_MARKETER_KEY = "dev-marketer-key"
 DEV_FIRST_ORDER_CODES = 100  # per pool
+_PR_SET_PDEATHSIG = 1  # prctl(2)
 
 
 def dev_pools(settings: Settings) -> list[str]:
@@ -87,6 +90,21 @@ def _wait_for_port(host: str, port: int, proc: subprocess.Popen[bytes], timeout:
     raise SystemExit(f"nothing listens on {host}:{port} after {timeout:.0f}s")
 
 
+def _die_with_parent(parent: int) -> None:
+    """In the child, before it runs: SIGTERM when `sojourn dev` dies, even by SIGKILL.
+
+    A child in its own session outlives a parent that is killed outright. A worker left
+    so retries its server's address for good, and joins whatever Temporal listens there
+    next: a later stack's, whose tasks it then takes and runs against its own database
+    and SMTP server (seen with the SDK: a worker whose server was killed ran a workflow
+    started on a new server at the same address). Linux only; elsewhere, as before."""
+    if sys.platform == "linux":
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+        if os.getppid() != parent:  # it died before the line above: as if just now
+            os.kill(os.getpid(), signal.SIGTERM)
+
+
 def temporal_cli() -> str:
     beside = Path(sys.executable).parent / "temporal"
     return str(beside) if beside.exists() else "temporal"
@@ -135,21 +153,25 @@ def run() -> int:
 
     def start(*cmd: str) -> subprocess.Popen[bytes]:
         # Own process group, so the terminal's Ctrl-C reaches us first and we stop
-        # the children in order.
-        proc = subprocess.Popen(cmd, env=env, start_new_session=True)
+        # the children in order; and each dies with us however we die (_die_with_parent).
+        proc = subprocess.Popen(cmd, env=env, start_new_session=True,
+                                preexec_fn=functools.partial(_die_with_parent, os.getpid()))
         procs.append(proc)
         return proc
 
     def stop_all(*_: object) -> None:
-        for proc in reversed(procs):
-            if proc.poll() is None:
-                proc.terminate()
-        deadline = time.monotonic() + 15
-        for proc in reversed(procs):
-            try:
-                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        # Temporal last: a worker stopping still hands its last tasks to the server,
+        # rather than retrying a server already gone for ~10 s before it exits.
+        for group in (procs[:0:-1], procs[:1]):
+            for proc in group:
+                if proc.poll() is None:
+                    proc.terminate()
+            deadline = time.monotonic() + 15
+            for proc in group:
+                try:
+                    proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+                except subprocess.TimeoutExpired:
+                    proc.kill()
 
     stopping = False
 
