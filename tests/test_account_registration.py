@@ -72,10 +72,13 @@ async def test_the_channel_where_she_is_most_active(env: WorkflowEnvironment, ap
     assert (await api.post(f"/v1/customers/{customer_id}/push-subscriptions", browser)).status_code == 201
     await sent(sessions, customer_id, "push", 2)
     await sent(sessions, customer_id, "email", 6)
+    # Days are counted by the calendar (UTC), so her events hang off noon: a few hours either
+    # side stay on their day whatever the hour this runs (at 00:07 "3.1 days ago" fell on day 4).
+    noon = utcnow().replace(hour=12, minute=0, second=0, microsecond=0)
     async with sessions() as session:
         def event(days: float, kind: str, name: str | None, **props: Any) -> Event:
             return Event(message_id=str(uuid.uuid4()), type=kind, customer_id=customer_id, name=name,
-                         properties=props, context={}, timestamp=utcnow() - timedelta(days=days))
+                         properties=props, context={}, timestamp=noon - timedelta(days=days))
         session.add_all([event(d, "track", "Email Opened", channel="email", machine=False) for d in (3, 9, 20, 40)])
         session.add_all([event(d + 0.1, "track", "Email Opened", channel="email", machine=False) for d in (3, 9)])
         session.add_all([event(d, "track", "Email Opened", channel="email", machine=True) for d in (5, 6, 7)])
