@@ -160,9 +160,10 @@ def run() -> int:
         return proc
 
     def stop_all(*_: object) -> None:
-        # Temporal last: a worker stopping still hands its last tasks to the server,
-        # rather than retrying a server already gone for ~10 s before it exits.
-        for group in (procs[:0:-1], procs[:1]):
+        # Temporal (started first) last: a worker stopping still hands its last tasks to
+        # the server, rather than retrying a server already gone for ~10 s before it exits.
+        temporal_first, the_rest = procs[:1], procs[1:]
+        for group in (the_rest[::-1], temporal_first):
             for proc in group:
                 if proc.poll() is None:
                     proc.terminate()
